@@ -1,0 +1,3 @@
+module github.com/raftlite/raftlite
+
+go 1.26

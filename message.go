@@ -1,0 +1,108 @@
+package raftlite
+
+// NodeID names a voting member. Zero is reserved for "nobody".
+type NodeID uint64
+
+// None is the NodeID of nobody: no vote cast, no leader known.
+const None NodeID = 0
+
+// MessageKind says which Raft message a Message is.
+//
+// The set is closed within a protocol version; pre-vote, leadership transfer
+// and ReadIndex will add kinds here, and transports must pass unknown kinds
+// through so that the core can count and drop them.
+type MessageKind uint8
+
+const (
+	// MsgVoteRequest asks for a vote (candidate -> all). Uses LastIndex, LastTerm.
+	MsgVoteRequest MessageKind = iota + 1
+	// MsgVoteResponse answers a vote request. Uses Success (granted).
+	MsgVoteResponse
+	// MsgLogRequest carries entries and the commit index (leader -> follower).
+	// Uses PrevIndex, PrevTerm, Commit, Entries.
+	MsgLogRequest
+	// MsgLogResponse acknowledges a log request. On success Match is the last
+	// index known to match the leader; on failure Match and HintTerm say where
+	// the leader should retry from.
+	MsgLogResponse
+	// MsgPropose forwards broadcasts from the node that accepted them to the
+	// leader. Uses Entries (Origin, Incarnation, Seq, Data set; Index, Term zero).
+	MsgPropose
+	maxMessageKind = MsgPropose
+)
+
+func (k MessageKind) String() string {
+	switch k {
+	case MsgVoteRequest:
+		return "VoteRequest"
+	case MsgVoteResponse:
+		return "VoteResponse"
+	case MsgLogRequest:
+		return "LogRequest"
+	case MsgLogResponse:
+		return "LogResponse"
+	case MsgPropose:
+		return "Propose"
+	}
+	return "Unknown"
+}
+
+// Message is the one unit of exchange between nodes. Transports move it from
+// Node to Node; the fields used depend on Kind. The msgpack tags are the wire
+// names and are part of the protocol.
+type Message struct {
+	Kind MessageKind `msgpack:"k"`
+	From NodeID      `msgpack:"f"`
+	To   NodeID      `msgpack:"o"`
+	Term uint64      `msgpack:"t"`
+
+	// MsgVoteRequest: the candidate's last log position.
+	LastIndex uint64 `msgpack:"li,omitempty"`
+	LastTerm  uint64 `msgpack:"lt,omitempty"`
+
+	// MsgLogRequest: the position just before Entries, and the leader's commit index.
+	PrevIndex uint64  `msgpack:"pi,omitempty"`
+	PrevTerm  uint64  `msgpack:"pt,omitempty"`
+	Commit    uint64  `msgpack:"c,omitempty"`
+	Entries   []Entry `msgpack:"e,omitempty"`
+
+	// Responses.
+	Success  bool   `msgpack:"s,omitempty"`
+	Match    uint64 `msgpack:"m,omitempty"`
+	HintTerm uint64 `msgpack:"h,omitempty"`
+}
+
+// EntryKind says what a log entry holds.
+type EntryKind uint8
+
+const (
+	// EntryData is a broadcast message from an application.
+	EntryData EntryKind = iota
+	// EntryNoop is appended by a new leader so that entries of earlier terms
+	// commit promptly (Raft §5.4.2, §8). It is never delivered.
+	EntryNoop
+	// Membership-change entries will take the next value.
+)
+
+// Entry is one position of the replicated log.
+//
+// Origin, Incarnation and Seq identify the broadcast: the node that accepted
+// it, that node's incarnation (bumped durably on every start) and a sequence
+// number counting from 1 within the incarnation. The leader appends a
+// broadcast only if it is the next one from its origin, which makes retries
+// across leader changes idempotent.
+type Entry struct {
+	Index       uint64    `msgpack:"i"`
+	Term        uint64    `msgpack:"t"`
+	Kind        EntryKind `msgpack:"k,omitempty"`
+	Origin      NodeID    `msgpack:"o,omitempty"`
+	Incarnation uint64    `msgpack:"n,omitempty"`
+	Seq         uint64    `msgpack:"q,omitempty"`
+	Data        []byte    `msgpack:"d,omitempty"`
+}
+
+// entryOverhead approximates the fixed bytes an entry costs on the wire and
+// in memory, so that byte limits also bound runs of tiny entries.
+const entryOverhead = 48
+
+func (e *Entry) size() int { return entryOverhead + len(e.Data) }

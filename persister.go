@@ -1,0 +1,115 @@
+package raftlite
+
+import (
+	"slices"
+	"sync"
+)
+
+// HardState is the part of a node's state, other than the log, that must
+// survive a crash.
+type HardState struct {
+	Term     uint64 `msgpack:"t"`
+	VotedFor NodeID `msgpack:"v"`
+	// Incarnation is bumped and saved by New before the node accepts any
+	// broadcast, so that a broadcast's (Origin, Incarnation, Seq) never
+	// repeats even though Seq restarts from 1.
+	Incarnation uint64 `msgpack:"n"`
+}
+
+// Persister stores a node's HardState and log durably.
+//
+// The contract with the Node, which is what keeps acknowledged broadcasts from
+// being lost: the Node sends no message that depends on state before the Save
+// that covers that state has returned. A vote is sent only after the term and
+// vote are saved; a follower acknowledges entries only after they are saved;
+// a leader counts its own copy of an entry towards a quorum only after it is
+// saved (it may send the entry to followers before, Raft thesis §10.2.1).
+//
+// A Node calls Save from one goroutine at a time, but not from the goroutine
+// that runs its algorithm, so a slow disk delays acknowledgements rather than
+// stalling elections. Each Save is one group commit: it makes everything it
+// is given durable with as few syncs as the medium allows.
+//
+// Implementations must pass persister/persistertest.
+type Persister interface {
+	// Load returns everything saved so far: the zero HardState and no entries
+	// for a node that never saved anything. Entries are contiguous.
+	Load() (HardState, []Entry, error)
+
+	// Save makes hs (when not nil) and entries durable before it returns.
+	// entries, when not empty, are contiguous and entries[0].Index is at most
+	// one past the last saved index; every saved entry at or after
+	// entries[0].Index is replaced (this is how a conflicting suffix is cut).
+	// The HardState is replaced atomically: after a crash, Load returns the
+	// old one or the new one, never a mix. Save must not keep a reference to
+	// the entries slice after it returns; it may keep the entries' Data,
+	// which nobody modifies.
+	Save(hs *HardState, entries []Entry) error
+
+	// Close releases the persister's resources.
+	Close() error
+}
+
+// MemoryPersister is a Persister that keeps everything in memory. It survives
+// a Node being closed and re-created in the same process, which is what
+// restart tests need, but not the process. It is safe for concurrent use.
+type MemoryPersister struct {
+	mu      sync.Mutex
+	hs      HardState
+	entries []Entry
+	saves   int
+}
+
+// NewMemoryPersister returns an empty MemoryPersister.
+func NewMemoryPersister() *MemoryPersister { return &MemoryPersister{} }
+
+// Load implements Persister.
+func (p *MemoryPersister) Load() (HardState, []Entry, error) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.hs, slices.Clone(p.entries), nil
+}
+
+// Save implements Persister.
+func (p *MemoryPersister) Save(hs *HardState, entries []Entry) error {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.saves++
+	if hs != nil {
+		p.hs = *hs
+	}
+	if len(entries) == 0 {
+		return nil
+	}
+	first := entries[0].Index
+	if first == 0 || (len(p.entries) > 0 && first > p.entries[0].Index+uint64(len(p.entries))) ||
+		(len(p.entries) == 0 && first != 1) {
+		return errNonContiguous(first, p.lastIndex())
+	}
+	keep := 0
+	if len(p.entries) > 0 {
+		keep = int(first - p.entries[0].Index)
+	}
+	// Clip so that a later append never writes into an array a caller of
+	// Load still holds.
+	p.entries = append(slices.Clip(p.entries[:keep]), entries...)
+	return nil
+}
+
+func (p *MemoryPersister) lastIndex() uint64 {
+	if len(p.entries) == 0 {
+		return 0
+	}
+	return p.entries[len(p.entries)-1].Index
+}
+
+// Saves reports how many times Save was called: the number of group commits.
+func (p *MemoryPersister) Saves() int {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.saves
+}
+
+// Close implements Persister; a MemoryPersister stays usable after Close so
+// that a restarted Node can load it again.
+func (p *MemoryPersister) Close() error { return nil }
