@@ -1,0 +1,106 @@
+package raftlite
+
+import (
+	"fmt"
+	"log/slog"
+	"time"
+)
+
+// Config configures a Node. ID, Peers, Transport and Persister are required;
+// every other field has a default that works on a LAN.
+type Config struct {
+	// ID is this node's id; it must be a key of Peers.
+	ID NodeID
+	// Peers maps every voting member, this node included, to its address.
+	Peers map[NodeID]string
+	// Transport carries messages between nodes. The Node starts and closes it.
+	Transport Transport
+	// Persister stores the term, vote and log. The Node closes it.
+	Persister Persister
+
+	// ElectionTimeout is the shortest time a follower waits to hear from a
+	// leader before it stands for election; each wait is drawn at random
+	// from [ElectionTimeout, 2*ElectionTimeout). Default 500ms.
+	ElectionTimeout time.Duration
+	// HeartbeatInterval is how often a leader contacts idle followers; it
+	// must be well below ElectionTimeout. Default 50ms.
+	HeartbeatInterval time.Duration
+
+	// Applied is the index of the last message the application has already
+	// durably processed; a restarted node delivers only what follows it.
+	Applied uint64
+
+	// MaxEntryBytes bounds one broadcast message. Default 1 MiB.
+	MaxEntryBytes int
+	// MaxBatchBytes bounds the entries in one message between nodes (a batch
+	// always holds at least one entry). Default 1 MiB.
+	MaxBatchBytes int
+	// MaxInflightBytes bounds the entries sent to one follower and not yet
+	// acknowledged. Default 8 MiB.
+	MaxInflightBytes int
+	// MaxPendingBroadcasts bounds the broadcasts accepted by this node and
+	// not yet committed; Broadcast waits while it is reached. Default 4096.
+	MaxPendingBroadcasts int
+	// DeliveryBuffer is the capacity of the Deliveries channel. Default 1024.
+	DeliveryBuffer int
+
+	// Logger receives the node's logs. Default slog.Default().
+	Logger *slog.Logger
+	// RandSeed seeds the election timer's randomness; 0 picks one.
+	RandSeed uint64
+}
+
+func (c *Config) withDefaults() Config {
+	d := *c
+	setDefault(&d.ElectionTimeout, 500*time.Millisecond)
+	setDefault(&d.HeartbeatInterval, 50*time.Millisecond)
+	setDefault(&d.MaxEntryBytes, 1<<20)
+	setDefault(&d.MaxBatchBytes, 1<<20)
+	setDefault(&d.MaxInflightBytes, 8<<20)
+	setDefault(&d.MaxPendingBroadcasts, 4096)
+	setDefault(&d.DeliveryBuffer, 1024)
+	if d.Logger == nil {
+		d.Logger = slog.Default()
+	}
+	return d
+}
+
+func setDefault[T comparable](v *T, def T) {
+	var zero T
+	if *v == zero {
+		*v = def
+	}
+}
+
+func (c *Config) validate() error {
+	bad := func(field, format string, args ...any) error {
+		return fmt.Errorf("%w: %s: %s", ErrInvalidConfig, field, fmt.Sprintf(format, args...))
+	}
+	switch {
+	case c.ID == None:
+		return bad("ID", "must not be 0")
+	case len(c.Peers) == 0:
+		return bad("Peers", "must list every voting member, this node included")
+	case c.Transport == nil:
+		return bad("Transport", "is required")
+	case c.Persister == nil:
+		return bad("Persister", "is required")
+	case c.ElectionTimeout < 0:
+		return bad("ElectionTimeout", "must be positive, got %v", c.ElectionTimeout)
+	case c.HeartbeatInterval < 0:
+		return bad("HeartbeatInterval", "must be positive, got %v", c.HeartbeatInterval)
+	case c.HeartbeatInterval*2 > c.ElectionTimeout:
+		return bad("HeartbeatInterval", "%v must be at most half of ElectionTimeout %v", c.HeartbeatInterval, c.ElectionTimeout)
+	case c.MaxEntryBytes < 0, c.MaxBatchBytes < 0, c.MaxInflightBytes < 0, c.MaxPendingBroadcasts < 0, c.DeliveryBuffer < 0:
+		return bad("Max*", "limits must not be negative")
+	case c.MaxInflightBytes < c.MaxBatchBytes:
+		return bad("MaxInflightBytes", "%d must be at least MaxBatchBytes %d", c.MaxInflightBytes, c.MaxBatchBytes)
+	}
+	if _, ok := c.Peers[c.ID]; !ok {
+		return bad("Peers", "must include this node's ID %d", c.ID)
+	}
+	if _, ok := c.Peers[None]; ok {
+		return bad("Peers", "node id 0 is reserved")
+	}
+	return nil
+}

@@ -1,0 +1,449 @@
+package raftlite
+
+import (
+	"cmp"
+	"math/rand/v2"
+	"slices"
+	"time"
+)
+
+// Role is a node's part in the current term.
+type Role uint8
+
+const (
+	Follower Role = iota
+	Candidate
+	Leader
+)
+
+func (r Role) String() string {
+	switch r {
+	case Follower:
+		return "follower"
+	case Candidate:
+		return "candidate"
+	case Leader:
+		return "leader"
+	}
+	return "unknown"
+}
+
+// coreConfig is what the algorithm needs to know; Config holds the rest.
+type coreConfig struct {
+	id                NodeID
+	peers             []NodeID // every voting member, self included, sorted
+	electionTimeout   time.Duration
+	heartbeatInterval time.Duration
+	maxEntryBytes     int
+	maxBatchBytes     int
+	maxInflightBytes  int
+}
+
+// core is Raft as a pure state machine. Each on* method handles one event
+// and records what should happen as a result in c.out; the runtime (Node) or
+// the simulator collects it with takeReady and carries it out. Nothing here
+// touches a clock, a socket, a file or a goroutine: time arrives as timeout
+// and tick events, randomness from the seeded source it is given.
+type core struct {
+	cfg    coreConfig
+	rng    *rand.Rand
+	quorum int
+
+	// Stable state: saved before any message that depends on it leaves.
+	hs  HardState
+	log raftLog
+
+	// Volatile state.
+	role     Role
+	leader   NodeID
+	commit   uint64
+	votes    map[NodeID]bool
+	progress map[NodeID]*progress // leader only
+	// stableIndex is the last index known to be durable here; a leader counts
+	// its own copy towards a quorum only up to it.
+	stableIndex uint64
+	// sessions holds, per origin, the last broadcast in the log (leader only).
+	sessions map[NodeID]broadcastID
+
+	// Broadcasts accepted here that are not yet seen committed, oldest first.
+	pending       []Entry
+	nextSeq       uint64
+	forwardedSeq  uint64 // highest pending Seq forwarded to the current leader
+	forwardTicks  int    // ticks since the pending head last made progress
+	needReplicate bool   // the leader appended entries not yet offered to followers
+
+	out      Ready
+	dropped  uint64
+	matchBuf []uint64
+}
+
+// broadcastID identifies a broadcast across the whole cluster's history.
+type broadcastID struct{ incarnation, seq uint64 }
+
+// progress is the leader's view of one follower (Raft's nextIndex and
+// matchIndex, with pipelining state).
+type progress struct {
+	match uint64
+	next  uint64
+	// probing: the follower's log position is unknown; send one request at a
+	// time until a reply tells where it stands.
+	probing   bool
+	probeSent bool
+	// inflight is one (last index, bytes) pair per unacknowledged request.
+	inflight      []inflightBatch
+	inflightBytes int
+	sentCommit    uint64
+}
+
+type inflightBatch struct {
+	last  uint64
+	bytes int
+}
+
+// Ready is what the core asks its driver to do after one or more events.
+type Ready struct {
+	// HardState, when not nil, and Entries must be saved. Entries replace
+	// the persisted log from Entries[0].Index on.
+	HardState *HardState
+	Entries   []Entry
+	// Messages may be sent at once; AfterSync only after everything saved
+	// so far (this Ready's state included) is durable.
+	Messages  []Message
+	AfterSync []Message
+	// ElectionTimer: >0 restart it with this duration, <0 stop it, 0 leave it.
+	ElectionTimer time.Duration
+	// Acked lists this node's own broadcasts now committed.
+	Acked []Ack
+}
+
+// Ack reports that the broadcast with sequence Seq committed at Index.
+type Ack struct{ Seq, Index uint64 }
+
+func newCore(cfg coreConfig, hs HardState, entries []Entry, rng *rand.Rand) *core {
+	c := &core{
+		cfg:    cfg,
+		rng:    rng,
+		quorum: len(cfg.peers)/2 + 1,
+		hs:     hs,
+	}
+	if len(entries) > 0 {
+		c.log.offset = entries[0].Index - 1
+	}
+	c.log.entries = entries
+	// Everything loaded was saved by an earlier life.
+	c.stableIndex = c.log.lastIndex()
+	c.becomeFollower(hs.Term, None)
+	return c
+}
+
+// takeReady returns and clears what the core wants done.
+func (c *core) takeReady() Ready {
+	if c.role == Leader {
+		c.replicateAll()
+	} else {
+		c.forwardPending()
+	}
+	rd := c.out
+	c.out = Ready{}
+	return rd
+}
+
+// --- State transitions -------------------------------------------------
+
+func (c *core) becomeFollower(term uint64, leader NodeID) {
+	if term > c.hs.Term {
+		c.hs.Term = term
+		c.hs.VotedFor = None
+		c.saveHardState()
+	}
+	c.role = Follower
+	c.progress = nil
+	c.sessions = nil
+	c.setLeader(leader)
+	c.resetElectionTimer()
+}
+
+func (c *core) setLeader(l NodeID) {
+	if l != c.leader {
+		// A new leader knows nothing of what we forwarded to the old one.
+		c.forwardedSeq = 0
+	}
+	c.leader = l
+}
+
+func (c *core) becomeCandidate() {
+	c.hs.Term++
+	c.hs.VotedFor = c.cfg.id
+	c.saveHardState()
+	c.role = Candidate
+	c.setLeader(None)
+	// Our own vote counts once it is durable, like everyone else's: see onPersisted.
+	c.votes = map[NodeID]bool{}
+	c.resetElectionTimer()
+	for _, p := range c.cfg.peers {
+		if p != c.cfg.id {
+			c.send(Message{Kind: MsgVoteRequest, To: p, LastIndex: c.log.lastIndex(), LastTerm: c.log.lastTerm()})
+		}
+	}
+}
+
+func (c *core) becomeLeader() {
+	c.role = Leader
+	c.setLeader(c.cfg.id)
+	c.out.ElectionTimer = -1
+	c.progress = make(map[NodeID]*progress, len(c.cfg.peers)-1)
+	for _, p := range c.cfg.peers {
+		if p != c.cfg.id {
+			c.progress[p] = &progress{next: c.log.lastIndex() + 1, probing: true}
+		}
+	}
+	c.sessions = make(map[NodeID]broadcastID)
+	for i := c.log.offset + 1; i <= c.log.lastIndex(); i++ {
+		c.noteSession(c.log.at(i))
+	}
+	// A no-op of our own term lets earlier entries commit (Raft §5.4.2).
+	c.appendAsLeader(Entry{Kind: EntryNoop})
+	for _, e := range c.pending {
+		c.acceptBroadcast(e)
+	}
+}
+
+// --- Helpers -----------------------------------------------------------
+
+// acceptBroadcast appends e unless it is already in the log. It must be the
+// next broadcast from its origin: a gap means an earlier one was lost on the
+// way, and the origin will resend both in order.
+func (c *core) acceptBroadcast(e Entry) {
+	last := c.sessions[e.Origin]
+	next := (e.Incarnation == last.incarnation && e.Seq == last.seq+1) ||
+		(e.Incarnation > last.incarnation && e.Seq == 1)
+	if next {
+		c.appendAsLeader(e)
+	}
+}
+
+func (c *core) noteSession(e *Entry) {
+	if e.Kind == EntryData {
+		c.sessions[e.Origin] = broadcastID{e.Incarnation, e.Seq}
+	}
+}
+
+func (c *core) appendAsLeader(e Entry) {
+	e.Index = c.log.lastIndex() + 1
+	e.Term = c.hs.Term
+	c.log.append(e)
+	c.noteSession(&e)
+	c.persistEntries(c.log.entries[len(c.log.entries)-1:])
+	c.needReplicate = true
+}
+
+// appendFromLeader adds the entries we lack, cutting a conflicting suffix
+// (Raft §5.3). It refuses to cut committed entries, which no correct leader
+// asks for.
+func (c *core) appendFromLeader(ents []Entry) bool {
+	for i := range ents {
+		e := &ents[i]
+		if e.Index <= c.log.offset {
+			continue
+		}
+		if e.Index <= c.log.lastIndex() {
+			if c.log.term(e.Index) == e.Term {
+				continue
+			}
+			if e.Index <= c.commit {
+				return false
+			}
+			c.log.truncateAfter(e.Index - 1)
+			c.stableIndex = min(c.stableIndex, e.Index-1)
+		}
+		c.log.append(ents[i:]...)
+		c.persistEntries(ents[i:])
+		return true
+	}
+	return true
+}
+
+// maybeCommit commits the largest index a quorum holds, if it is of the
+// current term: older entries commit only beneath one of ours (Raft §5.4.2,
+// Figure 8).
+func (c *core) maybeCommit() {
+	c.matchBuf = append(c.matchBuf[:0], c.stableIndex)
+	for _, pr := range c.progress {
+		c.matchBuf = append(c.matchBuf, pr.match)
+	}
+	slices.Sort(c.matchBuf)
+	n := c.matchBuf[len(c.matchBuf)-c.quorum]
+	if n > c.commit && c.log.term(n) == c.hs.Term {
+		c.advanceCommit(n)
+	}
+}
+
+func (c *core) advanceCommit(n uint64) {
+	if n <= c.commit {
+		return
+	}
+	from := c.commit + 1
+	c.commit = n
+	c.ackOwn(from, n)
+}
+
+// ackOwn releases our own broadcasts that committed in [from, to].
+func (c *core) ackOwn(from, to uint64) {
+	if len(c.pending) == 0 {
+		return
+	}
+	for i := max(from, c.log.offset+1); i <= to; i++ {
+		e := c.log.at(i)
+		if e.Kind != EntryData || e.Origin != c.cfg.id || e.Incarnation != c.hs.Incarnation {
+			continue
+		}
+		for len(c.pending) > 0 && c.pending[0].Seq <= e.Seq {
+			if c.pending[0].Seq == e.Seq {
+				c.out.Acked = append(c.out.Acked, Ack{Seq: e.Seq, Index: i})
+			}
+			c.pending = c.pending[1:]
+			c.forwardTicks = 0
+		}
+	}
+	if len(c.pending) == 0 {
+		c.pending = nil
+	}
+}
+
+// replicateAll offers new entries, or a new commit index, to every follower.
+func (c *core) replicateAll() {
+	for _, f := range c.cfg.peers {
+		pr := c.progress[f]
+		if pr == nil {
+			continue
+		}
+		if c.needReplicate {
+			c.sendAppends(f, pr)
+		}
+		if pr.sentCommit < c.commit && pr.match >= pr.sentCommit && !pr.probing {
+			c.sendLogRequest(f, pr, nil)
+		}
+	}
+	c.needReplicate = false
+}
+
+// sendAppends sends entries from pr.next on: pipelined up to the in-flight
+// byte limit once the follower's position is known, one request at a time
+// while probing.
+func (c *core) sendAppends(f NodeID, pr *progress) {
+	if pr.probing {
+		if !pr.probeSent {
+			pr.probeSent = true
+			c.sendLogRequest(f, pr, c.log.slice(pr.next, c.log.lastIndex()+1, c.cfg.maxBatchBytes))
+		}
+		return
+	}
+	for pr.next <= c.log.lastIndex() && pr.inflightBytes < c.cfg.maxInflightBytes {
+		ents := c.log.slice(pr.next, c.log.lastIndex()+1, c.cfg.maxBatchBytes)
+		bytes := 0
+		for i := range ents {
+			bytes += ents[i].size()
+		}
+		c.sendLogRequest(f, pr, ents)
+		pr.next += uint64(len(ents))
+		pr.inflight = append(pr.inflight, inflightBatch{last: pr.next - 1, bytes: bytes})
+		pr.inflightBytes += bytes
+	}
+}
+
+func (c *core) sendLogRequest(f NodeID, pr *progress, ents []Entry) {
+	prev := pr.next - 1
+	pr.sentCommit = c.commit
+	c.send(Message{Kind: MsgLogRequest, To: f, PrevIndex: prev, PrevTerm: c.log.term(prev),
+		Commit: c.commit, Entries: ents})
+}
+
+// forwardPending sends the leader the broadcasts it has not been sent yet.
+func (c *core) forwardPending() {
+	if c.leader == None || len(c.pending) == 0 || c.pending[len(c.pending)-1].Seq <= c.forwardedSeq {
+		return
+	}
+	i, _ := slices.BinarySearchFunc(c.pending, c.forwardedSeq+1, func(e Entry, seq uint64) int {
+		return cmp.Compare(e.Seq, seq)
+	})
+	for i < len(c.pending) {
+		size, j := 0, i
+		for j < len(c.pending) && (j == i || size+c.pending[j].size() <= c.cfg.maxBatchBytes) {
+			size += c.pending[j].size()
+			j++
+		}
+		c.send(Message{Kind: MsgPropose, To: c.leader, Entries: c.pending[i:j:j]})
+		c.forwardedSeq = c.pending[j-1].Seq
+		i = j
+	}
+}
+
+func (c *core) persistEntries(ents []Entry) {
+	c.out.Entries = mergeWrites(c.out.Entries, ents)
+}
+
+// mergeWrites folds a later write into an earlier unsaved one, keeping the
+// rule that a write replaces everything from its first index on.
+func mergeWrites(dst, src []Entry) []Entry {
+	if len(src) == 0 {
+		return dst
+	}
+	if len(dst) > 0 && src[0].Index >= dst[0].Index && src[0].Index <= dst[len(dst)-1].Index+1 {
+		dst = dst[:src[0].Index-dst[0].Index]
+	} else {
+		dst = dst[:0]
+	}
+	return append(dst, src...)
+}
+
+func (c *core) saveHardState() {
+	hs := c.hs
+	c.out.HardState = &hs
+}
+
+// send stamps m and queues it. A message that follows a change of term or
+// vote, or that acknowledges entries, waits until they are durable.
+func (c *core) send(m Message) {
+	m.From, m.Term = c.cfg.id, c.hs.Term
+	if c.out.HardState != nil || m.Kind == MsgLogResponse || m.Kind == MsgVoteResponse || m.Kind == MsgVoteRequest {
+		c.out.AfterSync = append(c.out.AfterSync, m)
+	} else {
+		c.out.Messages = append(c.out.Messages, m)
+	}
+}
+
+func (c *core) resetElectionTimer() {
+	e := c.cfg.electionTimeout
+	c.out.ElectionTimer = e + time.Duration(c.rng.Int64N(int64(e)))
+}
+
+// valid says whether m is well-formed and addressed to us by a member.
+func (c *core) valid(m *Message) bool {
+	if m.To != c.cfg.id || m.From == c.cfg.id || !slices.Contains(c.cfg.peers, m.From) ||
+		m.Kind == 0 || m.Kind > maxMessageKind {
+		return false
+	}
+	switch m.Kind {
+	case MsgLogRequest:
+		for i := range m.Entries {
+			e := &m.Entries[i]
+			if e.Index != m.PrevIndex+1+uint64(i) || e.Index == 0 || e.Term > m.Term ||
+				(i > 0 && e.Term < m.Entries[i-1].Term) || (i == 0 && e.Term < m.PrevTerm) ||
+				len(e.Data) > c.cfg.maxEntryBytes {
+				return false
+			}
+		}
+	case MsgLogResponse:
+		if m.Success && m.Match > c.log.lastIndex() {
+			return false
+		}
+	case MsgPropose:
+		for i := range m.Entries {
+			e := &m.Entries[i]
+			if e.Origin != m.From || e.Seq == 0 || e.Kind != EntryData || len(e.Data) > c.cfg.maxEntryBytes {
+				return false
+			}
+		}
+	}
+	return true
+}

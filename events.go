@@ -1,0 +1,213 @@
+package raftlite
+
+// The event handlers: Raft as Kleppmann's lecture notes state it, one
+// handler per event, each followed by the effects it records in c.out.
+
+// onElectionTimeout starts an election: nothing was heard from a leader for
+// an election timeout (Raft §5.2).
+func (c *core) onElectionTimeout() {
+	if c.role == Leader {
+		return
+	}
+	c.becomeCandidate()
+}
+
+// onTick is the heartbeat: a leader asserts itself and retransmits to
+// followers; any node resends broadcasts that seem lost.
+func (c *core) onTick() {
+	if c.role == Leader {
+		for _, f := range c.cfg.peers {
+			pr := c.progress[f]
+			switch {
+			case pr == nil:
+			case pr.probing:
+				pr.probeSent = false
+				c.sendAppends(f, pr)
+			default:
+				c.sendLogRequest(f, pr, nil)
+			}
+		}
+		return
+	}
+	if len(c.pending) > 0 {
+		c.forwardTicks++
+		if c.forwardTicks*int(c.cfg.heartbeatInterval) >= int(c.cfg.electionTimeout) {
+			c.forwardTicks = 0
+			c.forwardedSeq = 0
+		}
+	}
+}
+
+// onBroadcast accepts an application message for total-order broadcast and
+// returns its sequence number within this node's incarnation.
+func (c *core) onBroadcast(data []byte) uint64 {
+	c.nextSeq++
+	e := Entry{Kind: EntryData, Origin: c.cfg.id, Incarnation: c.hs.Incarnation, Seq: c.nextSeq, Data: data}
+	c.pending = append(c.pending, e)
+	if c.role == Leader {
+		c.acceptBroadcast(e)
+	}
+	return c.nextSeq
+}
+
+// onPersisted: the driver finished saving state up to (index, term), and hs
+// if it saved one.
+func (c *core) onPersisted(index, term uint64, hs *HardState) {
+	if index > c.stableIndex && c.log.term(index) == term {
+		c.stableIndex = index
+		if c.role == Leader {
+			c.maybeCommit()
+		}
+	}
+	if hs != nil && c.role == Candidate && hs.Term == c.hs.Term && hs.VotedFor == c.cfg.id {
+		c.onVote(c.cfg.id)
+	}
+}
+
+// onMessage validates m and hands it to its handler. Anything malformed or
+// from a stranger is dropped and counted, never trusted.
+func (c *core) onMessage(m Message) {
+	if !c.valid(&m) {
+		c.dropped++
+		return
+	}
+	switch m.Kind {
+	case MsgVoteRequest:
+		c.onVoteRequest(m)
+	case MsgVoteResponse:
+		c.onVoteResponse(m)
+	case MsgLogRequest:
+		c.onLogRequest(m)
+	case MsgLogResponse:
+		c.onLogResponse(m)
+	case MsgPropose:
+		c.onPropose(m)
+	}
+}
+
+// onVoteRequest decides whether to vote for a candidate (Raft §5.2, §5.4.1).
+func (c *core) onVoteRequest(m Message) {
+	if m.Term > c.hs.Term {
+		c.becomeFollower(m.Term, None)
+	}
+	upToDate := m.LastTerm > c.log.lastTerm() ||
+		(m.LastTerm == c.log.lastTerm() && m.LastIndex >= c.log.lastIndex())
+	grant := m.Term == c.hs.Term && upToDate && (c.hs.VotedFor == None || c.hs.VotedFor == m.From)
+	if grant {
+		c.hs.VotedFor = m.From
+		c.saveHardState()
+		c.resetElectionTimer()
+	}
+	c.send(Message{Kind: MsgVoteResponse, To: m.From, Success: grant})
+}
+
+// onVoteResponse counts a vote; a quorum makes this node leader.
+func (c *core) onVoteResponse(m Message) {
+	if m.Term > c.hs.Term {
+		c.becomeFollower(m.Term, None)
+		return
+	}
+	if c.role == Candidate && m.Term == c.hs.Term && m.Success {
+		c.onVote(m.From)
+	}
+}
+
+func (c *core) onVote(from NodeID) {
+	c.votes[from] = true
+	if len(c.votes) >= c.quorum {
+		c.becomeLeader()
+	}
+}
+
+// onLogRequest appends a leader's entries if our log matches up to where they
+// start (Raft §5.3), and learns the commit index.
+func (c *core) onLogRequest(m Message) {
+	if m.Term > c.hs.Term || (m.Term == c.hs.Term && c.role != Follower) {
+		c.becomeFollower(m.Term, m.From)
+	}
+	if m.Term < c.hs.Term {
+		c.send(Message{Kind: MsgLogResponse, To: m.From, PrevIndex: m.PrevIndex})
+		return
+	}
+	c.setLeader(m.From)
+	c.resetElectionTimer()
+	if m.PrevIndex > c.log.lastIndex() {
+		c.send(Message{Kind: MsgLogResponse, To: m.From, PrevIndex: m.PrevIndex, Match: c.log.lastIndex() + 1})
+		return
+	}
+	if m.PrevIndex >= c.log.offset && c.log.term(m.PrevIndex) != m.PrevTerm {
+		// Hint where the conflicting term starts so the leader skips it whole.
+		c.send(Message{Kind: MsgLogResponse, To: m.From, PrevIndex: m.PrevIndex,
+			Match: c.log.firstIndexOfTerm(m.PrevIndex), HintTerm: c.log.term(m.PrevIndex)})
+		return
+	}
+	last := m.PrevIndex + uint64(len(m.Entries))
+	if !c.appendFromLeader(m.Entries) {
+		c.dropped++
+		return
+	}
+	c.advanceCommit(min(m.Commit, last))
+	c.send(Message{Kind: MsgLogResponse, To: m.From, PrevIndex: m.PrevIndex, Success: true, Match: last})
+}
+
+// onLogResponse advances a follower's progress, or backs up after a rejection.
+func (c *core) onLogResponse(m Message) {
+	if m.Term > c.hs.Term {
+		c.becomeFollower(m.Term, None)
+		return
+	}
+	pr := c.progress[m.From]
+	if c.role != Leader || m.Term != c.hs.Term || pr == nil {
+		return
+	}
+	if m.Success {
+		c.onLogAccepted(m.From, pr, m.Match)
+	} else {
+		c.onLogRejected(m.From, pr, m)
+	}
+}
+
+func (c *core) onLogAccepted(f NodeID, pr *progress, match uint64) {
+	for len(pr.inflight) > 0 && pr.inflight[0].last <= match {
+		pr.inflightBytes -= pr.inflight[0].bytes
+		pr.inflight = pr.inflight[1:]
+	}
+	if match > pr.match {
+		pr.match = match
+		c.maybeCommit()
+	}
+	if pr.probing && match+1 >= pr.next {
+		// The reply to our probe: we know where the follower stands.
+		pr.probing = false
+	}
+	pr.next = max(pr.next, match+1)
+	c.sendAppends(f, pr)
+}
+
+func (c *core) onLogRejected(f NodeID, pr *progress, m Message) {
+	// A rejection of a request sent before we last backed up is stale.
+	if m.PrevIndex < pr.match || (pr.probing && m.PrevIndex+1 != pr.next) {
+		return
+	}
+	next := m.Match
+	if m.HintTerm != 0 {
+		if i := c.log.lastIndexOfTerm(m.HintTerm); i != 0 {
+			next = i + 1
+		}
+	}
+	pr.next = min(max(min(next, m.PrevIndex), pr.match+1, 1), c.log.lastIndex()+1)
+	pr.probing, pr.probeSent = true, false
+	pr.inflight, pr.inflightBytes = pr.inflight[:0], 0
+	c.sendAppends(f, pr)
+}
+
+// onPropose takes broadcasts another node forwarded. A non-leader drops them:
+// their origin retries with whoever leads next.
+func (c *core) onPropose(m Message) {
+	if c.role != Leader {
+		return
+	}
+	for _, e := range m.Entries {
+		c.acceptBroadcast(e)
+	}
+}

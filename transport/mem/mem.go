@@ -1,0 +1,286 @@
+// Package mem is an in-process network for raftlite: fast, deterministic
+// when seeded, and able to misbehave on demand. It is what raftlite's own
+// tests run on, and it serves users' tests the same way.
+//
+//	net := mem.NewNetwork(1)
+//	peers := map[raftlite.NodeID]string{1: "", 2: "", 3: ""}
+//	for id := range peers {
+//		node, err := raftlite.New(raftlite.Config{ID: id, Peers: peers,
+//			Transport: net.Transport(id), Persister: raftlite.NewMemoryPersister()})
+//		...
+//	}
+//	net.Isolate(1) // the fun starts
+//
+// Addresses in Peers are ignored: nodes are found by id. Faults (partitions,
+// loss, delay, duplication, reordering) apply to messages as they are sent
+// and, for partitions, again as they arrive.
+package mem
+
+import (
+	"math/rand/v2"
+	"sync"
+	"time"
+
+	"github.com/raftlite/raftlite"
+)
+
+// queueLimit bounds the messages waiting for one node; beyond it new ones
+// are dropped, as a real network would under overload.
+const queueLimit = 1 << 16
+
+// Network connects the Transports made from it.
+type Network struct {
+	mu        sync.Mutex
+	rng       *rand.Rand
+	nodes     map[raftlite.NodeID]*Transport
+	group     map[raftlite.NodeID]int // nil: everyone can reach everyone
+	dropRate  float64
+	dupRate   float64
+	reorder   float64
+	delayMin  time.Duration
+	delayMax  time.Duration
+	sent      map[raftlite.MessageKind]uint64
+	delivered uint64
+	dropped   uint64
+}
+
+// NewNetwork returns a reliable network whose random faults, once enabled,
+// are drawn from seed.
+func NewNetwork(seed uint64) *Network {
+	return &Network{
+		rng:   rand.New(rand.NewPCG(seed, seed^0x9e3779b97f4a7c15)),
+		nodes: map[raftlite.NodeID]*Transport{},
+		sent:  map[raftlite.MessageKind]uint64{},
+	}
+}
+
+// Transport returns a new Transport for node id. A Transport made earlier
+// for the same id stops receiving: this is how a test restarts a node.
+func (n *Network) Transport(id raftlite.NodeID) *Transport {
+	return &Transport{net: n, id: id, wake: make(chan struct{}, 1), stop: make(chan struct{}), stopped: make(chan struct{})}
+}
+
+// Partition splits the network: nodes in different groups cannot exchange
+// messages; nodes named in no group are cut off from everyone.
+func (n *Network) Partition(groups ...[]raftlite.NodeID) {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	n.group = map[raftlite.NodeID]int{}
+	for g, ids := range groups {
+		for _, id := range ids {
+			n.group[id] = g + 1
+		}
+	}
+}
+
+// Isolate cuts node id off from every other node, keeping the rest as they are.
+func (n *Network) Isolate(id raftlite.NodeID) {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	if n.group == nil {
+		n.group = map[raftlite.NodeID]int{}
+		for other := range n.nodes {
+			n.group[other] = 1
+		}
+	}
+	n.group[id] = -int(id) - 1 // a group of its own
+}
+
+// Heal reconnects everyone.
+func (n *Network) Heal() {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	n.group = nil
+}
+
+// SetLoss makes each message be dropped with probability drop, and
+// delivered twice with probability dup.
+func (n *Network) SetLoss(drop, dup float64) {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	n.dropRate, n.dupRate = drop, dup
+}
+
+// SetDelay delays each message by a duration drawn from [min, max].
+func (n *Network) SetDelay(min, max time.Duration) {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	n.delayMin, n.delayMax = min, max
+}
+
+// SetReorder lets a message overtake earlier ones with probability p; at
+// zero (the default) messages between a pair arrive in the order sent.
+func (n *Network) SetReorder(p float64) {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	n.reorder = p
+}
+
+// Stats counts messages on the network.
+type Stats struct {
+	Sent      uint64 // messages handed to Send, of every kind
+	Delivered uint64
+	Dropped   uint64 // lost to faults, closed nodes or full queues
+	ByKind    map[raftlite.MessageKind]uint64
+}
+
+// Stats returns the counts so far.
+func (n *Network) Stats() Stats {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	s := Stats{Delivered: n.delivered, Dropped: n.dropped, ByKind: map[raftlite.MessageKind]uint64{}}
+	for k, v := range n.sent {
+		s.Sent += v
+		s.ByKind[k] = v
+	}
+	return s
+}
+
+func (n *Network) linked(a, b raftlite.NodeID) bool {
+	return n.group == nil || (n.group[a] != 0 && n.group[a] == n.group[b])
+}
+
+// Transport is one node's attachment to a Network.
+type Transport struct {
+	net     *Network
+	id      raftlite.NodeID
+	deliver func(raftlite.Message)
+	queue   []queued // guarded by net.mu
+	closed  bool     // guarded by net.mu
+	wake    chan struct{}
+	stop    chan struct{}
+	stopped chan struct{}
+	once    sync.Once
+}
+
+type queued struct {
+	m  raftlite.Message
+	at time.Time
+}
+
+// Start implements raftlite.Transport.
+func (t *Transport) Start(self raftlite.NodeID, _ map[raftlite.NodeID]string, deliver func(raftlite.Message)) error {
+	t.deliver = deliver
+	t.net.mu.Lock()
+	if old := t.net.nodes[t.id]; old != nil && old != t {
+		old.closed = true
+		old.queue = nil
+	}
+	t.net.nodes[t.id] = t
+	t.net.mu.Unlock()
+	go t.run()
+	return nil
+}
+
+// Send implements raftlite.Transport.
+func (t *Transport) Send(m raftlite.Message) {
+	n := t.net
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	n.sent[m.Kind]++
+	dst := n.nodes[m.To]
+	if t.closed || dst == nil || dst.closed || !n.linked(t.id, m.To) || n.rng.Float64() < n.dropRate ||
+		len(dst.queue) >= queueLimit {
+		n.dropped++
+		return
+	}
+	copies := 1
+	if n.rng.Float64() < n.dupRate {
+		copies = 2
+	}
+	for range copies {
+		delay := n.delayMin
+		if n.delayMax > n.delayMin {
+			delay += time.Duration(n.rng.Int64N(int64(n.delayMax - n.delayMin + 1)))
+		}
+		q := queued{m: m, at: time.Now().Add(delay)}
+		pos := len(dst.queue)
+		if pos > 0 && n.rng.Float64() < n.reorder {
+			pos = n.rng.IntN(pos)
+		}
+		dst.queue = append(dst.queue, queued{})
+		copy(dst.queue[pos+1:], dst.queue[pos:])
+		dst.queue[pos] = q
+	}
+	select {
+	case dst.wake <- struct{}{}:
+	default:
+	}
+}
+
+// run hands queued messages to the node in order, each no earlier than its
+// delivery time.
+func (t *Transport) run() {
+	defer close(t.stopped)
+	var timer *time.Timer
+	defer func() {
+		if timer != nil {
+			timer.Stop()
+		}
+	}()
+	for {
+		n := t.net
+		n.mu.Lock()
+		var wait time.Duration
+		var m raftlite.Message
+		ready := false
+		if len(t.queue) > 0 && !t.closed {
+			if wait = time.Until(t.queue[0].at); wait <= 0 {
+				m = t.queue[0].m
+				t.queue[0] = queued{}
+				t.queue = t.queue[1:]
+				ready = true
+				if n.linked(m.From, t.id) {
+					n.delivered++
+				} else {
+					n.dropped++
+					ready = false
+					wait = 0
+				}
+			}
+		}
+		idle := len(t.queue) == 0
+		n.mu.Unlock()
+		if ready {
+			t.deliver(m)
+			continue
+		}
+		if !idle && wait <= 0 {
+			continue
+		}
+		var tick <-chan time.Time
+		if !idle {
+			if timer == nil {
+				timer = time.NewTimer(wait)
+			} else {
+				timer.Reset(wait)
+			}
+			tick = timer.C
+		}
+		select {
+		case <-t.wake:
+		case <-tick:
+		case <-t.stop:
+			return
+		}
+	}
+}
+
+// Close implements raftlite.Transport. It waits for a deliver call in
+// progress to return.
+func (t *Transport) Close() error {
+	t.once.Do(func() {
+		t.net.mu.Lock()
+		t.closed = true
+		t.queue = nil
+		if t.net.nodes[t.id] == t {
+			delete(t.net.nodes, t.id)
+		}
+		t.net.mu.Unlock()
+		close(t.stop)
+		if t.deliver != nil {
+			<-t.stopped
+		}
+	})
+	return nil
+}
