@@ -37,6 +37,7 @@ type coreConfig struct {
 	maxEntryBytes     int
 	maxBatchBytes     int
 	maxInflightBytes  int
+	bug               simBug
 }
 
 // core is Raft as a pure state machine. Each on* method handles one event
@@ -202,7 +203,9 @@ func (c *core) becomeLeader() {
 		c.noteSession(c.log.at(i))
 	}
 	// A no-op of our own term lets earlier entries commit (Raft §5.4.2).
-	c.appendAsLeader(Entry{Kind: EntryNoop})
+	if c.cfg.bug != bugCommitOldTerms {
+		c.appendAsLeader(Entry{Kind: EntryNoop})
+	}
 	for _, e := range c.pending {
 		c.acceptBroadcast(e)
 	}
@@ -273,7 +276,7 @@ func (c *core) maybeCommit() {
 	}
 	slices.Sort(c.matchBuf)
 	n := c.matchBuf[len(c.matchBuf)-c.quorum]
-	if n > c.commit && c.log.term(n) == c.hs.Term {
+	if n > c.commit && (c.log.term(n) == c.hs.Term || c.cfg.bug == bugCommitOldTerms) {
 		c.advanceCommit(n)
 	}
 }
@@ -405,7 +408,8 @@ func (c *core) saveHardState() {
 // vote, or that acknowledges entries, waits until they are durable.
 func (c *core) send(m Message) {
 	m.From, m.Term = c.cfg.id, c.hs.Term
-	if c.out.HardState != nil || m.Kind == MsgLogResponse || m.Kind == MsgVoteResponse || m.Kind == MsgVoteRequest {
+	ackNow := c.cfg.bug == bugAckBeforeSync && m.Kind == MsgLogResponse
+	if !ackNow && (c.out.HardState != nil || m.Kind == MsgLogResponse || m.Kind == MsgVoteResponse || m.Kind == MsgVoteRequest) {
 		c.out.AfterSync = append(c.out.AfterSync, m)
 	} else {
 		c.out.Messages = append(c.out.Messages, m)
@@ -447,3 +451,13 @@ func (c *core) valid(m *Message) bool {
 	}
 	return true
 }
+
+// simBug switches on a known bug, so that tests can prove the simulator
+// catches it. It is always zero outside those tests.
+type simBug uint8
+
+const (
+	bugCommitOldTerms simBug = 1 + iota // Figure 8 as the paper draws it: no no-op, old-term entries counted
+	bugForgetVote                       // grant a vote without saving it
+	bugAckBeforeSync                    // acknowledge entries before they are durable
+)

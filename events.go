@@ -95,7 +95,9 @@ func (c *core) onVoteRequest(m Message) {
 	grant := m.Term == c.hs.Term && upToDate && (c.hs.VotedFor == None || c.hs.VotedFor == m.From)
 	if grant {
 		c.hs.VotedFor = m.From
-		c.saveHardState()
+		if c.cfg.bug != bugForgetVote {
+			c.saveHardState()
+		}
 		c.resetElectionTimer()
 	}
 	c.send(Message{Kind: MsgVoteResponse, To: m.From, Success: grant})
