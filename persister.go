@@ -90,9 +90,8 @@ func (p *MemoryPersister) Save(hs *HardState, entries []Entry) error {
 	if len(p.entries) > 0 {
 		keep = int(first - p.entries[0].Index)
 	}
-	// Clip so that a later append never writes into an array a caller of
-	// Load still holds.
-	p.entries = append(slices.Clip(p.entries[:keep]), entries...)
+	// Load hands out copies, so nobody else holds this array.
+	p.entries = append(p.entries[:keep], entries...)
 	return nil
 }
 

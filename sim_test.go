@@ -287,7 +287,7 @@ func (c *simCluster) applyToDisk(n *simNode, b *saveBatch) {
 		if len(n.diskEntries) > 0 {
 			keep = int(min(first-n.diskEntries[0].Index, uint64(len(n.diskEntries))))
 		}
-		n.diskEntries = append(slices.Clip(n.diskEntries[:keep]), b.entries...)
+		n.diskEntries = append(n.diskEntries[:keep], b.entries...) // restart clones it
 	}
 }
 
