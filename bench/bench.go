@@ -1,0 +1,387 @@
+// Package bench measures raftlite: commit latency and throughput of a
+// three-node cluster in one process, for each transport and persister, and
+// the machine's floor (disk sync latency, loopback round trip) in the same
+// run, so that figures can be read as ratios on a shared, noisy machine.
+//
+// `go test -bench . ./bench` runs the matrix as Go benchmarks;
+// `go run ./cmd/raftlite bench` prints it as one table.
+package bench
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"net"
+	"os"
+	"path/filepath"
+	"slices"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/raftlite/raftlite"
+	"github.com/raftlite/raftlite/transport/mem"
+)
+
+// Setup is one point of the matrix.
+type Setup struct {
+	Transport   string // "mem", "tcp" or "quic"
+	Persister   string // "memory" or "wal"
+	Clients     int    // concurrent broadcasters
+	Size        int    // payload bytes
+	ViaFollower bool   // broadcast on a follower, which forwards to the leader
+}
+
+func (s Setup) String() string {
+	via := "leader"
+	if s.ViaFollower {
+		via = "follower"
+	}
+	return fmt.Sprintf("transport=%s/persist=%s/clients=%d/size=%d/via=%s", s.Transport, s.Persister, s.Clients, s.Size, via)
+}
+
+// Result is what one load run measured.
+type Result struct {
+	Commits       int
+	Elapsed       time.Duration
+	P50, P90, P99 time.Duration
+	Syncs         int64 // disk syncs on all nodes, for persisters that count them
+}
+
+// PerSecond is the committed broadcasts per second.
+func (r Result) PerSecond() float64 { return float64(r.Commits) / r.Elapsed.Seconds() }
+
+// Cluster is three nodes in this process.
+type Cluster struct {
+	setup   Setup
+	nodes   []*raftlite.Node
+	syncs   []func() int64
+	dir     string
+	mu      sync.Mutex
+	seen    [][]raftlite.Delivery
+	readers sync.WaitGroup
+	acked   []ack
+}
+
+type ack struct {
+	index uint64
+	data  string
+}
+
+// transports and persisters are filled in by the files for each kind.
+var (
+	transports = map[string]func(ids []raftlite.NodeID) (map[raftlite.NodeID]string, func(raftlite.NodeID) (raftlite.Transport, error), error){
+		"mem": func(ids []raftlite.NodeID) (map[raftlite.NodeID]string, func(raftlite.NodeID) (raftlite.Transport, error), error) {
+			network := mem.NewNetwork(1)
+			peers := map[raftlite.NodeID]string{}
+			for _, id := range ids {
+				peers[id] = fmt.Sprint("node-", id)
+			}
+			return peers, func(id raftlite.NodeID) (raftlite.Transport, error) { return network.Transport(id), nil }, nil
+		},
+	}
+	persisters = map[string]func(dir string) (raftlite.Persister, func() int64, error){
+		"memory": func(string) (raftlite.Persister, func() int64, error) {
+			p := raftlite.NewMemoryPersister()
+			return p, func() int64 { return int64(p.Saves()) }, nil
+		},
+	}
+)
+
+// Start builds a cluster for s, with its data under dir, and waits for a leader.
+func Start(ctx context.Context, s Setup, dir string) (*Cluster, error) {
+	newTransports, ok := transports[s.Transport]
+	if !ok {
+		return nil, fmt.Errorf("bench: unknown transport %q", s.Transport)
+	}
+	newPersister, ok := persisters[s.Persister]
+	if !ok {
+		return nil, fmt.Errorf("bench: unknown persister %q", s.Persister)
+	}
+	ids := []raftlite.NodeID{1, 2, 3}
+	peers, newTransport, err := newTransports(ids)
+	if err != nil {
+		return nil, err
+	}
+	c := &Cluster{setup: s, dir: dir, seen: make([][]raftlite.Delivery, len(ids))}
+	for i, id := range ids {
+		p, syncs, err := newPersister(filepath.Join(dir, fmt.Sprint("node-", id)))
+		if err != nil {
+			c.Close()
+			return nil, err
+		}
+		t, err := newTransport(id)
+		if err != nil {
+			c.Close()
+			return nil, err
+		}
+		n, err := raftlite.New(raftlite.Config{
+			ID: id, Peers: peers, Transport: t, Persister: p,
+			ElectionTimeout: 300 * time.Millisecond, HeartbeatInterval: 30 * time.Millisecond,
+			RandSeed: uint64(id), MaxPendingBroadcasts: 1 << 14,
+		})
+		if err != nil {
+			c.Close()
+			return nil, err
+		}
+		c.nodes = append(c.nodes, n)
+		c.syncs = append(c.syncs, syncs)
+		c.readers.Add(1)
+		go func() {
+			defer c.readers.Done()
+			for d := range n.Deliveries() {
+				c.mu.Lock()
+				c.seen[i] = append(c.seen[i], d)
+				c.mu.Unlock()
+			}
+		}()
+	}
+	if _, err := c.leader(ctx); err != nil {
+		c.Close()
+		return nil, err
+	}
+	return c, nil
+}
+
+func (c *Cluster) leader(ctx context.Context) (int, error) {
+	for {
+		for i, n := range c.nodes {
+			if n.Status().Role == raftlite.Leader {
+				return i, nil
+			}
+		}
+		select {
+		case <-ctx.Done():
+			return 0, fmt.Errorf("bench: no leader: %w", ctx.Err())
+		case <-time.After(5 * time.Millisecond):
+		}
+	}
+}
+
+// Load runs total broadcasts split among the setup's clients and measures them.
+func (c *Cluster) Load(ctx context.Context, total int) (Result, error) {
+	l, err := c.leader(ctx)
+	if err != nil {
+		return Result{}, err
+	}
+	target := c.nodes[l]
+	if c.setup.ViaFollower {
+		target = c.nodes[(l+1)%len(c.nodes)]
+	}
+	syncsBefore := c.totalSyncs()
+	clients := max(c.setup.Clients, 1)
+	latencies := make([][]time.Duration, clients)
+	acks := make([][]ack, clients)
+	var failed atomic.Pointer[error]
+	var wg sync.WaitGroup
+	start := time.Now()
+	for k := range clients {
+		count := total / clients
+		if k < total%clients {
+			count++
+		}
+		wg.Go(func() {
+			payload := make([]byte, c.setup.Size)
+			rng := rand.New(rand.NewPCG(uint64(k), 1))
+			lat := make([]time.Duration, 0, count)
+			for j := range count {
+				// Unique payloads let the verification match deliveries to acks.
+				copy(payload, fmt.Sprintf("%d/%d/", k, j))
+				for i := len(fmt.Sprintf("%d/%d/", k, j)); i < len(payload); i++ {
+					payload[i] = byte('a' + rng.IntN(26))
+				}
+				t0 := time.Now()
+				idx, err := target.Broadcast(ctx, payload)
+				if err != nil {
+					failed.CompareAndSwap(nil, &err)
+					return
+				}
+				lat = append(lat, time.Since(t0))
+				acks[k] = append(acks[k], ack{idx, string(payload)})
+			}
+			latencies[k] = lat
+		})
+	}
+	wg.Wait()
+	elapsed := time.Since(start)
+	if p := failed.Load(); p != nil {
+		return Result{}, *p
+	}
+	var all []time.Duration
+	for k := range clients {
+		all = append(all, latencies[k]...)
+		c.acked = append(c.acked, acks[k]...)
+	}
+	slices.Sort(all)
+	pct := func(p float64) time.Duration {
+		if len(all) == 0 {
+			return 0
+		}
+		return all[min(len(all)-1, int(p*float64(len(all))))]
+	}
+	return Result{Commits: len(all), Elapsed: elapsed, P50: pct(0.50), P90: pct(0.90), P99: pct(0.99),
+		Syncs: c.totalSyncs() - syncsBefore}, nil
+}
+
+func (c *Cluster) totalSyncs() int64 {
+	var n int64
+	for _, f := range c.syncs {
+		n += f()
+	}
+	return n
+}
+
+// Verify checks what the load measured: every node delivered exactly the
+// acknowledged broadcasts, each at its acknowledged index, in one order.
+func (c *Cluster) Verify(ctx context.Context) error {
+	want := map[uint64]string{}
+	var last uint64
+	for _, a := range c.acked {
+		if _, dup := want[a.index]; dup {
+			return fmt.Errorf("bench: two broadcasts acknowledged at index %d", a.index)
+		}
+		want[a.index] = a.data
+		last = max(last, a.index)
+	}
+	for i := range c.nodes {
+		for {
+			c.mu.Lock()
+			n := len(c.seen[i])
+			var top uint64
+			if n > 0 {
+				top = c.seen[i][n-1].Index
+			}
+			c.mu.Unlock()
+			if top >= last {
+				break
+			}
+			select {
+			case <-ctx.Done():
+				return fmt.Errorf("bench: node %d delivered up to %d of %d: %w", i+1, top, last, ctx.Err())
+			case <-time.After(time.Millisecond):
+			}
+		}
+		c.mu.Lock()
+		got := c.seen[i]
+		c.mu.Unlock()
+		count := 0
+		for _, d := range got {
+			if d.Index > last {
+				break
+			}
+			if w, ok := want[d.Index]; !ok || w != string(d.Data) {
+				return fmt.Errorf("bench: node %d delivered %.20q at %d, acknowledged there: %.20q", i+1, d.Data, d.Index, w)
+			}
+			count++
+		}
+		if count != len(want) {
+			return fmt.Errorf("bench: node %d delivered %d of %d acknowledged broadcasts", i+1, count, len(want))
+		}
+	}
+	return nil
+}
+
+// Close stops the cluster.
+func (c *Cluster) Close() error {
+	var errs []error
+	for _, n := range c.nodes {
+		errs = append(errs, n.Close())
+	}
+	c.readers.Wait()
+	return errors.Join(errs...)
+}
+
+// Floor is the machine's own speed, measured in the same run as the cluster.
+type Floor struct {
+	Fsync        time.Duration // p50 of a 128-byte append followed by fdatasync
+	LoopbackRTT  time.Duration // p50 of a 128-byte TCP echo on 127.0.0.1
+	FsyncSamples int
+}
+
+// MeasureFloor measures the floor with files in dir.
+func MeasureFloor(dir string, samples int) (Floor, error) {
+	f, err := os.CreateTemp(dir, "floor-*")
+	if err != nil {
+		return Floor{}, err
+	}
+	defer os.Remove(f.Name())
+	defer f.Close()
+	buf := make([]byte, 128)
+	var syncs []time.Duration
+	for range samples {
+		t0 := time.Now()
+		if _, err := f.Write(buf); err != nil {
+			return Floor{}, err
+		}
+		if err := fdatasync(f); err != nil {
+			return Floor{}, err
+		}
+		syncs = append(syncs, time.Since(t0))
+	}
+	rtt, err := loopbackRTT(samples)
+	if err != nil {
+		return Floor{}, err
+	}
+	return Floor{Fsync: median(syncs), LoopbackRTT: rtt, FsyncSamples: samples}, nil
+}
+
+func loopbackRTT(samples int) (time.Duration, error) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return 0, err
+	}
+	defer ln.Close()
+	go func() {
+		conn, err := ln.Accept()
+		if err != nil {
+			return
+		}
+		defer conn.Close()
+		buf := make([]byte, 128)
+		for {
+			if _, err := readFull(conn, buf); err != nil {
+				return
+			}
+			if _, err := conn.Write(buf); err != nil {
+				return
+			}
+		}
+	}()
+	conn, err := net.Dial("tcp", ln.Addr().String())
+	if err != nil {
+		return 0, err
+	}
+	defer conn.Close()
+	conn.(*net.TCPConn).SetNoDelay(true)
+	buf := make([]byte, 128)
+	var rtts []time.Duration
+	for range samples {
+		t0 := time.Now()
+		if _, err := conn.Write(buf); err != nil {
+			return 0, err
+		}
+		if _, err := readFull(conn, buf); err != nil {
+			return 0, err
+		}
+		rtts = append(rtts, time.Since(t0))
+	}
+	return median(rtts), nil
+}
+
+func readFull(conn net.Conn, buf []byte) (int, error) {
+	n := 0
+	for n < len(buf) {
+		k, err := conn.Read(buf[n:])
+		n += k
+		if err != nil {
+			return n, err
+		}
+	}
+	return n, nil
+}
+
+func median(ds []time.Duration) time.Duration {
+	slices.Sort(ds)
+	return ds[len(ds)/2]
+}

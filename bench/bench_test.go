@@ -1,0 +1,79 @@
+package bench
+
+import (
+	"context"
+	"sync"
+	"testing"
+	"time"
+)
+
+var (
+	floorOnce sync.Once
+	floor     Floor
+	floorErr  error
+)
+
+func machineFloor(b *testing.B) Floor {
+	floorOnce.Do(func() { floor, floorErr = MeasureFloor(b.TempDir(), 200) })
+	if floorErr != nil {
+		b.Fatal(floorErr)
+	}
+	return floor
+}
+
+// BenchmarkFloor reports the machine's floor for this run: what a commit
+// cannot beat.
+func BenchmarkFloor(b *testing.B) {
+	f := machineFloor(b)
+	for range b.N {
+	}
+	b.ReportMetric(float64(f.Fsync.Nanoseconds()), "fsync-p50-ns")
+	b.ReportMetric(float64(f.LoopbackRTT.Nanoseconds()), "rtt-p50-ns")
+}
+
+// BenchmarkCommit runs three nodes in this process for every transport and
+// persister: one sequential client and 64 concurrent ones, broadcasting on
+// the leader and, separately, on a follower. Each op is one committed
+// broadcast; after the load the run verifies that every node delivered
+// exactly the acknowledged broadcasts in one order.
+func BenchmarkCommit(b *testing.B) {
+	for _, s := range Matrix() {
+		if !Available(s) {
+			continue
+		}
+		b.Run(s.String(), func(b *testing.B) {
+			f := machineFloor(b)
+			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+			defer cancel()
+			c, err := Start(ctx, s, b.TempDir())
+			if err != nil {
+				b.Fatal(err)
+			}
+			defer c.Close()
+			b.ReportAllocs()
+			b.ResetTimer()
+			r, err := c.Load(ctx, b.N)
+			b.StopTimer()
+			if err != nil {
+				b.Fatal(err)
+			}
+			if err := c.Verify(ctx); err != nil {
+				b.Fatal(err)
+			}
+			report(b, r, f, s)
+		})
+	}
+}
+
+func report(b *testing.B, r Result, f Floor, s Setup) {
+	b.ReportMetric(r.PerSecond(), "commits/s")
+	b.ReportMetric(float64(r.P50.Nanoseconds()), "p50-ns")
+	b.ReportMetric(float64(r.P90.Nanoseconds()), "p90-ns")
+	b.ReportMetric(float64(r.P99.Nanoseconds()), "p99-ns")
+	floorNs := f.LoopbackRTT
+	if s.Persister == "wal" {
+		floorNs += f.Fsync
+		b.ReportMetric(float64(r.Syncs)/float64(r.Commits), "fsyncs/op")
+	}
+	b.ReportMetric(float64(r.P50)/float64(floorNs), "p50/floor")
+}
