@@ -71,8 +71,14 @@ func Entries(lo, hi, term uint64) []raftlite.Entry {
 	return es
 }
 
+// TB is the part of testing.TB that RequireState needs; *rapid.T has it too.
+type TB interface {
+	require.TestingT
+	Helper()
+}
+
 // RequireState fails t unless p loads hs and exactly the entries want.
-func RequireState(t testing.TB, p raftlite.Persister, hs raftlite.HardState, want []raftlite.Entry) {
+func RequireState(t TB, p raftlite.Persister, hs raftlite.HardState, want []raftlite.Entry) {
 	t.Helper()
 	gotHS, got, err := p.Load()
 	require.NoError(t, err)
