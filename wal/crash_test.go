@@ -166,12 +166,15 @@ func (r *crashRun) run() error {
 	fsys := newFaultFS(uint64(r.seed)<<20 | uint64(r.crashAt))
 	fsys.crashAt = r.crashAt
 	opts := Options{SegmentSize: crashSegment, fs: fsys}
+	r.done = model{floor: 1}
 	l, err := Open("db", opts)
 	if err != nil {
-		return fmt.Errorf("open of an empty directory: %w", err)
+		if !errors.Is(err, errCrash) {
+			return fmt.Errorf("open of an empty directory: %w", err)
+		}
+		r.inFlight = &op{kind: opReopen}
 	}
-	r.done = model{floor: 1}
-	for range crashOps {
+	for i := 0; i < crashOps && r.inFlight == nil; i++ {
 		o := nextOp(rng, r.done)
 		switch o.kind {
 		case opSave:
@@ -187,7 +190,7 @@ func (r *crashRun) run() error {
 				return fmt.Errorf("%v failed with an error that is not the crash wrapped in ErrStorage: %w", o, err)
 			}
 			r.inFlight = &o
-			break
+			continue
 		}
 		r.done = r.done.apply(o)
 	}

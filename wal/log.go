@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"path/filepath"
 	"sync"
 	"sync/atomic"
 
@@ -90,7 +91,12 @@ func Open(dir string, opts Options) (*Log, error) {
 		opts.fs = osFS{}
 	}
 	l := &Log{dir: dir, fs: opts.fs, opts: opts, first: 1}
+	// Syncing the parent makes a directory MkdirAll just created durable;
+	// otherwise it costs one cheap fsync per Open.
 	if err := l.fs.MkdirAll(dir); err != nil {
+		return nil, fmt.Errorf("wal: %w: %w", raftlite.ErrStorage, err)
+	}
+	if err := l.fs.SyncDir(filepath.Dir(dir)); err != nil {
 		return nil, fmt.Errorf("wal: %w: %w", raftlite.ErrStorage, err)
 	}
 	lock, err := l.fs.Lock(join(dir, "LOCK"))
