@@ -75,16 +75,20 @@ func (p *MemoryPersister) Save(hs *HardState, entries []Entry) error {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	p.saves++
-	if hs != nil {
-		p.hs = *hs
-	}
 	if len(entries) == 0 {
+		if hs != nil {
+			p.hs = *hs
+		}
 		return nil
 	}
 	first := entries[0].Index
 	if first == 0 || (len(p.entries) > 0 && first > p.entries[0].Index+uint64(len(p.entries))) ||
 		(len(p.entries) == 0 && first != 1) {
+		// A rejected Save changes nothing, the HardState included.
 		return errNonContiguous(first, p.lastIndex())
+	}
+	if hs != nil {
+		p.hs = *hs
 	}
 	keep := 0
 	if len(p.entries) > 0 {

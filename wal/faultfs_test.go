@@ -1,0 +1,329 @@
+package wal
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"math/rand/v2"
+	"path/filepath"
+	"slices"
+	"sort"
+	"sync"
+)
+
+// faultFS is an in-memory fileSystem that remembers what has been synced,
+// so that a test can crash it at any operation and look at what a disk
+// could hold afterwards (crashImage). It can also fail every write from some
+// operation on with a given error, like a full or read-only disk.
+type faultFS struct {
+	mu sync.Mutex
+
+	names   map[string]*inode // the directory as the process sees it
+	durable map[string]*inode // the directory as of the last SyncDir
+	dirOps  []dirOp           // creations and removals since then
+	locked  bool
+
+	ops     int   // mutating operations so far
+	crashAt int   // the operation at which the machine crashes; 0: never
+	crashed bool  //
+	failAt  int   // from this operation on, fail with failErr; 0: never
+	failErr error //
+	rng     *rand.Rand
+}
+
+type inode struct {
+	data    []byte   // what reads see
+	synced  []byte   // what survives any crash
+	pending []pendOp // writes and truncations since the last sync
+}
+
+// pendOp is an unsynced write of data at off, or a truncation to off.
+type pendOp struct {
+	off   int64
+	data  []byte
+	trunc bool
+}
+
+type dirOp struct {
+	name string
+	ino  *inode // nil: removal
+}
+
+var (
+	errCrash = errors.New("faultfs: machine crashed")
+	// errDown is what every operation after the crash returns.
+	errDown = fmt.Errorf("%w earlier", errCrash)
+)
+
+func newFaultFS(seed uint64) *faultFS {
+	return &faultFS{
+		names:   map[string]*inode{},
+		durable: map[string]*inode{},
+		rng:     rand.New(rand.NewPCG(seed, 0x5eed)),
+	}
+}
+
+// step accounts for one mutating operation; a non-nil error means it must
+// not happen (or, for a crash, happen only partly).
+func (f *faultFS) step() error {
+	if f.crashed {
+		return errDown
+	}
+	f.ops++
+	if f.crashAt > 0 && f.ops >= f.crashAt {
+		f.crashed = true
+		return errCrash
+	}
+	if f.failAt > 0 && f.ops >= f.failAt {
+		return f.failErr
+	}
+	return nil
+}
+
+func (f *faultFS) OpenFile(name string, create bool) (file, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	base := filepath.Base(name)
+	ino, ok := f.names[base]
+	switch {
+	case create && ok:
+		return nil, &fs.PathError{Op: "open", Path: name, Err: fs.ErrExist}
+	case create:
+		if err := f.step(); err != nil {
+			return nil, &fs.PathError{Op: "open", Path: name, Err: err}
+		}
+		ino = &inode{}
+		f.names[base] = ino
+		f.dirOps = append(f.dirOps, dirOp{base, ino})
+	case !ok:
+		return nil, &fs.PathError{Op: "open", Path: name, Err: fs.ErrNotExist}
+	}
+	return &faultFile{fs: f, ino: ino, name: name}, nil
+}
+
+func (f *faultFS) Remove(name string) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	base := filepath.Base(name)
+	if _, ok := f.names[base]; !ok {
+		return &fs.PathError{Op: "remove", Path: name, Err: fs.ErrNotExist}
+	}
+	if err := f.step(); err != nil {
+		return &fs.PathError{Op: "remove", Path: name, Err: err}
+	}
+	delete(f.names, base)
+	f.dirOps = append(f.dirOps, dirOp{base, nil})
+	return nil
+}
+
+func (f *faultFS) ReadDir(string) ([]string, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	names := make([]string, 0, len(f.names))
+	for n := range f.names {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	return names, nil
+}
+
+func (f *faultFS) MkdirAll(string) error { return nil }
+
+func (f *faultFS) SyncDir(dir string) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if err := f.step(); err != nil {
+		return &fs.PathError{Op: "fsync", Path: dir, Err: err}
+	}
+	f.durable = maps(f.names)
+	f.dirOps = nil
+	return nil
+}
+
+func (f *faultFS) Lock(name string) (io.Closer, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.locked {
+		return nil, fmt.Errorf("%w: %s", ErrLocked, name)
+	}
+	f.locked = true
+	return closerFunc(func() error {
+		f.mu.Lock()
+		defer f.mu.Unlock()
+		f.locked = false
+		return nil
+	}), nil
+}
+
+type closerFunc func() error
+
+func (c closerFunc) Close() error { return c() }
+
+func maps(m map[string]*inode) map[string]*inode {
+	c := make(map[string]*inode, len(m))
+	for k, v := range m {
+		c[k] = v
+	}
+	return c
+}
+
+// crashImage returns the disk as a machine that crashed now could find it
+// on reboot: what was synced and, if keepUnsynced, a random part of what was
+// not: each unsynced creation or removal, and each 512-byte piece of each
+// unsynced write, independently; the last write's pieces may also be torn
+// at any byte.
+func (f *faultFS) crashImage(rng *rand.Rand, keepUnsynced bool) *faultFS {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	names := maps(f.durable)
+	if keepUnsynced {
+		for _, op := range f.dirOps {
+			if rng.IntN(2) == 0 {
+				continue
+			}
+			if op.ino == nil {
+				delete(names, op.name)
+			} else {
+				names[op.name] = op.ino
+			}
+		}
+	}
+	img := newFaultFS(rng.Uint64())
+	sorted := make([]string, 0, len(names))
+	for n := range names {
+		sorted = append(sorted, n)
+	}
+	sort.Strings(sorted)
+	for _, n := range sorted {
+		ino := names[n]
+		data := slices.Clone(ino.synced)
+		if keepUnsynced {
+			data = applySome(rng, data, ino.pending)
+		}
+		img.names[n] = &inode{data: data, synced: slices.Clone(data)}
+	}
+	img.durable = maps(img.names)
+	return img
+}
+
+const sector = 512
+
+func applySome(rng *rand.Rand, data []byte, pending []pendOp) []byte {
+	lastWrite := -1
+	for i, op := range pending {
+		if !op.trunc {
+			lastWrite = i
+		}
+	}
+	for i, op := range pending {
+		if op.trunc {
+			if rng.IntN(2) == 0 {
+				data = truncate(data, op.off)
+			}
+			continue
+		}
+		for lo := int64(0); lo < int64(len(op.data)); {
+			hi := min(int64(len(op.data)), (op.off+lo)/sector*sector+sector-op.off)
+			if rng.IntN(2) == 0 {
+				if i == lastWrite && rng.IntN(4) == 0 {
+					hi = lo + rng.Int64N(hi-lo+1) // torn within the piece
+				}
+				data = writeAt(data, op.data[lo:hi], op.off+lo)
+			}
+			lo = max(hi, lo+1)
+		}
+	}
+	return data
+}
+
+func writeAt(data, p []byte, off int64) []byte {
+	if end := off + int64(len(p)); end > int64(len(data)) {
+		data = append(data, make([]byte, end-int64(len(data)))...)
+	}
+	copy(data[off:], p)
+	return data
+}
+
+func truncate(data []byte, size int64) []byte {
+	if size <= int64(len(data)) {
+		return data[:size]
+	}
+	return append(data, make([]byte, size-int64(len(data)))...)
+}
+
+type faultFile struct {
+	fs   *faultFS
+	ino  *inode
+	name string
+}
+
+func (h *faultFile) ReadAt(p []byte, off int64) (int, error) {
+	h.fs.mu.Lock()
+	defer h.fs.mu.Unlock()
+	if off >= int64(len(h.ino.data)) {
+		return 0, io.EOF
+	}
+	n := copy(p, h.ino.data[off:])
+	if n < len(p) {
+		return n, io.EOF
+	}
+	return n, nil
+}
+
+func (h *faultFile) WriteAt(p []byte, off int64) (int, error) {
+	h.fs.mu.Lock()
+	defer h.fs.mu.Unlock()
+	if err := h.fs.step(); err != nil {
+		if err == errCrash {
+			// The crash came in the middle of the write.
+			p = p[:h.fs.rng.IntN(len(p)+1)]
+			h.write(p, off)
+		}
+		return 0, &fs.PathError{Op: "write", Path: h.name, Err: err}
+	}
+	h.write(p, off)
+	return len(p), nil
+}
+
+func (h *faultFile) write(p []byte, off int64) {
+	h.ino.data = writeAt(h.ino.data, p, off)
+	h.ino.pending = append(h.ino.pending, pendOp{off: off, data: slices.Clone(p)})
+}
+
+func (h *faultFile) Sync() error {
+	h.fs.mu.Lock()
+	defer h.fs.mu.Unlock()
+	if err := h.fs.step(); err != nil {
+		if err == errCrash && h.fs.rng.IntN(2) == 0 {
+			h.sync() // the data reached the disk before the machine died
+		}
+		return &fs.PathError{Op: "fdatasync", Path: h.name, Err: err}
+	}
+	h.sync()
+	return nil
+}
+
+func (h *faultFile) sync() {
+	h.ino.synced = slices.Clone(h.ino.data)
+	h.ino.pending = nil
+}
+
+func (h *faultFile) Truncate(size int64) error {
+	h.fs.mu.Lock()
+	defer h.fs.mu.Unlock()
+	if err := h.fs.step(); err != nil {
+		return &fs.PathError{Op: "truncate", Path: h.name, Err: err}
+	}
+	h.ino.data = truncate(h.ino.data, size)
+	h.ino.pending = append(h.ino.pending, pendOp{off: size, trunc: true})
+	return nil
+}
+
+func (h *faultFile) Size() (int64, error) {
+	h.fs.mu.Lock()
+	defer h.fs.mu.Unlock()
+	return int64(len(h.ino.data)), nil
+}
+
+func (h *faultFile) Close() error { return nil }

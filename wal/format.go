@@ -1,0 +1,208 @@
+package wal
+
+import (
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"hash/crc32"
+
+	"github.com/raftlite/raftlite"
+)
+
+// A segment is a sequence of frames. Every frame is
+//
+//	length  uint32 little-endian: bytes of payload
+//	crc     uint32 little-endian: CRC-32C of type and payload
+//	type    uint8
+//	payload [length]byte
+//
+// See FORMAT.md for the payloads.
+const (
+	frameHeaderLen = 9
+	// maxFrameLen bounds a single Save; it also keeps a corrupt length field
+	// from making recovery allocate gigabytes.
+	maxFrameLen = 1 << 30
+
+	frameSegment = 1 // first frame of every segment
+	frameSave    = 2 // one per Save: optional HardState, then entries
+
+	segmentMagic   = "RLWAL"
+	segmentVersion = 1
+
+	flagHardState = 1 << 0
+)
+
+var castagnoli = crc32.MakeTable(crc32.Castagnoli)
+
+// beginFrame appends a frame header with the length and CRC left blank.
+func beginFrame(buf []byte, typ byte) ([]byte, int) {
+	start := len(buf)
+	buf = append(buf, 0, 0, 0, 0, 0, 0, 0, 0, typ)
+	return buf, start
+}
+
+// endFrame fills in the length and CRC of the frame that starts at start.
+func endFrame(buf []byte, start int) error {
+	n := len(buf) - start - frameHeaderLen
+	if n > maxFrameLen {
+		return fmt.Errorf("wal: a Save of %d bytes exceeds the limit of %d", n, maxFrameLen)
+	}
+	binary.LittleEndian.PutUint32(buf[start:], uint32(n))
+	binary.LittleEndian.PutUint32(buf[start+4:], crc32.Checksum(buf[start+8:], castagnoli))
+	return nil
+}
+
+func appendHardState(buf []byte, hs *raftlite.HardState) []byte {
+	buf = binary.AppendUvarint(buf, hs.Term)
+	buf = binary.AppendUvarint(buf, uint64(hs.VotedFor))
+	return binary.AppendUvarint(buf, hs.Incarnation)
+}
+
+// appendSegmentHeader appends the frame that opens a segment. It carries
+// the HardState in force when the segment was created, so that removing
+// older segments never removes the latest HardState.
+func appendSegmentHeader(buf []byte, seq, first uint64, hs *raftlite.HardState) []byte {
+	buf, start := beginFrame(buf, frameSegment)
+	buf = append(buf, segmentMagic...)
+	buf = append(buf, segmentVersion)
+	buf = binary.AppendUvarint(buf, seq)
+	buf = binary.AppendUvarint(buf, first)
+	buf = appendHardState(buf, hs)
+	_ = endFrame(buf, start) // a header is small
+	return buf
+}
+
+// appendSave appends the frame of one Save and records where each entry's
+// encoding starts (relative to buf) and how long it is in pos.
+func appendSave(buf []byte, hs *raftlite.HardState, entries []raftlite.Entry, pos []entryPos) ([]byte, []entryPos, error) {
+	buf, start := beginFrame(buf, frameSave)
+	var flags byte
+	if hs != nil {
+		flags |= flagHardState
+	}
+	buf = append(buf, flags)
+	if hs != nil {
+		buf = appendHardState(buf, hs)
+	}
+	var first uint64
+	if len(entries) > 0 {
+		first = entries[0].Index
+	}
+	buf = binary.AppendUvarint(buf, first)
+	buf = binary.AppendUvarint(buf, uint64(len(entries)))
+	pos = pos[:0]
+	for i := range entries {
+		e := &entries[i]
+		n := entryLen(e)
+		buf = binary.AppendUvarint(buf, uint64(n))
+		off := len(buf)
+		buf = binary.AppendUvarint(buf, e.Term)
+		buf = append(buf, byte(e.Kind))
+		buf = binary.AppendUvarint(buf, uint64(e.Origin))
+		buf = binary.AppendUvarint(buf, e.Incarnation)
+		buf = binary.AppendUvarint(buf, e.Seq)
+		buf = append(buf, e.Data...)
+		pos = append(pos, entryPos{off: int64(off), n: uint32(n)})
+	}
+	return buf, pos, endFrame(buf, start)
+}
+
+func uvarintLen(x uint64) int {
+	n := 1
+	for x >= 0x80 {
+		x >>= 7
+		n++
+	}
+	return n
+}
+
+// entryLen is the length of an entry's encoding after its length prefix.
+// The index is not stored per entry: it follows from the Save's first index.
+func entryLen(e *raftlite.Entry) int {
+	return uvarintLen(e.Term) + 1 + uvarintLen(uint64(e.Origin)) +
+		uvarintLen(e.Incarnation) + uvarintLen(e.Seq) + len(e.Data)
+}
+
+var errBadEncoding = errors.New("malformed record")
+
+// decodeEntry decodes an entry encoded by appendSave. data aliases b.
+func decodeEntry(b []byte, index uint64) (raftlite.Entry, error) {
+	e := raftlite.Entry{Index: index}
+	var ok bool
+	if e.Term, b, ok = uvarint(b); !ok || len(b) == 0 {
+		return e, errBadEncoding
+	}
+	e.Kind, b = raftlite.EntryKind(b[0]), b[1:]
+	var origin uint64
+	if origin, b, ok = uvarint(b); !ok {
+		return e, errBadEncoding
+	}
+	e.Origin = raftlite.NodeID(origin)
+	if e.Incarnation, b, ok = uvarint(b); !ok {
+		return e, errBadEncoding
+	}
+	if e.Seq, b, ok = uvarint(b); !ok {
+		return e, errBadEncoding
+	}
+	if len(b) > 0 {
+		e.Data = b
+	}
+	return e, nil
+}
+
+func uvarint(b []byte) (uint64, []byte, bool) {
+	x, n := binary.Uvarint(b)
+	if n <= 0 {
+		return 0, b, false
+	}
+	return x, b[n:], true
+}
+
+func decodeHardState(b []byte) (raftlite.HardState, []byte, bool) {
+	var hs raftlite.HardState
+	var vote uint64
+	var ok1, ok2, ok3 bool
+	hs.Term, b, ok1 = uvarint(b)
+	vote, b, ok2 = uvarint(b)
+	hs.Incarnation, b, ok3 = uvarint(b)
+	hs.VotedFor = raftlite.NodeID(vote)
+	return hs, b, ok1 && ok2 && ok3
+}
+
+// segmentHeader is the payload of a frameSegment.
+type segmentHeader struct {
+	seq, first uint64
+	hs         raftlite.HardState
+}
+
+func decodeSegmentHeader(p []byte) (segmentHeader, bool) {
+	var h segmentHeader
+	if len(p) < len(segmentMagic)+1 || string(p[:len(segmentMagic)]) != segmentMagic ||
+		p[len(segmentMagic)] != segmentVersion {
+		return h, false
+	}
+	p = p[len(segmentMagic)+1:]
+	var ok1, ok2, ok3 bool
+	h.seq, p, ok1 = uvarint(p)
+	h.first, p, ok2 = uvarint(p)
+	h.hs, p, ok3 = decodeHardState(p)
+	return h, ok1 && ok2 && ok3 && len(p) == 0
+}
+
+// checkFrame reports whether a whole, intact frame starts at b[0], and its
+// total length.
+func checkFrame(b []byte) (typ byte, n int, ok bool) {
+	if len(b) < frameHeaderLen {
+		return 0, 0, false
+	}
+	l := binary.LittleEndian.Uint32(b)
+	typ = b[8]
+	if l > maxFrameLen || int(l) > len(b)-frameHeaderLen || (typ != frameSegment && typ != frameSave) {
+		return typ, 0, false
+	}
+	n = frameHeaderLen + int(l)
+	if crc32.Checksum(b[8:n], castagnoli) != binary.LittleEndian.Uint32(b[4:]) {
+		return typ, 0, false
+	}
+	return typ, n, true
+}

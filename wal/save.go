@@ -1,0 +1,232 @@
+package wal
+
+import (
+	"fmt"
+	"math"
+
+	"github.com/raftlite/raftlite"
+)
+
+// Save implements raftlite.Persister: one frame, one write and one
+// fdatasync, plus a directory fsync when it starts a new segment. The
+// HardState, the cut of a conflicting suffix and the new entries are one
+// checksummed frame, so after a crash either all of a Save is there or none.
+//
+// A write or sync error poisons the log: this and every later Save fails
+// with an error wrapping raftlite.ErrStorage until the log is reopened,
+// because the tail of the segment is no longer known.
+func (l *Log) Save(hs *raftlite.HardState, entries []raftlite.Entry) error {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if err := l.usable(); err != nil {
+		return err
+	}
+	if hs == nil && len(entries) == 0 {
+		return nil
+	}
+	if err := l.checkContiguous(entries); err != nil {
+		return err
+	}
+
+	seg := l.active()
+	roll := seg == nil || (len(entries) > 0 && seg.size >= l.opts.SegmentSize)
+	buf := l.buf[:0]
+	var seq uint64 = 1
+	if roll {
+		if seg != nil {
+			seq = seg.seq + 1
+		}
+		if seq > math.MaxUint32 {
+			return fmt.Errorf("wal: %w: out of segment numbers", raftlite.ErrStorage)
+		}
+		buf = appendSegmentHeader(buf, seq, l.lastIndex()+1, &l.hs)
+	}
+	buf, newPos, err := appendSave(buf, hs, entries, l.newPos)
+	l.buf, l.newPos = buf, newPos
+	if err != nil {
+		return err // nothing written: the log stays usable
+	}
+
+	if roll {
+		seg, err = l.createSegment(seq, l.lastIndex()+1)
+		if err != nil {
+			return l.poison(err)
+		}
+	}
+	off := seg.size
+	if _, err := seg.f.WriteAt(buf, off); err != nil {
+		return l.poisonNew(seg, roll, err)
+	}
+	l.syncs.Add(1)
+	if err := seg.f.Sync(); err != nil {
+		return l.poisonNew(seg, roll, err)
+	}
+	if roll {
+		l.dirSyncs.Add(1)
+		if err := l.fs.SyncDir(l.dir); err != nil {
+			return l.poisonNew(seg, roll, err)
+		}
+		l.segs = append(l.segs, seg)
+	}
+	seg.size += int64(len(buf))
+
+	if hs != nil {
+		l.hs = *hs
+	}
+	if len(entries) > 0 {
+		l.cutFrom(entries[0].Index)
+		for _, p := range newPos {
+			p.off += off
+			p.seq = uint32(seg.seq)
+			l.pos = append(l.pos, p)
+		}
+	}
+	if cap(l.buf) > 4<<20 {
+		l.buf = nil // do not pin the buffer of one huge Save
+	}
+	return nil
+}
+
+func (l *Log) usable() error {
+	if l.closed {
+		return ErrClosed
+	}
+	return l.err
+}
+
+func (l *Log) checkContiguous(entries []raftlite.Entry) error {
+	if len(entries) == 0 {
+		return nil
+	}
+	first := entries[0].Index
+	if first == 0 || first > l.lastIndex()+1 {
+		return corruptf("save starts at index %d but the log ends at %d", first, l.lastIndex())
+	}
+	for i := range entries {
+		if entries[i].Index != first+uint64(i) {
+			return corruptf("save is not contiguous: entry %d has index %d, want %d",
+				i, entries[i].Index, first+uint64(i))
+		}
+	}
+	return nil
+}
+
+// cutFrom removes the live entries at and after index. An index before
+// first (only possible after compaction) restarts the log there.
+func (l *Log) cutFrom(index uint64) {
+	if index < l.first {
+		l.first, l.pos = index, l.pos[:0]
+		return
+	}
+	l.pos = l.pos[:index-l.first]
+}
+
+func (l *Log) createSegment(seq, first uint64) (*segment, error) {
+	name := join(l.dir, segmentName(seq, first))
+	f, err := l.fs.OpenFile(name, true)
+	if err != nil {
+		return nil, err
+	}
+	return &segment{seq: seq, first: first, name: name, f: f}, nil
+}
+
+func (l *Log) poison(err error) error {
+	l.err = fmt.Errorf("wal: %w: %w (the log must be reopened)", raftlite.ErrStorage, err)
+	return l.err
+}
+
+// poisonNew poisons the log and, if seg was created by the failed Save,
+// closes it; recovery will find whatever reached the disk.
+func (l *Log) poisonNew(seg *segment, created bool, err error) error {
+	if created {
+		seg.f.Close()
+	}
+	return l.poison(err)
+}
+
+// CompactBefore removes the segments that hold only entries before index
+// (the active segment is never removed). Entries at or after index stay;
+// some before it may stay too. Each removal is made durable before the
+// next, so a crash leaves a contiguous run of segments.
+func (l *Log) CompactBefore(index uint64) error {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if err := l.usable(); err != nil {
+		return err
+	}
+	if len(l.segs) < 2 || index <= l.first {
+		return nil
+	}
+	keepFrom := l.active().seq // the first segment to keep
+	if index <= l.lastIndex() {
+		keepFrom = uint64(l.pos[index-l.first].seq)
+	}
+	for l.segs[0].seq < keepFrom {
+		s := l.segs[0]
+		if err := s.f.Close(); err != nil {
+			return l.poison(err)
+		}
+		if err := l.fs.Remove(s.name); err != nil {
+			return l.poison(err)
+		}
+		l.dirSyncs.Add(1)
+		if err := l.fs.SyncDir(l.dir); err != nil {
+			return l.poison(err)
+		}
+		l.segs = l.segs[1:]
+	}
+	// Live entries are in segment order, so the ones left are a suffix.
+	drop := 0
+	for drop < len(l.pos) && uint64(l.pos[drop].seq) < keepFrom {
+		drop++
+	}
+	l.first += uint64(drop)
+	l.pos = append(l.pos[:0], l.pos[drop:]...)
+	return nil
+}
+
+// maxRead bounds one read of several entries from a segment.
+const maxRead = 4 << 20
+
+// read decodes the live entries pos[from:to] from disk, stopping once their
+// encoded size exceeds maxBytes (if > 0) with at least one entry read. The
+// entries own fresh buffers: nothing later written can change them.
+func (l *Log) read(from, to, maxBytes int) ([]raftlite.Entry, error) {
+	if from == to {
+		return nil, nil
+	}
+	out := make([]raftlite.Entry, 0, to-from)
+	total := 0
+	for i := from; i < to; {
+		p := l.pos[i]
+		if maxBytes > 0 && i > from && total+int(p.n) > maxBytes {
+			break
+		}
+		j := i + 1
+		total += int(p.n)
+		for j < to && l.pos[j].seq == p.seq && l.pos[j].off+int64(l.pos[j].n)-p.off <= maxRead {
+			if maxBytes > 0 && total+int(l.pos[j].n) > maxBytes {
+				break
+			}
+			total += int(l.pos[j].n)
+			j++
+		}
+		seg := l.segment(p.seq)
+		last := l.pos[j-1]
+		buf := make([]byte, last.off+int64(last.n)-p.off)
+		if _, err := seg.f.ReadAt(buf, p.off); err != nil {
+			return nil, fmt.Errorf("wal: %w: reading %s: %w", raftlite.ErrStorage, seg.name, err)
+		}
+		for k := i; k < j; k++ {
+			q := l.pos[k]
+			b := buf[q.off-p.off : q.off-p.off+int64(q.n) : q.off-p.off+int64(q.n)]
+			e, err := decodeEntry(b, l.first+uint64(k))
+			if err != nil {
+				return nil, corruptf("%s at offset %d: entry %d: %v", seg.name, q.off, e.Index, err)
+			}
+			out = append(out, e)
+		}
+		i = j
+	}
+	return out, nil
+}

@@ -1,0 +1,202 @@
+package wal
+
+import (
+	"os"
+	"path/filepath"
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/raftlite/raftlite"
+	"github.com/raftlite/raftlite/persister/persistertest"
+)
+
+func mustOpen(t testing.TB, dir string, opts Options) *Log {
+	t.Helper()
+	l, err := Open(dir, opts)
+	require.NoError(t, err)
+	return l
+}
+
+func TestConformance(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		opts Options
+	}{
+		{"DefaultSegments", Options{}},
+		{"TinySegments", Options{SegmentSize: 256}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			persistertest.Run(t, func(t *testing.T) (raftlite.Persister, func() raftlite.Persister) {
+				dir := t.TempDir()
+				l := mustOpen(t, dir, tc.opts)
+				return l, func() raftlite.Persister {
+					require.NoError(t, l.Close())
+					l = mustOpen(t, dir, tc.opts)
+					return l
+				}
+			})
+		})
+	}
+}
+
+func TestOneSyncPerSave(t *testing.T) {
+	l := mustOpen(t, t.TempDir(), Options{SegmentSize: 1 << 10})
+	defer l.Close()
+	hs := raftlite.HardState{Term: 1}
+	require.NoError(t, l.Save(&hs, nil))
+	for i := uint64(1); i <= 100; i += 10 {
+		require.NoError(t, l.Save(&hs, persistertest.Entries(i, i+9, 1)))
+	}
+	assert.EqualValues(t, 11, l.Syncs(), "one fdatasync per Save")
+	assert.Greater(t, l.DirSyncs(), int64(1), "each new segment syncs the directory")
+}
+
+func TestSecondOpenIsRefused(t *testing.T) {
+	dir := t.TempDir()
+	l := mustOpen(t, dir, Options{})
+	_, err := Open(dir, Options{})
+	require.ErrorIs(t, err, ErrLocked)
+	require.NoError(t, l.Close())
+	mustOpen(t, dir, Options{}).Close()
+}
+
+func TestEntriesRangeAndLimit(t *testing.T) {
+	l := mustOpen(t, t.TempDir(), Options{SegmentSize: 200})
+	defer l.Close()
+	all := persistertest.Entries(1, 50, 1)
+	for i := 0; i < 50; i += 7 {
+		require.NoError(t, l.Save(nil, all[i:min(i+7, 50)]))
+	}
+	es, err := l.Entries(10, 20, 0)
+	require.NoError(t, err)
+	assert.Equal(t, all[9:19], es)
+
+	// Entries 10 and 11 encode in 23 bytes each, the no-op 12 in 5.
+	es, err = l.Entries(10, 50, 50)
+	require.NoError(t, err)
+	assert.Len(t, es, 2, "46 bytes fit in 50, 51 do not")
+	es, err = l.Entries(10, 50, 1)
+	require.NoError(t, err)
+	assert.Len(t, es, 1, "at least one entry")
+	es, err = l.Entries(5, 5, 0)
+	require.NoError(t, err)
+	assert.Empty(t, es)
+
+	_, err = l.Entries(40, 52, 0)
+	assert.ErrorIs(t, err, ErrUnavailable)
+	require.NoError(t, l.CompactBefore(30))
+	_, err = l.Entries(1, 30, 0)
+	assert.ErrorIs(t, err, ErrCompacted)
+}
+
+// TestCompactBeforeKeepsLaterEntriesAndHardState removes segments and checks
+// that a reopened log starts later but lost nothing at or after the cut,
+// not even a HardState saved only in a removed segment.
+func TestCompactBeforeKeepsLaterEntriesAndHardState(t *testing.T) {
+	dir := t.TempDir()
+	opts := Options{SegmentSize: 300}
+	l := mustOpen(t, dir, opts)
+	hs := raftlite.HardState{Term: 1, VotedFor: 2, Incarnation: 3}
+	require.NoError(t, l.Save(&hs, nil))
+	all := persistertest.Entries(1, 100, 1)
+	for i := 0; i < 100; i += 10 {
+		require.NoError(t, l.Save(nil, all[i:i+10]))
+	}
+	segsBefore := len(segmentFiles(t, dir))
+	require.NoError(t, l.CompactBefore(55))
+	first := l.FirstIndex()
+	assert.LessOrEqual(t, first, uint64(55))
+	assert.Greater(t, first, uint64(1))
+	assert.Less(t, len(segmentFiles(t, dir)), segsBefore)
+	persistertest.RequireState(t, l, hs, all[first-1:])
+	require.NoError(t, l.Close())
+
+	l = mustOpen(t, dir, opts)
+	defer l.Close()
+	assert.Equal(t, first, l.FirstIndex())
+	persistertest.RequireState(t, l, hs, all[first-1:])
+	// Compacting everything but the active segment, then cutting below the
+	// new first index, restarts the log there.
+	require.NoError(t, l.CompactBefore(1000))
+	require.NoError(t, l.Save(nil, persistertest.Entries(20, 21, 2)))
+	persistertest.RequireState(t, l, hs, persistertest.Entries(20, 21, 2))
+}
+
+func segmentFiles(t *testing.T, dir string) []string {
+	t.Helper()
+	m, err := filepath.Glob(filepath.Join(dir, "*.wal"))
+	require.NoError(t, err)
+	return m
+}
+
+// TestTornTailIsCut writes garbage after the last record, as a crash in the
+// middle of a write leaves it, and expects Open to cut it off.
+func TestTornTailIsCut(t *testing.T) {
+	dir := t.TempDir()
+	l := mustOpen(t, dir, Options{})
+	require.NoError(t, l.Save(nil, persistertest.Entries(1, 5, 1)))
+	require.NoError(t, l.Save(nil, persistertest.Entries(6, 9, 1)))
+	require.NoError(t, l.Close())
+	seg := segmentFiles(t, dir)[0]
+	fi, err := os.Stat(seg)
+	require.NoError(t, err)
+
+	// Cut the last Save short: it is gone, the rest stays.
+	require.NoError(t, os.Truncate(seg, fi.Size()-3))
+	l = mustOpen(t, dir, Options{})
+	persistertest.RequireState(t, l, raftlite.HardState{}, persistertest.Entries(1, 5, 1))
+	require.NoError(t, l.Save(nil, persistertest.Entries(6, 6, 2)))
+	require.NoError(t, l.Close())
+	l = mustOpen(t, dir, Options{})
+	defer l.Close()
+	persistertest.RequireState(t, l, raftlite.HardState{}, append(persistertest.Entries(1, 5, 1), persistertest.Entries(6, 6, 2)...))
+}
+
+// TestDamageBeforeIntactRecordsIsCorruption flips a byte of a record that
+// has intact records after it: Open must refuse, naming file and offset.
+func TestDamageBeforeIntactRecordsIsCorruption(t *testing.T) {
+	dir := t.TempDir()
+	l := mustOpen(t, dir, Options{})
+	require.NoError(t, l.Save(nil, persistertest.Entries(1, 5, 1)))
+	off := l.active().size
+	require.NoError(t, l.Save(nil, persistertest.Entries(6, 9, 1)))
+	require.NoError(t, l.Save(nil, persistertest.Entries(10, 12, 1)))
+	require.NoError(t, l.Close())
+	seg := segmentFiles(t, dir)[0]
+	flipByte(t, seg, off+frameHeaderLen+3)
+
+	_, err := Open(dir, Options{})
+	require.ErrorIs(t, err, raftlite.ErrCorrupt)
+	assert.Contains(t, err.Error(), seg)
+	assert.Contains(t, err.Error(), "offset")
+}
+
+func TestMissingSegmentIsCorruption(t *testing.T) {
+	dir := t.TempDir()
+	l := mustOpen(t, dir, Options{SegmentSize: 100})
+	for i := uint64(1); i <= 40; i += 5 {
+		require.NoError(t, l.Save(nil, persistertest.Entries(i, i+4, 1)))
+	}
+	require.NoError(t, l.Close())
+	segs := segmentFiles(t, dir)
+	require.Greater(t, len(segs), 3)
+	require.NoError(t, os.Remove(segs[2]))
+	_, err := Open(dir, Options{})
+	require.ErrorIs(t, err, raftlite.ErrCorrupt)
+	assert.Contains(t, err.Error(), "missing")
+}
+
+func flipByte(t *testing.T, name string, off int64) {
+	t.Helper()
+	f, err := os.OpenFile(name, os.O_RDWR, 0)
+	require.NoError(t, err)
+	defer f.Close()
+	b := make([]byte, 1)
+	_, err = f.ReadAt(b, off)
+	require.NoError(t, err)
+	b[0] ^= 0x40
+	_, err = f.WriteAt(b, off)
+	require.NoError(t, err)
+}
