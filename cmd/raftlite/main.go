@@ -1,6 +1,7 @@
 // Command raftlite runs raftlite clusters from the command line.
 //
 //	raftlite demo    three nodes in one process: broadcasts, a leader failure, agreement
+//	raftlite node    one node as its own process (--id --listen --peers --data --transport)
 //
 // Run "raftlite help" for every subcommand.
 package main
@@ -20,6 +21,7 @@ type command struct {
 func commands() []command {
 	return []command{
 		{"demo", "three nodes in one process: broadcasts, a leader failure, agreement", runDemo},
+		{"node", "one node as its own process: stdin lines are broadcast, deliveries go to stdout", runNode},
 	}
 }
 
