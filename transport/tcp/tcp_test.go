@@ -7,6 +7,7 @@ import (
 	"io"
 	"log/slog"
 	"net"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -188,6 +189,7 @@ func TestHandshakeRefusals(t *testing.T) {
 		"cluster":      {wire.Handshake{Version: wire.Version, ClusterID: "other", Node: 2}, wire.ErrCluster},
 		"unknown node": {wire.Handshake{Version: wire.Version, ClusterID: "c", Node: 7}, wire.ErrUnknownPeer},
 		"self":         {wire.Handshake{Version: wire.Version, ClusterID: "c", Node: 1}, wire.ErrUnknownPeer},
+		"long cluster": {wire.Handshake{Version: wire.Version, ClusterID: strings.Repeat("x", 4000), Node: 2}, wire.ErrCluster},
 	}
 	for name, tc := range cases {
 		t.Run(name, func(t *testing.T) {

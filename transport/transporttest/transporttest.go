@@ -145,19 +145,36 @@ type inbox struct {
 	// latest[from][stream] is the highest Term seen on that stream.
 	latest map[raftlite.NodeID]map[uint64]uint64
 
-	closed         atomic.Bool
+	closed atomic.Bool
+	// slow makes every deliver take a while, as a busy node's does, so that
+	// Close is likely to find a deliver in progress and must wait for it.
+	slow           atomic.Bool
+	slowStarted    chan struct{} // gets a value when a slow deliver begins
 	afterClose     atomic.Int64
 	afterCloseDesc atomic.Value
 }
 
 func newInbox() *inbox {
-	return &inbox{changed: make(chan struct{}), latest: map[raftlite.NodeID]map[uint64]uint64{}}
+	return &inbox{changed: make(chan struct{}), latest: map[raftlite.NodeID]map[uint64]uint64{},
+		slowStarted: make(chan struct{}, 1)}
 }
 
 func (in *inbox) deliver(m raftlite.Message) {
 	if in.closed.Load() {
 		in.afterClose.Add(1)
-		in.afterCloseDesc.Store(fmt.Sprintf("%+v", m))
+		in.afterCloseDesc.Store(fmt.Sprintf("started after Close returned: %+v", m))
+	}
+	if in.slow.Load() {
+		select {
+		case in.slowStarted <- struct{}{}:
+		default:
+		}
+		busy := time.NewTimer(20 * time.Millisecond)
+		<-busy.C
+		if in.closed.Load() {
+			in.afterClose.Add(1)
+			in.afterCloseDesc.Store(fmt.Sprintf("still running when Close returned: %+v", m))
+		}
 	}
 	in.mu.Lock()
 	defer in.mu.Unlock()
@@ -218,7 +235,7 @@ func (in *inbox) count() int {
 func (in *inbox) checkNoneAfterClose(t testing.TB, id raftlite.NodeID) {
 	t.Helper()
 	if n := in.afterClose.Load(); n > 0 {
-		t.Errorf("node %d: deliver called %d times after Close returned, e.g. %v", id, n, in.afterCloseDesc.Load())
+		t.Errorf("node %d: deliver ran %d times after Close returned, e.g. %v", id, n, in.afterCloseDesc.Load())
 	}
 }
 
@@ -534,6 +551,13 @@ func (s *suite) testCloseDuringTraffic(t *testing.T) {
 	}
 	n1, n2, n3 := c.nodes[1], c.nodes[2], c.nodes[3]
 	n2.inbox.wait(t, s.opts.Timeout, "traffic to node 2", func() bool { return len(n2.inbox.msgs) >= 200 })
+	// Close while a deliver is certainly in progress: Close must wait for it.
+	n2.inbox.slow.Store(true)
+	select {
+	case <-n2.inbox.slowStarted:
+	case <-time.After(s.opts.Timeout):
+		t.Fatal("no delivery to node 2 began")
+	}
 	n2.close()
 	// Let traffic run on against the closed node for a while, measured in
 	// messages delivered elsewhere rather than in time.

@@ -42,7 +42,13 @@ func (e *Engine) Serve(c Conn, remote string) {
 		e.stats.refused.Add(1)
 		log.Warn("refusing connection", "claims", uint64(h.Node), "err", err)
 		reply := e.hello()
-		reply.Refusal, reply.Reason = wire.RefusalFor(err), err.Error()
+		// The reason quotes the peer's cluster id, which the peer chose;
+		// keep the reply well inside the handshake limit.
+		reason := err.Error()
+		if len(reason) > 1024 {
+			reason = reason[:1024]
+		}
+		reply.Refusal, reply.Reason = wire.RefusalFor(err), reason
 		if w.WriteHandshake(reply) == nil {
 			_ = bw.Flush()
 		}
