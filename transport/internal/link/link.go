@@ -1,0 +1,231 @@
+// Package link is what the tcp and quic transports share: per-peer send
+// queues and writer goroutines, the handshake, inbound readers and the
+// counters. A transport supplies only a way to dial a peer and hands over
+// the streams it accepts.
+package link
+
+import (
+	"context"
+	"crypto/x509"
+	"errors"
+	"io"
+	"log/slog"
+	"math/rand/v2"
+	"sync"
+	"time"
+
+	"github.com/raftlite/raftlite"
+	"github.com/raftlite/raftlite/transport/wire"
+)
+
+// Conn is one ordered byte stream to or from a peer, with its TLS peer
+// certificates (nil when TLS is off). It must be comparable (a pointer).
+type Conn interface {
+	io.ReadWriteCloser
+	SetReadDeadline(time.Time) error
+	SetWriteDeadline(time.Time) error
+	PeerCertificates() []*x509.Certificate
+}
+
+// Defaults for Config fields left zero.
+const (
+	DefaultSendQueue    = 1024
+	DefaultDialTimeout  = 5 * time.Second
+	DefaultWriteTimeout = 10 * time.Second
+	DefaultMaxBackoff   = time.Second
+	minBackoff          = 20 * time.Millisecond
+)
+
+// Config is the part of a transport's configuration that link uses.
+type Config struct {
+	ClusterID     string
+	MaxFrameBytes int
+	SendQueue     int
+	DialTimeout   time.Duration
+	WriteTimeout  time.Duration
+	MaxBackoff    time.Duration
+	Logger        *slog.Logger
+	// CheckCerts: TLS is on, so a peer's certificate must name its node id.
+	CheckCerts bool
+	// Dial opens a stream to the node at addr, TLS handshake included. ctx
+	// carries the dial timeout and is cancelled by Close.
+	Dial func(ctx context.Context, addr string) (Conn, error)
+}
+
+func (c *Config) setDefaults() {
+	if c.MaxFrameBytes <= 0 {
+		c.MaxFrameBytes = wire.DefaultMaxFrameBytes
+	}
+	if c.SendQueue <= 0 {
+		c.SendQueue = DefaultSendQueue
+	}
+	if c.DialTimeout <= 0 {
+		c.DialTimeout = DefaultDialTimeout
+	}
+	if c.WriteTimeout <= 0 {
+		c.WriteTimeout = DefaultWriteTimeout
+	}
+	if c.MaxBackoff <= 0 {
+		c.MaxBackoff = DefaultMaxBackoff
+	}
+	if c.Logger == nil {
+		c.Logger = slog.Default()
+	}
+}
+
+// Engine moves messages for one started transport.
+type Engine struct {
+	cfg      Config
+	self     raftlite.NodeID
+	peers    map[raftlite.NodeID]*peer // read-only after New
+	deliver  func(raftlite.Message)
+	instance uint64
+	log      *slog.Logger
+	stats    counters
+
+	ctx    context.Context
+	cancel context.CancelFunc
+	wg     sync.WaitGroup
+
+	mu      sync.Mutex
+	closed  bool
+	conns   map[Conn]struct{}
+	inbound map[raftlite.NodeID]*inbound
+}
+
+type peer struct {
+	id    raftlite.NodeID
+	addr  string
+	queue chan raftlite.Message
+	// instance is the peer's latest start as seen by our acceptor; a change
+	// is signalled on restarted so the writer drops its stale connection
+	// (or stops backing off) at once rather than after a failed write.
+	instance  uint64
+	restarted chan struct{}
+}
+
+type inbound struct {
+	c    Conn
+	done chan struct{}
+}
+
+// New returns an Engine for node self. It starts nothing.
+func New(cfg Config, self raftlite.NodeID, addrs map[raftlite.NodeID]string, deliver func(raftlite.Message)) *Engine {
+	cfg.setDefaults()
+	ctx, cancel := context.WithCancel(context.Background())
+	e := &Engine{
+		cfg: cfg, self: self, deliver: deliver, instance: rand.Uint64() | 1,
+		log: cfg.Logger.With("node", uint64(self)), ctx: ctx, cancel: cancel,
+		peers: make(map[raftlite.NodeID]*peer), conns: make(map[Conn]struct{}),
+		inbound: make(map[raftlite.NodeID]*inbound),
+	}
+	for id, addr := range addrs {
+		if id != self {
+			e.peers[id] = &peer{id: id, addr: addr, queue: make(chan raftlite.Message, cfg.SendQueue),
+				restarted: make(chan struct{}, 1)}
+		}
+	}
+	return e
+}
+
+// Start launches one writer per peer. Writers dial eagerly, so that links
+// are up before Raft needs them and a restarted node announces itself.
+func (e *Engine) Start() {
+	for _, p := range e.peers {
+		e.Go(func() { e.runWriter(p) })
+	}
+}
+
+// Go runs f on a goroutine that Wait waits for; it reports false, running
+// nothing, once Shutdown has begun.
+func (e *Engine) Go(f func()) bool {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if e.closed {
+		return false
+	}
+	e.wg.Add(1)
+	go func() {
+		defer e.wg.Done()
+		f()
+	}()
+	return true
+}
+
+// Context is cancelled when Shutdown begins.
+func (e *Engine) Context() context.Context { return e.ctx }
+
+// Done is closed when Shutdown begins.
+func (e *Engine) Done() <-chan struct{} { return e.ctx.Done() }
+
+// Logger returns the engine's logger, tagged with the node id.
+func (e *Engine) Logger() *slog.Logger { return e.log }
+
+// Shutdown stops all work and closes every connection, so that blocked
+// reads and writes return. Call Wait after closing listeners.
+func (e *Engine) Shutdown() {
+	e.mu.Lock()
+	e.closed = true
+	conns := make([]Conn, 0, len(e.conns))
+	for c := range e.conns {
+		conns = append(conns, c)
+	}
+	e.mu.Unlock()
+	e.cancel()
+	for _, c := range conns {
+		_ = c.Close()
+	}
+}
+
+// Wait returns when every goroutine started by Go has returned, including
+// any deliver call in progress.
+func (e *Engine) Wait() { e.wg.Wait() }
+
+// Stats returns a snapshot of the counters.
+func (e *Engine) Stats() Stats { return e.stats.snapshot() }
+
+// CountRefused counts a connection refused before it reached the engine
+// (failed TLS handshake, for instance).
+func (e *Engine) CountRefused() { e.stats.refused.Add(1) }
+
+// Send queues m for its destination, dropping it if the queue is full:
+// Raft retransmits whatever matters, so a drop costs a little latency while
+// blocking would stall the node on its slowest peer.
+func (e *Engine) Send(m raftlite.Message) {
+	p := e.peers[m.To]
+	if p == nil || e.ctx.Err() != nil {
+		e.stats.unroutable.Add(1)
+		return
+	}
+	select {
+	case p.queue <- m:
+	default:
+		e.stats.queueFull.Add(1)
+	}
+}
+
+// track registers c so that Shutdown closes it; if shutdown has begun it
+// closes c and reports false.
+func (e *Engine) track(c Conn) bool {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if e.closed {
+		_ = c.Close()
+		return false
+	}
+	e.conns[c] = struct{}{}
+	return true
+}
+
+func (e *Engine) drop(c Conn) {
+	_ = c.Close()
+	e.mu.Lock()
+	delete(e.conns, c)
+	e.mu.Unlock()
+}
+
+func (e *Engine) hello() *wire.Handshake {
+	return &wire.Handshake{Version: wire.Version, ClusterID: e.cfg.ClusterID, Node: e.self, Instance: e.instance}
+}
+
+var errClosed = errors.New("transport closed")

@@ -1,0 +1,251 @@
+package tcp
+
+import (
+	"bufio"
+	"bytes"
+	"crypto/tls"
+	"io"
+	"log/slog"
+	"net"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+	"go.uber.org/goleak"
+
+	"github.com/raftlite/raftlite"
+	"github.com/raftlite/raftlite/transport/internal/tlstest"
+	"github.com/raftlite/raftlite/transport/tlsutil"
+	"github.com/raftlite/raftlite/transport/transporttest"
+	"github.com/raftlite/raftlite/transport/wire"
+)
+
+func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
+
+// testMaxFrame keeps the size subtest fast; the limit logic is the same at
+// 16 MiB.
+const testMaxFrame = 256 << 10
+
+var quiet = slog.New(slog.DiscardHandler)
+
+// freeAddr returns a loopback address nothing listens on. Another process
+// could take the port before we do; on loopback with random ephemeral
+// ports that has not been seen to happen.
+func freeAddr(t *testing.T) string {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	addr := ln.Addr().String()
+	require.NoError(t, ln.Close())
+	return addr
+}
+
+func makeNet(tlsFor func(t *testing.T, id raftlite.NodeID) *tls.Config) transporttest.MakeNet {
+	return func(t *testing.T, ids []raftlite.NodeID) transporttest.Net {
+		peers := map[raftlite.NodeID]string{}
+		for _, id := range ids {
+			peers[id] = freeAddr(t)
+		}
+		return transporttest.Net{Peers: peers, New: func(id raftlite.NodeID) raftlite.Transport {
+			cfg := Config{ClusterID: "conformance", MaxFrameBytes: testMaxFrame, Logger: quiet}
+			if tlsFor != nil {
+				cfg.TLS = tlsFor(t, id)
+			}
+			return New(cfg)
+		}}
+	}
+}
+
+func TestConformance(t *testing.T) {
+	transporttest.Run(t, makeNet(nil), transporttest.Options{MaxMessageBytes: testMaxFrame, Size: wire.Size})
+}
+
+func TestConformanceMutualTLS(t *testing.T) {
+	ca, err := tlsutil.NewCA("test CA")
+	require.NoError(t, err)
+	var mu sync.Mutex
+	cfgs := map[raftlite.NodeID]*tls.Config{}
+	tlsFor := func(t *testing.T, id raftlite.NodeID) *tls.Config {
+		mu.Lock()
+		defer mu.Unlock()
+		if cfgs[id] == nil {
+			cfg, err := ca.Config(id)
+			require.NoError(t, err)
+			cfgs[id] = cfg
+		}
+		return cfgs[id]
+	}
+	transporttest.Run(t, makeNet(tlsFor), transporttest.Options{MaxMessageBytes: testMaxFrame, Size: wire.Size})
+}
+
+func TestStrangersAndImpostorsCannotConnect(t *testing.T) {
+	tlstest.Run(t, func(t *testing.T, cfg *tls.Config) tlstest.Transport {
+		return New(Config{ClusterID: "secure", TLS: cfg, Logger: quiet, MaxBackoff: 50 * time.Millisecond})
+	}, freeAddr)
+}
+
+// syncBuffer collects log output from several goroutines.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+func TestClusterMismatchIsRefusedWithAClearErrorOnBothSides(t *testing.T) {
+	peers := map[raftlite.NodeID]string{1: freeAddr(t), 2: freeAddr(t)}
+	var log1, log2 syncBuffer
+	n1 := New(Config{ClusterID: "blue", Logger: slog.New(slog.NewTextHandler(&log1, nil)), MaxBackoff: 50 * time.Millisecond})
+	n2 := New(Config{ClusterID: "green", Logger: slog.New(slog.NewTextHandler(&log2, nil)), MaxBackoff: 50 * time.Millisecond})
+	got := make(chan raftlite.Message, 1)
+	require.NoError(t, n1.Start(1, peers, func(m raftlite.Message) { got <- m }))
+	defer n1.Close()
+	require.NoError(t, n2.Start(2, peers, func(m raftlite.Message) { got <- m }))
+	defer n2.Close()
+	require.Eventually(t, func() bool {
+		return n1.Stats().RefusedHandshakes > 0 && n2.Stats().RefusedHandshakes > 0 &&
+			bytes.Contains([]byte(log1.String()), []byte("handshake refused by peer")) &&
+			bytes.Contains([]byte(log2.String()), []byte("handshake refused by peer"))
+	}, 10*time.Second, 10*time.Millisecond)
+	assert.Contains(t, log1.String(), `cluster id mismatch`)
+	assert.Contains(t, log2.String(), `cluster id mismatch`)
+	assert.Contains(t, log1.String(), `refusing connection`)
+	assert.Zero(t, n1.Stats().Connects+n2.Stats().Connects)
+	assert.Empty(t, got)
+}
+
+// rawPeer speaks the wire protocol by hand, as a buggy or hostile peer would.
+type rawPeer struct {
+	c  net.Conn
+	bw *bufio.Writer
+	w  *wire.Writer
+	r  *wire.Reader
+}
+
+func dialRaw(t *testing.T, addr string, h wire.Handshake) (*rawPeer, wire.Handshake) {
+	c, err := net.Dial("tcp", addr)
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = c.Close() })
+	require.NoError(t, c.SetDeadline(time.Now().Add(10*time.Second)))
+	p := &rawPeer{c: c, bw: bufio.NewWriter(c), r: wire.NewReader(c, 0)}
+	p.w = wire.NewWriter(p.bw, 0)
+	require.NoError(t, p.w.WriteHandshake(&h))
+	require.NoError(t, p.bw.Flush())
+	var reply wire.Handshake
+	require.NoError(t, p.r.ReadHandshake(&reply))
+	return p, reply
+}
+
+// expectClosed waits for the server to close the connection.
+func (p *rawPeer) expectClosed(t *testing.T) {
+	_, err := io.Copy(io.Discard, p.c)
+	require.NoError(t, err, "want a clean close by the server")
+}
+
+type recorder struct {
+	mu   sync.Mutex
+	msgs []raftlite.Message
+}
+
+func (r *recorder) deliver(m raftlite.Message) {
+	r.mu.Lock()
+	r.msgs = append(r.msgs, m)
+	r.mu.Unlock()
+}
+
+func (r *recorder) all() []raftlite.Message {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return append([]raftlite.Message(nil), r.msgs...)
+}
+
+func startOne(t *testing.T) (*Transport, string, *recorder) {
+	peers := map[raftlite.NodeID]string{1: freeAddr(t), 2: freeAddr(t)}
+	tr := New(Config{ClusterID: "c", Logger: quiet, MaxFrameBytes: 1024})
+	rec := &recorder{}
+	require.NoError(t, tr.Start(1, peers, rec.deliver))
+	t.Cleanup(func() { _ = tr.Close() })
+	return tr, peers[1], rec
+}
+
+func TestHandshakeRefusals(t *testing.T) {
+	cases := map[string]struct {
+		hello wire.Handshake
+		want  error
+	}{
+		"version":      {wire.Handshake{Version: wire.Version + 1, ClusterID: "c", Node: 2}, wire.ErrVersion},
+		"cluster":      {wire.Handshake{Version: wire.Version, ClusterID: "other", Node: 2}, wire.ErrCluster},
+		"unknown node": {wire.Handshake{Version: wire.Version, ClusterID: "c", Node: 7}, wire.ErrUnknownPeer},
+		"self":         {wire.Handshake{Version: wire.Version, ClusterID: "c", Node: 1}, wire.ErrUnknownPeer},
+		"long cluster": {wire.Handshake{Version: wire.Version, ClusterID: strings.Repeat("x", 4000), Node: 2}, wire.ErrCluster},
+	}
+	for name, tc := range cases {
+		t.Run(name, func(t *testing.T) {
+			tr, addr, _ := startOne(t)
+			p, reply := dialRaw(t, addr, tc.hello)
+			err := reply.Err()
+			assert.ErrorIs(t, err, wire.ErrRefused)
+			assert.ErrorIs(t, err, tc.want)
+			p.expectClosed(t)
+			assert.Equal(t, uint64(1), tr.Stats().RefusedHandshakes)
+		})
+	}
+}
+
+func TestMalformedAndOversizeFramesCloseTheConnection(t *testing.T) {
+	hello := wire.Handshake{Version: wire.Version, ClusterID: "c", Node: 2}
+	cases := map[string][]byte{
+		"garbage":  {3, 0xc1, 0xc1, 0xc1},
+		"oversize": {0x81, 0x10}, // claims 2049 bytes, limit 1024
+	}
+	for name, frame := range cases {
+		t.Run(name, func(t *testing.T) {
+			tr, addr, rec := startOne(t)
+			p, reply := dialRaw(t, addr, hello)
+			require.NoError(t, reply.Err())
+			require.NoError(t, p.w.WriteMessage(&raftlite.Message{Kind: raftlite.MsgVoteRequest, From: 2, To: 1, Term: 1}))
+			_, err := p.bw.Write(frame)
+			require.NoError(t, err)
+			require.NoError(t, p.bw.Flush())
+			p.expectClosed(t)
+			assert.Equal(t, uint64(1), tr.Stats().MalformedFrames)
+			assert.Len(t, rec.all(), 1, "the good frame before the bad one is delivered")
+		})
+	}
+}
+
+func TestMessagesNotFromTheHandshakeNodeAreDropped(t *testing.T) {
+	tr, addr, rec := startOne(t)
+	p, reply := dialRaw(t, addr, wire.Handshake{Version: wire.Version, ClusterID: "c", Node: 2})
+	require.NoError(t, reply.Err())
+	for _, m := range []raftlite.Message{
+		{From: 3, To: 1, Term: 1}, // pretends to be someone else
+		{From: 2, To: 5, Term: 2}, // addressed to someone else
+		{From: 2, To: 1, Term: 3},
+	} {
+		require.NoError(t, p.w.WriteMessage(&m))
+	}
+	require.NoError(t, p.bw.Flush())
+	require.Eventually(t, func() bool { return len(rec.all()) == 1 }, 10*time.Second, 5*time.Millisecond)
+	assert.Equal(t, uint64(3), rec.all()[0].Term)
+	assert.Equal(t, uint64(2), tr.Stats().DroppedSpoofed)
+}
+
+func TestStartRejectsBadConfig(t *testing.T) {
+	err := New(Config{}).Start(1, map[raftlite.NodeID]string{2: "127.0.0.1:1"}, func(raftlite.Message) {})
+	assert.ErrorIs(t, err, raftlite.ErrInvalidConfig)
+	err = New(Config{TLS: &tls.Config{}}).Start(1, map[raftlite.NodeID]string{1: "127.0.0.1:0"}, func(raftlite.Message) {})
+	assert.ErrorIs(t, err, raftlite.ErrInvalidConfig)
+}

@@ -1,0 +1,35 @@
+// Package transporttest is a conformance suite for raftlite.Transport
+// implementations, in the manner of testing/fstest: every transport in this
+// repository runs it, and so should yours.
+//
+//	func TestConformance(t *testing.T) {
+//		transporttest.Run(t, func(t *testing.T, ids []raftlite.NodeID) transporttest.Net {
+//			peers := map[raftlite.NodeID]string{}
+//			for _, id := range ids {
+//				peers[id] = freeAddress(t) // or any opaque name your transport resolves
+//			}
+//			return transporttest.Net{
+//				Peers: peers,
+//				New:   func(id raftlite.NodeID) raftlite.Transport { return mytransport.New(...) },
+//			}
+//		}, transporttest.Options{MaxMessageBytes: 1 << 20, Size: mytransport.Size})
+//	}
+//
+// The suite calls MakeNet once per subtest, calls New once per node it starts
+// (and again for a node it restarts, which must come back on the same
+// address), Starts each transport with the whole of Peers, and Closes every
+// transport it started. Addresses are opaque strings: an in-memory transport
+// may hand out names instead of host:port.
+//
+// What it checks: delivery of every field; FIFO order per pair with
+// thousands of messages; the size limit (or, without one, a large message);
+// many goroutines sending at once; a peer restarting on the same address;
+// Send not blocking while a peer is down; Close during traffic (deliver is
+// not called after Close returns); and no goroutine left behind (goleak).
+//
+// The suite keeps at most 64 messages in flight per sending goroutine and at
+// most 256 per pair, so a transport whose queues hold that many must not
+// drop anything on a healthy link; it never relies on drops either.
+// Subtests run one at a time, as goleak cannot tell parallel subtests' goroutines
+// apart.
+package transporttest

@@ -1,0 +1,94 @@
+package transporttest_test
+
+import (
+	"fmt"
+	"sync"
+	"testing"
+
+	"go.uber.org/goleak"
+
+	"github.com/raftlite/raftlite"
+	"github.com/raftlite/raftlite/transport/transporttest"
+)
+
+func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
+
+// The suite runs against a minimal in-memory transport whose addresses are
+// names, not sockets, as transport/mem's will be.
+func TestSuiteRunsWithoutRealAddresses(t *testing.T) {
+	transporttest.Run(t, func(t *testing.T, ids []raftlite.NodeID) transporttest.Net {
+		n := &fakeNet{nodes: map[string]*fake{}}
+		peers := map[raftlite.NodeID]string{}
+		for _, id := range ids {
+			peers[id] = fmt.Sprintf("node-%d", id)
+		}
+		return transporttest.Net{Peers: peers, New: func(raftlite.NodeID) raftlite.Transport { return &fake{net: n} }}
+	}, transporttest.Options{})
+}
+
+type fakeNet struct {
+	mu    sync.Mutex
+	nodes map[string]*fake
+}
+
+// fake delivers through one inbox per node and one goroutine, which keeps
+// FIFO per sender.
+type fake struct {
+	net   *fakeNet
+	peers map[raftlite.NodeID]string
+	inbox chan raftlite.Message
+	done  chan struct{}
+	wg    sync.WaitGroup
+	once  sync.Once
+}
+
+func (f *fake) Start(self raftlite.NodeID, peers map[raftlite.NodeID]string, deliver func(raftlite.Message)) error {
+	f.peers, f.inbox, f.done = peers, make(chan raftlite.Message, 4096), make(chan struct{})
+	f.net.mu.Lock()
+	f.net.nodes[peers[self]] = f
+	f.net.mu.Unlock()
+	f.wg.Go(func() {
+		for {
+			select {
+			case <-f.done:
+				return
+			case m := <-f.inbox:
+				select {
+				case <-f.done:
+					return
+				default:
+					deliver(m)
+				}
+			}
+		}
+	})
+	return nil
+}
+
+func (f *fake) Send(m raftlite.Message) {
+	f.net.mu.Lock()
+	to := f.net.nodes[f.peers[m.To]]
+	f.net.mu.Unlock()
+	if to == nil {
+		return
+	}
+	select {
+	case to.inbox <- m:
+	default:
+	}
+}
+
+func (f *fake) Close() error {
+	f.once.Do(func() {
+		f.net.mu.Lock()
+		for addr, n := range f.net.nodes {
+			if n == f {
+				delete(f.net.nodes, addr)
+			}
+		}
+		f.net.mu.Unlock()
+		close(f.done)
+	})
+	f.wg.Wait()
+	return nil
+}
