@@ -2,6 +2,7 @@
 //
 //	raftlite demo    three nodes in one process: broadcasts, a leader failure, agreement
 //	raftlite node    one node as its own process (--id --listen --peers --data --transport)
+//	raftlite bench   the benchmark matrix of package bench, benchstat-compatible
 //
 // Run "raftlite help" for every subcommand.
 package main
@@ -22,6 +23,7 @@ func commands() []command {
 	return []command{
 		{"demo", "three nodes in one process: broadcasts, a leader failure, agreement", runDemo},
 		{"node", "one node as its own process: stdin lines are broadcast, deliveries go to stdout", runNode},
+		{"bench", "commit latency and throughput for every transport and persister, as a table", runBench},
 	}
 }
 

@@ -1,0 +1,92 @@
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"regexp"
+	"time"
+
+	"github.com/raftlite/raftlite/bench"
+)
+
+// runBench prints the bench matrix as benchstat-compatible lines, with a
+// progress line on stderr while it runs.
+func runBench(args []string, stdout, stderr io.Writer) error {
+	fs := flag.NewFlagSet("bench", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	n := fs.Int("n", 20000, "committed broadcasts per setup (sequential setups run n/10)")
+	count := fs.Int("count", 1, "runs of each setup (for benchstat)")
+	match := fs.String("run", "", "only setups whose name matches this regexp")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	re, err := regexp.Compile(*match)
+	if err != nil {
+		return err
+	}
+	dir, err := os.MkdirTemp("", "raftlite-bench-")
+	if err != nil {
+		return err
+	}
+	defer os.RemoveAll(dir)
+	ctx := context.Background()
+	floor, err := bench.MeasureFloor(dir, 500)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(stdout, "# floor: fdatasync p50 %v, loopback tcp rtt p50 %v\n", floor.Fsync, floor.LoopbackRTT)
+	fmt.Fprintf(stdout, "BenchmarkFloor 1 %d fsync-p50-ns %d rtt-p50-ns\n", floor.Fsync.Nanoseconds(), floor.LoopbackRTT.Nanoseconds())
+	var setups []bench.Setup
+	for _, s := range bench.Matrix() {
+		if bench.Available(s) && re.MatchString(s.String()) {
+			setups = append(setups, s)
+		}
+	}
+	for i, s := range setups {
+		for range *count {
+			fmt.Fprintf(stderr, "\r[%d/%d] %-70s", i+1, len(setups), s)
+			total := *n
+			if s.Clients == 1 {
+				total = max(*n/10, 100)
+			}
+			r, err := runOne(ctx, s, dir, total)
+			if err != nil {
+				return fmt.Errorf("%s: %w", s, err)
+			}
+			floorNs := floor.LoopbackRTT
+			extra := ""
+			if s.Persister == "wal" {
+				floorNs += floor.Fsync
+				extra = fmt.Sprintf(" %.3f fsyncs/op", float64(r.Syncs)/float64(r.Commits))
+			}
+			fmt.Fprintf(stdout, "BenchmarkCommit/%s %d %d ns/op %.0f commits/s %d p50-ns %d p90-ns %d p99-ns %.2f p50/floor%s\n",
+				s, r.Commits, r.Elapsed.Nanoseconds()/int64(r.Commits), r.PerSecond(),
+				r.P50.Nanoseconds(), r.P90.Nanoseconds(), r.P99.Nanoseconds(), float64(r.P50)/float64(floorNs), extra)
+		}
+	}
+	fmt.Fprintln(stderr)
+	return nil
+}
+
+func runOne(ctx context.Context, s bench.Setup, dir string, total int) (bench.Result, error) {
+	ctx, cancel := context.WithTimeout(ctx, 5*time.Minute)
+	defer cancel()
+	sub, err := os.MkdirTemp(dir, "run-")
+	if err != nil {
+		return bench.Result{}, err
+	}
+	defer os.RemoveAll(sub)
+	c, err := bench.Start(ctx, s, sub)
+	if err != nil {
+		return bench.Result{}, err
+	}
+	defer c.Close()
+	r, err := c.Load(ctx, total)
+	if err != nil {
+		return r, err
+	}
+	return r, c.Verify(ctx)
+}
