@@ -16,6 +16,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -187,8 +188,8 @@ func (c *Cluster) Load(ctx context.Context, total int) (Result, error) {
 			lat := make([]time.Duration, 0, count)
 			for j := range count {
 				// Unique payloads let the verification match deliveries to acks.
-				copy(payload, fmt.Sprintf("%d/%d/", k, j))
-				for i := len(fmt.Sprintf("%d/%d/", k, j)); i < len(payload); i++ {
+				prefix := strconv.AppendInt(append(strconv.AppendInt(payload[:0], int64(k), 10), '/'), int64(j), 36)
+				for i := len(prefix); i < len(payload); i++ {
 					payload[i] = byte('a' + rng.IntN(26))
 				}
 				t0 := time.Now()
