@@ -258,4 +258,3 @@ func freePort(t *testing.T, transport string) string {
 	defer ln.Close()
 	return ln.Addr().String()
 }
-
