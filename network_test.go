@@ -1,0 +1,223 @@
+package raftlite_test
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"slices"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/raftlite/raftlite"
+	"github.com/raftlite/raftlite/transport/mem"
+	"github.com/raftlite/raftlite/transport/quic"
+	"github.com/raftlite/raftlite/transport/tcp"
+	"github.com/raftlite/raftlite/transport/tlsutil"
+	"github.com/stretchr/testify/require"
+)
+
+// netKind builds transports of one kind for a three-node cluster.
+type netKind struct {
+	name  string
+	peers func(t *testing.T) map[raftlite.NodeID]string
+	make  func(t *testing.T, id raftlite.NodeID) raftlite.Transport
+}
+
+func networkKinds(t *testing.T) []netKind {
+	quiet := slog.New(slog.NewTextHandler(io.Discard, nil))
+	network := mem.NewNetwork(1)
+	ca, err := tlsutil.NewCA("raftlite test")
+	require.NoError(t, err)
+	names := func(*testing.T) map[raftlite.NodeID]string {
+		return map[raftlite.NodeID]string{1: "n1", 2: "n2", 3: "n3"}
+	}
+	return []netKind{
+		{"mem", names, func(t *testing.T, id raftlite.NodeID) raftlite.Transport { return network.Transport(id) }},
+		{"tcp", func(t *testing.T) map[raftlite.NodeID]string { return loopbackPeers(t, "tcp") },
+			func(t *testing.T, id raftlite.NodeID) raftlite.Transport {
+				cfg, err := ca.Config(id)
+				require.NoError(t, err)
+				return tcp.New(tcp.Config{ClusterID: "test", TLS: cfg, Logger: quiet, MaxBackoff: 50 * time.Millisecond})
+			}},
+		{"quic", func(t *testing.T) map[raftlite.NodeID]string { return loopbackPeers(t, "udp") },
+			func(t *testing.T, id raftlite.NodeID) raftlite.Transport {
+				cfg, err := ca.Config(id)
+				require.NoError(t, err)
+				return quic.New(quic.Config{ClusterID: "test", TLS: cfg, Logger: quiet, MaxBackoff: 50 * time.Millisecond})
+			}},
+	}
+}
+
+func loopbackPeers(t *testing.T, network string) map[raftlite.NodeID]string {
+	peers := map[raftlite.NodeID]string{}
+	for id := raftlite.NodeID(1); id <= 3; id++ {
+		if network == "udp" {
+			pc, err := net.ListenPacket("udp", "127.0.0.1:0")
+			require.NoError(t, err)
+			peers[id] = pc.LocalAddr().String()
+			pc.Close()
+		} else {
+			ln, err := net.Listen("tcp", "127.0.0.1:0")
+			require.NoError(t, err)
+			peers[id] = ln.Addr().String()
+			ln.Close()
+		}
+	}
+	return peers
+}
+
+// realCluster is three Nodes on real time and a real (or mem) transport.
+type realCluster struct {
+	t          *testing.T
+	kind       netKind
+	peers      map[raftlite.NodeID]string
+	nodes      map[raftlite.NodeID]*raftlite.Node
+	persisters map[raftlite.NodeID]*raftlite.MemoryPersister
+	mu         sync.Mutex
+	delivered  map[raftlite.NodeID][]string
+	readers    sync.WaitGroup
+}
+
+func (c *realCluster) start(id raftlite.NodeID) {
+	n, err := raftlite.New(raftlite.Config{ID: id, Peers: c.peers, Transport: c.kind.make(c.t, id),
+		Persister: c.persisters[id], ElectionTimeout: 150 * time.Millisecond, HeartbeatInterval: 30 * time.Millisecond,
+		Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
+	require.NoError(c.t, err)
+	c.nodes[id] = n
+	c.mu.Lock()
+	c.delivered[id] = nil
+	c.mu.Unlock()
+	c.readers.Go(func() {
+		for d := range n.Deliveries() {
+			c.mu.Lock()
+			c.delivered[id] = append(c.delivered[id], string(d.Data))
+			c.mu.Unlock()
+		}
+	})
+}
+
+func (c *realCluster) stop(id raftlite.NodeID) {
+	require.NoError(c.t, c.nodes[id].Close())
+	delete(c.nodes, id)
+}
+
+// eventually polls cond against a real-time deadline: these tests run on a
+// real network, where virtual time is not available.
+func (c *realCluster) eventually(what string, cond func() bool) {
+	c.t.Helper()
+	deadline := time.Now().Add(15 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			c.t.Fatalf("%s: timed out waiting for %s", c.kind.name, what)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+func (c *realCluster) leader() raftlite.NodeID {
+	c.t.Helper()
+	var l raftlite.NodeID
+	c.eventually("a leader", func() bool {
+		var leaders []raftlite.NodeID
+		for id, n := range c.nodes {
+			if n.Status().Role == raftlite.Leader {
+				leaders = append(leaders, id)
+			}
+		}
+		if len(leaders) == 1 {
+			l = leaders[0]
+			return true
+		}
+		return false
+	})
+	return l
+}
+
+func (c *realCluster) broadcast(id raftlite.NodeID, msg string) {
+	c.t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
+	defer cancel()
+	_, err := c.nodes[id].Broadcast(ctx, []byte(msg))
+	require.NoError(c.t, err, "%s: broadcast %q from %d", c.kind.name, msg, id)
+}
+
+// agree waits until every running node delivered the same want messages.
+func (c *realCluster) agree(want []string) {
+	c.t.Helper()
+	c.eventually(fmt.Sprintf("every node to deliver %d messages", len(want)), func() bool {
+		c.mu.Lock()
+		defer c.mu.Unlock()
+		for id := range c.nodes {
+			if !slices.Equal(c.delivered[id], want) {
+				return false
+			}
+		}
+		return true
+	})
+}
+
+// The same story on every transport: elect, agree, lose the leader, restart
+// a node on its persisted state, and heal a node cut off by closing its
+// transport and opening a new one on the same address.
+func TestClusterOnEveryTransport(t *testing.T) {
+	for _, kind := range networkKinds(t) {
+		t.Run(kind.name, func(t *testing.T) {
+			c := &realCluster{t: t, kind: kind, peers: kind.peers(t), nodes: map[raftlite.NodeID]*raftlite.Node{},
+				persisters: map[raftlite.NodeID]*raftlite.MemoryPersister{}, delivered: map[raftlite.NodeID][]string{}}
+			for id := range c.peers {
+				c.persisters[id] = raftlite.NewMemoryPersister()
+				c.start(id)
+			}
+			defer func() {
+				for id := range c.nodes {
+					c.stop(id)
+				}
+				c.readers.Wait()
+			}()
+
+			// Election and agreement, from every node.
+			l := c.leader()
+			var want []string
+			for id := raftlite.NodeID(1); id <= 3; id++ {
+				msg := fmt.Sprintf("first from %d", id)
+				c.broadcast(id, msg)
+				want = append(want, msg)
+			}
+			c.agree(want)
+
+			// Leader failover.
+			c.stop(l)
+			l2 := c.leader()
+			require.NotEqual(t, l, l2)
+			c.broadcast(l2, "after failover")
+			want = append(want, "after failover")
+			c.agree(want)
+
+			// Restart of the old leader on its persisted state: it catches up
+			// and delivers everything from the start.
+			c.start(l)
+			c.agree(want)
+
+			// Partition healing: a follower's transport is closed (the node
+			// with it); the rest carry on; a new transport on the same address
+			// rejoins it.
+			var f raftlite.NodeID
+			for id := range c.nodes {
+				if id != c.leader() {
+					f = id
+					break
+				}
+			}
+			c.stop(f)
+			c.broadcast(c.leader(), "while cut off")
+			want = append(want, "while cut off")
+			c.start(f)
+			c.broadcast(f, "after healing")
+			want = append(want, "after healing")
+			c.agree(want)
+		})
+	}
+}
