@@ -1,4 +1,4 @@
-package wal
+package bench
 
 import (
 	"os"
@@ -6,6 +6,7 @@ import (
 	"testing"
 
 	"github.com/raftlite/raftlite"
+	"github.com/raftlite/raftlite/wal"
 )
 
 const benchEntrySize = 128
@@ -30,7 +31,7 @@ func BenchmarkSave(b *testing.B) {
 		n    int
 	}{{"Batch1", 1}, {"Batch64", 64}, {"Batch1024", 1024}} {
 		b.Run(batch.name, func(b *testing.B) {
-			l, err := Open(b.TempDir(), Options{})
+			l, err := wal.Open(b.TempDir(), wal.Options{})
 			if err != nil {
 				b.Fatal(err)
 			}
@@ -81,7 +82,7 @@ func BenchmarkOpen1M(b *testing.B) {
 	}
 	const total, batch = 1_000_000, 4096
 	dir := b.TempDir()
-	l, err := Open(dir, Options{})
+	l, err := wal.Open(dir, wal.Options{})
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -94,7 +95,7 @@ func BenchmarkOpen1M(b *testing.B) {
 		b.Fatal(err)
 	}
 	for b.Loop() {
-		l, err := Open(dir, Options{})
+		l, err := wal.Open(dir, wal.Options{})
 		if err != nil {
 			b.Fatal(err)
 		}
