@@ -1,22 +1,459 @@
 package raftlite_test
 
-import (
-	"testing"
-	"testing/synctest"
+// Scenario tests of real Nodes on transport/mem, modelled on the MIT 6.824
+// Raft lab suites. Each runs in a testing/synctest bubble (see scenario), so
+// election timeouts, heartbeats, network delays and the tests' own waits all
+// run on virtual time: a "2 s" wait costs only the CPU the nodes use meanwhile.
 
+import (
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"slices"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/raftlite/raftlite"
+	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 )
 
-func TestBasicAgreement(t *testing.T) {
-	synctest.Test(t, func(t *testing.T) {
+// without returns ids minus the given ones.
+func without(ids []raftlite.NodeID, drop ...raftlite.NodeID) []raftlite.NodeID {
+	var out []raftlite.NodeID
+	for _, id := range ids {
+		if !slices.Contains(drop, id) {
+			out = append(out, id)
+		}
+	}
+	return out
+}
+
+// waitAgree waits until every live node is in term and follows leader l.
+func (c *cluster) waitAgree(l raftlite.NodeID, term uint64) {
+	c.t.Helper()
+	for range 100 {
+		agree := true
+		for _, id := range c.live() {
+			s := c.nodes[id].Status()
+			agree = agree && s.Term == term && s.Leader == l
+		}
+		if agree {
+			return
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	c.dump()
+	c.t.Fatalf("nodes do not agree that %d leads term %d", l, term)
+}
+
+// requireUnknown asserts that a broadcast gave up without knowing whether it
+// committed, as it must while no quorum can be reached.
+func requireUnknown(t *testing.T, idx uint64, err error, what string) {
+	t.Helper()
+	require.ErrorIs(t, err, raftlite.ErrOutcomeUnknown, "%s returned index %d", what, idx)
+}
+
+// TestInitialElectionElectsOneLeaderThatStaysWhileIdle: three nodes elect
+// exactly one leader and all agree on its term; with nothing failing, the
+// leader's heartbeats keep that term and that leader for 2 s of idle time.
+func TestInitialElectionElectsOneLeaderThatStaysWhileIdle(t *testing.T) {
+	scenario(t, func(t *testing.T) {
 		c := newCluster(t, 3, 1)
 		l := c.leader()
-		for i := range 3 {
-			c.broadcast(c.ids[i], "m"+string(rune('a'+i)))
+		term := c.nodes[l].Status().Term
+		require.NotZero(t, term)
+		c.waitAgree(l, term)
+		for deadline := time.Now().Add(2 * time.Second); time.Now().Before(deadline); {
+			time.Sleep(50 * time.Millisecond)
+			for _, id := range c.ids {
+				s := c.nodes[id].Status()
+				require.Equal(t, term, s.Term, "node %d changed term while idle", id)
+				require.Equal(t, l, s.Leader, "node %d changed leader while idle", id)
+				require.Equal(t, id == l, s.Role == raftlite.Leader, "node %d role %v", id, s.Role)
+			}
 		}
-		_ = l
-		c.waitDelivered(3)
-		got := c.checkSameOrder()
-		require.Len(t, got, 3)
+		require.Equal(t, l, c.leader())
+	})
+}
+
+// TestReElectionAfterLeaderIsolationAndNoLeaderWithoutQuorum: when the leader
+// is cut off the other two elect a new one; when the old leader comes back
+// there is still one leader. With 2 of 3 cut off nobody gathers a quorum: no
+// new leader appears and nothing commits; reconnected, they elect one again.
+func TestReElectionAfterLeaderIsolationAndNoLeaderWithoutQuorum(t *testing.T) {
+	scenario(t, func(t *testing.T) {
+		c := newCluster(t, 3, 2)
+		l1 := c.leader()
+
+		c.net.Isolate(l1)
+		l2 := c.leaderAmong(without(c.ids, l1))
+		require.NotEqual(t, l1, l2)
+
+		c.net.Heal()
+		l3 := c.leader()
+		c.waitAgree(l3, c.nodes[l3].Status().Term)
+		c.broadcast(l1, "after rejoin")
+
+		// Cut everyone off from everyone: the leader and one follower are
+		// "disconnected", the third node is alone with no quorum either.
+		term := c.nodes[l3].Status().Term
+		c.net.Partition()
+		for range 20 {
+			time.Sleep(100 * time.Millisecond)
+			for t2, ls := range c.observe() {
+				if t2 != term || !slices.Equal(ls, []raftlite.NodeID{l3}) {
+					t.Fatalf("leaders %v elected in term %d without a quorum", ls, t2)
+				}
+			}
+		}
+		for _, id := range c.ids {
+			idx, err := c.broadcastFor(id, fmt.Sprintf("no quorum %d", id), time.Second)
+			requireUnknown(t, idx, err, "broadcast without a quorum")
+		}
+
+		c.net.Heal()
+		c.leader()
+		c.broadcast(c.ids[0], "healed")
+		c.settle()
+		seq, _ := c.checkLog()
+		// The three broadcasts made without a quorum commit later, once each,
+		// since their origins keep them until they do.
+		require.Len(t, seq, 5)
+	})
+}
+
+// TestManyElectionsEachTermHasAtMostOneLeader: seven nodes, nine rounds; in
+// each, three random nodes are cut off from everyone. The remaining four must
+// have (or elect) a leader, and no term may ever see two leaders.
+func TestManyElectionsEachTermHasAtMostOneLeader(t *testing.T) {
+	scenario(t, func(t *testing.T) {
+		c := newCluster(t, 7, 3)
+		rng := rand.New(rand.NewPCG(3, 3))
+		c.leader()
+		for round := range 9 {
+			perm := rng.Perm(7)
+			var cut []raftlite.NodeID
+			for _, p := range perm[:3] {
+				cut = append(cut, c.ids[p])
+			}
+			majority := without(c.ids, cut...)
+			c.net.Partition(majority)
+			l := c.leaderAmong(majority)
+			require.Contains(t, majority, l, "round %d", round)
+			c.broadcast(majority[round%4], fmt.Sprintf("round %d", round))
+			c.net.Heal()
+		}
+		c.leader()
+		c.settle()
+		seq, _ := c.checkLog()
+		require.Len(t, seq, 9)
+		t.Logf("%d terms saw a leader", len(c.termLeaders))
+	})
+}
+
+// TestBasicAgreement: broadcasts from every node, one after another, commit
+// at increasing indexes in the order they were made, and every node delivers
+// them all, at those indexes, in that order.
+func TestBasicAgreement(t *testing.T) {
+	scenario(t, func(t *testing.T) {
+		c := newCluster(t, 3, 1)
+		c.leader()
+		var want []string
+		var idx []uint64
+		for i := range 9 {
+			msg := fmt.Sprintf("m%d", i)
+			want = append(want, msg)
+			idx = append(idx, c.broadcast(c.ids[i%3], msg))
+			if i > 0 {
+				require.Greater(t, idx[i], idx[i-1], "broadcast %d committed before broadcast %d", i, i-1)
+			}
+		}
+		c.waitDelivered(len(want))
+		require.Equal(t, want, c.checkSameOrder())
+		for _, id := range c.ids {
+			for i, d := range c.deliveries(id) {
+				assert.Equal(t, idx[i], d.Index, "node %d delivered %q", id, d.Data)
+			}
+		}
+	})
+}
+
+// TestFollowerFailureStopsCommitsOnlyWithoutQuorum: with one follower cut off
+// broadcasts still commit; with both followers down a broadcast cannot
+// commit and gives up with ErrOutcomeUnknown; once they restart it commits,
+// once, followed by later broadcasts.
+func TestFollowerFailureStopsCommitsOnlyWithoutQuorum(t *testing.T) {
+	scenario(t, func(t *testing.T) {
+		c := newCluster(t, 3, 5)
+		l := c.leader()
+		c.broadcast(l, "a")
+		fs := without(c.ids, l)
+
+		c.net.Isolate(fs[0])
+		c.broadcast(l, "b")
+		c.broadcast(fs[1], "c")
+
+		c.stop(fs[0])
+		c.stop(fs[1])
+		c.net.Heal()
+		idx, err := c.broadcastFor(l, "d", 2*time.Second)
+		requireUnknown(t, idx, err, "broadcast with both followers down")
+		require.NotContains(t, c.deliveredData(l), "d")
+
+		c.start(fs[0])
+		c.start(fs[1])
+		c.broadcast(l, "e")
+		c.settle()
+		seq, _ := c.checkLog()
+		var got []string
+		for _, d := range seq {
+			got = append(got, string(d.Data))
+		}
+		require.Equal(t, []string{"a", "b", "c", "d", "e"}, got)
+	})
+}
+
+// TestLeaderFailureNewLeaderCommitsUntilQuorumIsLost: when the leader stops
+// another is elected and broadcasts commit; when that one stops too, the last
+// node alone commits nothing.
+func TestLeaderFailureNewLeaderCommitsUntilQuorumIsLost(t *testing.T) {
+	scenario(t, func(t *testing.T) {
+		c := newCluster(t, 3, 6)
+		l1 := c.leader()
+		c.broadcast(l1, "a")
+
+		c.stop(l1)
+		l2 := c.leader()
+		require.NotEqual(t, l1, l2)
+		c.broadcast(l2, "b")
+		last := without(c.ids, l1, l2)[0]
+		c.broadcast(last, "c")
+
+		c.stop(l2)
+		idx, err := c.broadcastFor(last, "d", 2*time.Second)
+		requireUnknown(t, idx, err, "broadcast on the last node standing")
+		time.Sleep(time.Second) // give a wrongful commit time to show
+		require.Equal(t, []string{"a", "b", "c"}, c.deliveredData(last))
+
+		c.start(l1)
+		c.start(l2)
+		c.settle()
+		seq, _ := c.checkLog()
+		require.Len(t, seq, 4)
+		require.Equal(t, "d", string(seq[3].Data))
+	})
+}
+
+// TestFailNoAgreeWithoutMajority: five nodes; with three followers cut off, a
+// broadcast at the leader does not commit; when the network heals it
+// commits, once, and later broadcasts commit after it.
+func TestFailNoAgreeWithoutMajority(t *testing.T) {
+	scenario(t, func(t *testing.T) {
+		c := newCluster(t, 5, 7)
+		l := c.leader()
+		c.broadcast(l, "first")
+		fs := without(c.ids, l)
+		c.net.Partition([]raftlite.NodeID{l, fs[0]}) // fs[1:] reach nobody
+
+		idx, err := c.broadcastFor(l, "doomed", 2*time.Second)
+		requireUnknown(t, idx, err, "broadcast in a minority")
+		for _, id := range c.ids {
+			require.NotContains(t, c.deliveredData(id), "doomed", "node %d", id)
+		}
+
+		c.net.Heal()
+		c.leader()
+		c.broadcast(fs[2], "later 1")
+		c.broadcast(l, "later 2")
+		c.settle()
+		seq, at := c.checkLog()
+		require.Len(t, seq, 4)
+		require.Contains(t, at, "doomed")
+		require.Less(t, at["doomed"].Index, at["later 2"].Index, "the leader's broadcasts commit in the order it accepted them")
+	})
+}
+
+// TestConcurrentBroadcastsFromEveryNode: many goroutines broadcast at once
+// through every node; each acknowledged broadcast is delivered exactly once,
+// at the index its Broadcast returned, in the same order on every node.
+func TestConcurrentBroadcastsFromEveryNode(t *testing.T) {
+	scenario(t, func(t *testing.T) {
+		c := newCluster(t, 3, 8)
+		c.leader()
+		const clients, each = 12, 10
+		var mu sync.Mutex
+		acked := map[string]uint64{}
+		var wg sync.WaitGroup
+		for g := range clients {
+			n := c.nodes[c.ids[g%3]]
+			wg.Go(func() {
+				for i := range each {
+					msg := fmt.Sprintf("c%d-%d", g, i)
+					idx, err := n.Broadcast(t.Context(), []byte(msg))
+					assert.NoError(t, err)
+					mu.Lock()
+					acked[msg] = idx
+					mu.Unlock()
+				}
+			})
+		}
+		wg.Wait()
+		c.waitDelivered(clients * each)
+		seq, at := c.checkLog()
+		require.Len(t, seq, clients*each)
+		indexes := map[uint64]string{}
+		for msg, idx := range acked {
+			require.NotContains(t, indexes, idx, "%q and %q both returned index %d", msg, indexes[idx], idx)
+			indexes[idx] = msg
+			require.Equal(t, idx, at[msg].Index, "%q returned index %d", msg, idx)
+		}
+	})
+}
+
+// TestRejoinOfPartitionedLeaderDiscardsItsUncommittedEntries: a leader cut
+// off keeps accepting broadcasts that cannot commit; the others elect a new
+// leader and commit their own; when the old leader rejoins, the entries it
+// appended alone are discarded. Its broadcasts are not lost: as their origin
+// it retries them, so each may commit later, but at most once and never as
+// the entry the old leader appended at that index in its stale term.
+func TestRejoinOfPartitionedLeaderDiscardsItsUncommittedEntries(t *testing.T) {
+	scenario(t, func(t *testing.T) {
+		c := newCluster(t, 3, 9)
+		l1 := c.leader()
+		c.broadcast(l1, "before")
+		c.net.Isolate(l1)
+		oldTerm := c.nodes[l1].Status().Term
+
+		doomed := []string{"stale 1", "stale 2", "stale 3"}
+		for _, msg := range doomed {
+			idx, err := c.broadcastFor(l1, msg, 300*time.Millisecond)
+			requireUnknown(t, idx, err, "broadcast at an isolated leader")
+		}
+		_, ents, err := c.persisters[l1].Load()
+		require.NoError(t, err)
+		staleAt := map[string]raftlite.Entry{}
+		for _, e := range ents {
+			if slices.Contains(doomed, string(e.Data)) {
+				staleAt[string(e.Data)] = e
+			}
+		}
+		require.Len(t, staleAt, len(doomed), "the isolated leader appended every broadcast it took")
+
+		rest := without(c.ids, l1)
+		l2 := c.leaderAmong(rest)
+		for i := range 5 {
+			c.broadcast(rest[i%2], fmt.Sprintf("new %d", i))
+		}
+		require.NotContains(t, c.deliveredData(l2), "stale 1")
+
+		c.net.Heal()
+		c.settle()
+		seq, at := c.checkLog()
+		for _, msg := range doomed {
+			old := staleAt[msg]
+			if d, ok := at[msg]; ok {
+				assert.NotEqual(t, old.Term, d.Term, "%q committed in the old leader's term %d", msg, oldTerm)
+				assert.NotEqual(t, old.Index, d.Index, "%q committed at the index the old leader gave it", msg)
+			}
+		}
+		for _, d := range seq {
+			if d.Index == staleAt["stale 1"].Index {
+				assert.NotEqual(t, staleAt["stale 1"].Term, d.Term)
+			}
+		}
+		for i := range 5 {
+			require.Contains(t, at, fmt.Sprintf("new %d", i))
+		}
+	})
+}
+
+// broadcastDoomed makes n broadcasts at node from, concurrently, each giving
+// up after d; it requires that none of them commits in that time.
+func (c *cluster) broadcastDoomed(from raftlite.NodeID, prefix string, n int, d time.Duration) []string {
+	c.t.Helper()
+	node := c.nodes[from]
+	var msgs []string
+	var wg sync.WaitGroup
+	errs := make([]error, n)
+	for i := range n {
+		msg := fmt.Sprintf("%s %d", prefix, i)
+		msgs = append(msgs, msg)
+		wg.Go(func() {
+			ctx, cancel := contextWithTimeout(d)
+			defer cancel()
+			_, errs[i] = node.Broadcast(ctx, []byte(msg))
+		})
+	}
+	wg.Wait()
+	for i, err := range errs {
+		if !errors.Is(err, raftlite.ErrOutcomeUnknown) {
+			c.t.Fatalf("doomed broadcast %q: %v", msgs[i], err)
+		}
+	}
+	return msgs
+}
+
+// TestBackupPastManyConflictingEntries: five nodes. A leader cut off with one
+// follower takes 50 broadcasts it cannot commit while the other three elect a
+// leader and commit 50 others; then, with a different split, that leader
+// takes 50 it cannot commit while a new majority commits 50 more. When all
+// reconnect, everyone quickly converges on one log in which every committed
+// broadcast appears once, and the doomed ones (retried by their origins)
+// at most once.
+func TestBackupPastManyConflictingEntries(t *testing.T) {
+	scenario(t, func(t *testing.T) {
+		c := newCluster(t, 5, 10)
+		l1 := c.leader()
+		c.broadcast(l1, "first")
+		f1 := without(c.ids, l1)[0]
+		three := without(c.ids, l1, f1)
+
+		c.net.Partition([]raftlite.NodeID{l1, f1})
+		doomed := c.broadcastDoomed(l1, "doomed A", 50, 500*time.Millisecond)
+
+		c.net.Partition(three)
+		l2 := c.leaderAmong(three)
+		var committed []string
+		for i := range 50 {
+			msg := fmt.Sprintf("B %d", i)
+			c.broadcast(three[i%3], msg)
+			committed = append(committed, msg)
+		}
+
+		other := without(three, l2)[0]
+		c.net.Partition(without(three, other))
+		doomed = append(doomed, c.broadcastDoomed(l2, "doomed C", 50, 500*time.Millisecond)...)
+
+		group := []raftlite.NodeID{l1, f1, other}
+		c.net.Partition(group)
+		l3 := c.leaderAmong(group)
+		require.Equal(t, other, l3, "only the node with the longest committed log can win")
+		for i := range 50 {
+			msg := fmt.Sprintf("D %d", i)
+			c.broadcast(group[i%3], msg)
+			committed = append(committed, msg)
+		}
+
+		healed := time.Now()
+		c.net.Heal()
+		c.broadcast(l2, "last")
+		c.settle()
+		took := time.Since(healed)
+		t.Logf("converged %v (virtual) after healing", took)
+		require.Less(t, took, 5*time.Second, "slow to converge")
+		seq, at := c.checkLog()
+		for _, msg := range append(committed, "first", "last") {
+			require.Contains(t, at, msg)
+		}
+		extra := 0
+		for _, msg := range doomed {
+			if _, ok := at[msg]; ok {
+				extra++
+			}
+		}
+		require.Len(t, seq, len(committed)+2+extra)
+		t.Logf("%d of %d doomed broadcasts committed later, after their origins retried", extra, len(doomed))
 	})
 }
