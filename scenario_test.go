@@ -457,3 +457,128 @@ func TestBackupPastManyConflictingEntries(t *testing.T) {
 		t.Logf("%d of %d doomed broadcasts committed later, after their origins retried", extra, len(doomed))
 	})
 }
+
+// requests counts the request messages sent so far: the lab counts an RPC
+// and its reply as one, and every request of ours expects at most one reply
+// (a Propose expects none).
+func (c *cluster) requests() uint64 {
+	s := c.net.Stats()
+	return s.ByKind[raftlite.MsgVoteRequest] + s.ByKind[raftlite.MsgLogRequest] + s.ByKind[raftlite.MsgPropose]
+}
+
+// TestMessageCountsAreBounded: the lab's RPC-count test. An election among
+// three nodes, counted until the leader is known and its first no-op has
+// committed, takes at most 30 messages, counting every message, replies
+// included (stricter than the lab, which counts RPCs). Ten agreements take
+// at most (10+1+3)*3 = 42 "RPCs", counted as requests only (VoteRequest,
+// LogRequest, Propose), since the lab counts an RPC and its reply once. An
+// idle second costs one heartbeat round per HeartbeatInterval (50 ms): at
+// most 21 rounds x 2 followers x (request + reply) = 84 messages, and at
+// least 19 x 2 heartbeats, or followers would stand for election.
+func TestMessageCountsAreBounded(t *testing.T) {
+	scenario(t, func(t *testing.T) {
+		c := newCluster(t, 3, 11)
+		var l raftlite.NodeID
+		start := time.Now()
+		for l == raftlite.None {
+			time.Sleep(5 * time.Millisecond)
+			for id, n := range c.nodes {
+				if s := n.Status(); s.Role == raftlite.Leader && s.CommitIndex > 0 {
+					l = id
+				}
+			}
+			require.Less(t, time.Since(start), 10*time.Second, "no leader")
+		}
+		election := c.net.Stats()
+		t.Logf("election: %d messages %v", election.Sent, election.ByKind)
+		assert.LessOrEqual(t, election.Sent, uint64(30), "messages for one election")
+
+		c.waitAgree(l, c.nodes[l].Status().Term)
+		term := c.nodes[l].Status().Term
+		before := c.requests()
+		for i := range 10 {
+			c.broadcast(l, fmt.Sprintf("m%d", i))
+		}
+		require.Equal(t, term, c.nodes[l].Status().Term, "the leader changed; counts would mean nothing")
+		agreements := c.requests() - before
+		t.Logf("10 agreements: %d requests", agreements)
+		assert.LessOrEqual(t, agreements, uint64(42), "requests for 10 agreements")
+
+		c.waitDelivered(10)
+		idle := c.net.Stats()
+		time.Sleep(time.Second)
+		after := c.net.Stats()
+		t.Logf("1 s idle: %d messages, %d LogRequests", after.Sent-idle.Sent,
+			after.ByKind[raftlite.MsgLogRequest]-idle.ByKind[raftlite.MsgLogRequest])
+		assert.LessOrEqual(t, after.Sent-idle.Sent, uint64(84), "messages in an idle second")
+		assert.GreaterOrEqual(t, after.ByKind[raftlite.MsgLogRequest]-idle.ByKind[raftlite.MsgLogRequest], uint64(38),
+			"heartbeats in an idle second")
+		require.Equal(t, term, c.nodes[l].Status().Term)
+	})
+}
+
+// TestPersistAndRestart: committed broadcasts survive restarts. After all
+// nodes restart on their persisters, each new life delivers the committed
+// messages again, at the same indexes and in the same order, and new
+// broadcasts commit; the same after restarting only the leader, and only the
+// followers. A node restarted with Config.Applied = k delivers only what
+// follows index k.
+func TestPersistAndRestart(t *testing.T) {
+	scenario(t, func(t *testing.T) {
+		c := newCluster(t, 3, 12)
+		l := c.leader()
+		var want []string
+		bcast := func(from raftlite.NodeID, msg string) {
+			c.broadcast(from, msg)
+			want = append(want, msg)
+		}
+		for _, m := range []string{"a", "b", "c"} {
+			bcast(l, m)
+		}
+		c.waitDelivered(len(want))
+		before := c.deliveries(l)
+
+		c.stopAll()
+		for _, id := range c.ids {
+			c.start(id)
+		}
+		c.waitDelivered(len(want))
+		for _, id := range c.ids {
+			require.Equal(t, before, c.deliveries(id), "node %d after restarting all", id)
+		}
+		bcast(c.leader(), "d")
+
+		l = c.leader()
+		c.stop(l)
+		c.start(l)
+		bcast(l, "e")
+		c.waitDelivered(len(want))
+		require.Equal(t, want, c.checkSameOrder(), "after restarting the leader")
+
+		l = c.leader()
+		for _, f := range without(c.ids, l) {
+			c.stop(f)
+			c.start(f)
+		}
+		bcast(without(c.ids, l)[0], "f")
+		c.waitDelivered(len(want))
+		require.Equal(t, want, c.checkSameOrder(), "after restarting the followers")
+
+		all := c.deliveries(l)
+		applied := all[2].Index // "c" was processed before the crash
+		x := without(c.ids, l)[1]
+		c.stop(x)
+		c.startWith(x, startOptions{applied: applied})
+		bcast(x, "g")
+		c.waitDelivered(1)
+		c.settle()
+		got := c.deliveries(x)
+		full := c.deliveries(l)
+		require.Equal(t, want, c.deliveredData(l)[:len(want)])
+		require.NotEmpty(t, got)
+		for _, d := range got {
+			require.Greater(t, d.Index, applied, "delivered %q at or before Applied", d.Data)
+		}
+		require.Equal(t, full[3:], got, "a node restarted with Applied delivers exactly what follows it")
+	})
+}
