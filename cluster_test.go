@@ -44,6 +44,7 @@ type cluster struct {
 
 	mu        sync.Mutex
 	delivered map[raftlite.NodeID][]raftlite.Delivery // per node, this life's deliveries
+	// nodes is written under mu, so that clients can read it with node().
 	// termLeaders remembers every (term, leader) ever observed, to check
 	// that no term ever has two leaders, even at different moments.
 	termLeaders map[uint64]raftlite.NodeID
@@ -99,8 +100,8 @@ func (c *cluster) startWith(id raftlite.NodeID, opts startOptions) {
 		Applied:  opts.applied,
 	})
 	require.NoError(c.t, err)
-	c.nodes[id] = n
 	c.mu.Lock()
+	c.nodes[id] = n
 	c.delivered[id] = nil
 	c.mu.Unlock()
 	done := make(chan struct{})
@@ -121,10 +122,20 @@ func (c *cluster) stop(id raftlite.NodeID) {
 	c.t.Helper()
 	if n := c.nodes[id]; n != nil {
 		require.NoError(c.t, n.Close())
+		c.mu.Lock()
 		delete(c.nodes, id)
+		c.mu.Unlock()
 		<-c.readerDone[id]
 		delete(c.taps, id)
 	}
+}
+
+// node returns node id if it is running. Unlike c.nodes, which only the
+// test's goroutine may read, it is safe to call from client goroutines.
+func (c *cluster) node(id raftlite.NodeID) *raftlite.Node {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.nodes[id]
 }
 
 func (c *cluster) stopAll() {
@@ -198,6 +209,7 @@ func (c *cluster) leaderAmong(ids []raftlite.NodeID) raftlite.NodeID {
 			return leader
 		}
 	}
+	c.dump()
 	c.t.Fatalf("no leader elected among %v", ids)
 	return 0
 }
@@ -298,7 +310,12 @@ func (c *cluster) settle() {
 
 func (c *cluster) dump() {
 	for _, id := range c.live() {
-		c.t.Logf("node %d delivered %d: %+v", id, len(c.deliveredData(id)), c.nodes[id].Status())
+		hs, ents, _ := c.persisters[id].Load()
+		var last raftlite.Entry
+		if len(ents) > 0 {
+			last = ents[len(ents)-1]
+		}
+		c.t.Logf("node %d delivered %d: %+v; saved %+v, last entry index %d term %d", id, len(c.deliveredData(id)), c.nodes[id].Status(), hs, last.Index, last.Term)
 	}
 }
 
