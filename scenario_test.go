@@ -12,6 +12,7 @@ import (
 	"slices"
 	"sync"
 	"testing"
+	"testing/synctest"
 	"time"
 
 	"github.com/raftlite/raftlite"
@@ -779,5 +780,102 @@ func TestChurnAcknowledgedBroadcastsSurviveCrashesAndPartitions(t *testing.T) {
 		n := a.check(c)
 		t.Logf("%d broadcasts issued, %d acknowledged, %d delivered", len(a.issued), len(a.index), n)
 		require.NotEmpty(t, a.index)
+	})
+}
+
+// droppedTotal sums Status().Dropped over the live nodes.
+func (c *cluster) droppedTotal() uint64 {
+	var n uint64
+	for _, id := range c.live() {
+		n += c.nodes[id].Status().Dropped
+	}
+	return n
+}
+
+// TestBadInputIsCountedAndDroppedWithoutHarm: raw messages that are
+// malformed, misaddressed, from strangers, of unknown kinds or with extreme
+// values are handed to nodes as if the network had delivered them. No node
+// panics; each message that is malformed is counted in Status().Dropped (and
+// only those: extreme but well-formed ones get their ordinary answer), and
+// the cluster keeps committing broadcasts.
+func TestBadInputIsCountedAndDroppedWithoutHarm(t *testing.T) {
+	scenario(t, func(t *testing.T) {
+		c := newCluster(t, 3, 16)
+		for _, id := range c.ids {
+			c.stop(id)
+			c.startWith(id, startOptions{tap: true})
+		}
+		l := c.leader()
+		c.broadcast(l, "before")
+		c.waitDelivered(1)
+		term := c.nodes[l].Status().Term
+		c.waitAgree(l, term)
+		f, other := without(c.ids, l)[0], without(c.ids, l)[1]
+		last := c.nodes[f].Status().LastIndex
+		const huge = ^uint64(0)
+		entry := func(i, t uint64) raftlite.Entry {
+			return raftlite.Entry{Index: i, Term: t, Origin: l, Incarnation: 1, Seq: 1, Data: []byte("forged")}
+		}
+		logReq := func(m raftlite.Message) raftlite.Message {
+			m.Kind, m.From, m.To, m.Term = raftlite.MsgLogRequest, l, f, term
+			return m
+		}
+		for _, tc := range []struct {
+			name string
+			to   raftlite.NodeID // whose transport delivers it
+			m    raftlite.Message
+			drop bool
+		}{
+			{"non-contiguous entries", f, logReq(raftlite.Message{PrevIndex: last, PrevTerm: term,
+				Entries: []raftlite.Entry{entry(last+1, term), entry(last+3, term)}}), true},
+			{"entry term above message term", f, logReq(raftlite.Message{PrevIndex: last, PrevTerm: term,
+				Entries: []raftlite.Entry{entry(last+1, term+1)}}), true},
+			{"entry index wraps past MaxUint64", f, logReq(raftlite.Message{PrevIndex: huge, PrevTerm: term,
+				Entries: []raftlite.Entry{entry(0, term)}}), true},
+			{"from an unknown node", f, raftlite.Message{Kind: raftlite.MsgVoteRequest, From: 99, To: f, Term: term + 1}, true},
+			{"from itself", f, raftlite.Message{Kind: raftlite.MsgVoteRequest, From: f, To: f, Term: term + 1}, true},
+			{"addressed to another node", f, raftlite.Message{Kind: raftlite.MsgLogRequest, From: l, To: other, Term: term,
+				PrevIndex: last, PrevTerm: term}, true},
+			{"kind zero", f, raftlite.Message{From: l, To: f, Term: term}, true},
+			{"unknown kind", f, raftlite.Message{Kind: 200, From: l, To: f, Term: term}, true},
+			{"propose for another origin", l, raftlite.Message{Kind: raftlite.MsgPropose, From: f, To: l, Term: term,
+				Entries: []raftlite.Entry{{Origin: other, Incarnation: 1, Seq: 1, Data: []byte("x")}}}, true},
+			{"success with Match MaxUint64", l, raftlite.Message{Kind: raftlite.MsgLogResponse, From: f, To: l, Term: term,
+				Success: true, Match: huge, PrevIndex: last}, true},
+			// Well-formed, if extreme: answered as usual, not counted.
+			{"PrevIndex and Commit MaxUint64", f, logReq(raftlite.Message{PrevIndex: huge, PrevTerm: huge, Commit: huge}), false},
+			{"rejection with MaxUint64 positions", l, raftlite.Message{Kind: raftlite.MsgLogResponse, From: f, To: l, Term: term,
+				PrevIndex: huge, Match: huge, HintTerm: huge}, false},
+			{"stale vote request claiming a huge log", f, raftlite.Message{Kind: raftlite.MsgVoteRequest, From: other, To: f,
+				Term: term - 1, LastIndex: huge, LastTerm: huge}, false},
+		} {
+			before := c.droppedTotal()
+			commit := c.nodes[f].Status().CommitIndex
+			c.taps[tc.to].inject(tc.m)
+			synctest.Wait()
+			var want uint64
+			if tc.drop {
+				want = 1
+			}
+			assert.Equal(t, want, c.droppedTotal()-before, "%s: dropped", tc.name)
+			s := c.nodes[f].Status()
+			assert.Equal(t, term, s.Term, "%s: the follower's term moved", tc.name)
+			assert.Equal(t, commit, s.CommitIndex, "%s: the follower's commit index moved", tc.name)
+		}
+
+		// The same through the network: a stranger with its own transport.
+		stranger := c.net.Transport(99)
+		require.NoError(t, stranger.Start(99, c.peers, func(raftlite.Message) {}))
+		before := c.droppedTotal()
+		stranger.Send(raftlite.Message{Kind: raftlite.MsgVoteRequest, From: 99, To: f, Term: term + 5, LastIndex: huge, LastTerm: huge})
+		synctest.Wait()
+		assert.Equal(t, before+1, c.droppedTotal(), "a stranger's vote request via the network")
+		require.NoError(t, stranger.Close())
+
+		require.Equal(t, l, c.leader(), "bad input deposed the leader")
+		c.broadcast(f, "after 1")
+		c.broadcast(l, "after 2")
+		c.waitDelivered(3)
+		require.Equal(t, []string{"before", "after 1", "after 2"}, c.checkSameOrder())
 	})
 }
