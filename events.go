@@ -88,7 +88,14 @@ func (c *core) onMessage(m Message) {
 // onVoteRequest decides whether to vote for a candidate (Raft §5.2, §5.4.1).
 func (c *core) onVoteRequest(m Message) {
 	if m.Term > c.hs.Term {
+		// A higher term is no news of a live leader: keep the election timer
+		// running (unless we led and had none), or a candidate whose log is
+		// too stale to win would keep postponing the nodes that could.
+		timer, wasLeader := c.out.ElectionTimer, c.role == Leader
 		c.becomeFollower(m.Term, None)
+		if !wasLeader {
+			c.out.ElectionTimer = timer
+		}
 	}
 	upToDate := m.LastTerm > c.log.lastTerm() ||
 		(m.LastTerm == c.log.lastTerm() && m.LastIndex >= c.log.lastIndex())
