@@ -423,8 +423,10 @@ func (c *core) resetElectionTimer() {
 
 // valid says whether m is well-formed and addressed to us by a member.
 func (c *core) valid(m *Message) bool {
+	// A term this large cannot come from counting elections; taking it would
+	// let the next election wrap the term around to zero.
 	if m.To != c.cfg.id || m.From == c.cfg.id || !slices.Contains(c.cfg.peers, m.From) ||
-		m.Kind == 0 || m.Kind > maxMessageKind {
+		m.Kind == 0 || m.Kind > maxMessageKind || m.Term >= maxTerm {
 		return false
 	}
 	switch m.Kind {
@@ -451,6 +453,9 @@ func (c *core) valid(m *Message) bool {
 	}
 	return true
 }
+
+// maxTerm bounds the terms the core accepts from the network.
+const maxTerm = 1 << 62
 
 // simBug switches on a known bug, so that tests can prove the simulator
 // catches it. It is always zero outside those tests.

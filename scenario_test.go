@@ -848,6 +848,8 @@ func TestBadInputIsCountedAndDroppedWithoutHarm(t *testing.T) {
 				PrevIndex: huge, Match: huge, HintTerm: huge}, false},
 			{"stale vote request claiming a huge log", f, raftlite.Message{Kind: raftlite.MsgVoteRequest, From: other, To: f,
 				Term: term - 1, LastIndex: huge, LastTerm: huge}, false},
+			{"a term of MaxUint64, which the next election would wrap to zero", f, raftlite.Message{Kind: raftlite.MsgVoteRequest,
+				From: other, To: f, Term: huge}, true},
 		} {
 			before := c.droppedTotal()
 			commit := c.nodes[f].Status().CommitIndex
