@@ -82,6 +82,15 @@ type saveBatch struct {
 	afterSync []Message
 }
 
+// add folds a Ready's state and held messages into the batch.
+func (b *saveBatch) add(rd *Ready) {
+	if rd.HardState != nil {
+		b.hs = rd.HardState
+	}
+	b.entries = mergeWrites(b.entries, rd.Entries)
+	b.afterSync = append(b.afterSync, rd.AfterSync...)
+}
+
 type saveResult struct {
 	batch *saveBatch
 	err   error
@@ -331,16 +340,10 @@ func (n *Node) flush(rd Ready, election *time.Timer) {
 				n.transport.Send(m)
 			}
 		} else {
-			b := n.unsaved
-			if b == nil {
-				b = &saveBatch{}
-				n.unsaved = b
+			if n.unsaved == nil {
+				n.unsaved = &saveBatch{}
 			}
-			if rd.HardState != nil {
-				b.hs = rd.HardState
-			}
-			b.entries = mergeWrites(b.entries, rd.Entries)
-			b.afterSync = append(b.afterSync, rd.AfterSync...)
+			n.unsaved.add(&rd)
 		}
 	}
 	if !n.saving && n.unsaved != nil {

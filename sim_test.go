@@ -321,11 +321,7 @@ func (c *simCluster) afterEvent(n *simNode) {
 			if n.unsaved == nil {
 				n.unsaved = &saveBatch{}
 			}
-			if rd.HardState != nil {
-				n.unsaved.hs = rd.HardState
-			}
-			n.unsaved.entries = mergeWrites(n.unsaved.entries, rd.Entries)
-			n.unsaved.afterSync = append(n.unsaved.afterSync, rd.AfterSync...)
+			n.unsaved.add(&rd)
 		}
 	}
 	if n.saving == nil && n.unsaved != nil {
