@@ -5,13 +5,13 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"net"
 	"slices"
 	"sync"
 	"testing"
 	"time"
 
 	"github.com/raftlite/raftlite"
+	"github.com/raftlite/raftlite/internal/loopback"
 	"github.com/raftlite/raftlite/transport/mem"
 	"github.com/raftlite/raftlite/transport/quic"
 	"github.com/raftlite/raftlite/transport/tcp"
@@ -54,17 +54,9 @@ func networkKinds(t *testing.T) []netKind {
 func loopbackPeers(t *testing.T, network string) map[raftlite.NodeID]string {
 	peers := map[raftlite.NodeID]string{}
 	for id := raftlite.NodeID(1); id <= 3; id++ {
-		if network == "udp" {
-			pc, err := net.ListenPacket("udp", "127.0.0.1:0")
-			require.NoError(t, err)
-			peers[id] = pc.LocalAddr().String()
-			pc.Close()
-		} else {
-			ln, err := net.Listen("tcp", "127.0.0.1:0")
-			require.NoError(t, err)
-			peers[id] = ln.Addr().String()
-			ln.Close()
-		}
+		addr, err := loopback.Addr(network)
+		require.NoError(t, err)
+		peers[id] = addr
 	}
 	return peers
 }

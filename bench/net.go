@@ -1,12 +1,11 @@
 package bench
 
 import (
-	"fmt"
 	"io"
 	"log/slog"
-	"net"
 
 	"github.com/raftlite/raftlite"
+	"github.com/raftlite/raftlite/internal/loopback"
 	"github.com/raftlite/raftlite/transport/quic"
 	"github.com/raftlite/raftlite/transport/tcp"
 	"github.com/raftlite/raftlite/transport/tlsutil"
@@ -42,28 +41,13 @@ func init() {
 	}
 }
 
-// freeAddrs reserves a loopback port per node by listening and letting go.
+// freeAddrs reserves a loopback address per node.
 func freeAddrs(ids []raftlite.NodeID, network string) (map[raftlite.NodeID]string, error) {
 	peers := map[raftlite.NodeID]string{}
 	for _, id := range ids {
-		var addr string
-		switch network {
-		case "tcp":
-			ln, err := net.Listen("tcp", "127.0.0.1:0")
-			if err != nil {
-				return nil, err
-			}
-			addr = ln.Addr().String()
-			ln.Close()
-		case "udp":
-			pc, err := net.ListenPacket("udp", "127.0.0.1:0")
-			if err != nil {
-				return nil, err
-			}
-			addr = pc.LocalAddr().String()
-			pc.Close()
-		default:
-			return nil, fmt.Errorf("bench: network %q", network)
+		addr, err := loopback.Addr(network)
+		if err != nil {
+			return nil, err
 		}
 		peers[id] = addr
 	}

@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"io"
 	"math/rand/v2"
-	"net"
 	"os/exec"
 	"path/filepath"
 	"strconv"
@@ -16,6 +15,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/raftlite/raftlite/internal/loopback"
 	"github.com/stretchr/testify/require"
 )
 
@@ -247,14 +247,11 @@ func (c *crashCluster) check() error {
 }
 
 func freePort(t *testing.T, transport string) string {
+	network := "tcp"
 	if transport == "quic" {
-		pc, err := net.ListenPacket("udp", "127.0.0.1:0")
-		require.NoError(t, err)
-		defer pc.Close()
-		return pc.LocalAddr().String()
+		network = "udp"
 	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	addr, err := loopback.Addr(network)
 	require.NoError(t, err)
-	defer ln.Close()
-	return ln.Addr().String()
+	return addr
 }
