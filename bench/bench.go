@@ -295,7 +295,11 @@ func (c *Cluster) Close() error {
 
 // Floor is the machine's own speed, measured in the same run as the cluster.
 type Floor struct {
-	Fsync        time.Duration // p50 of a 128-byte append followed by fdatasync
+	Fsync time.Duration // p50 of a 128-byte append followed by fdatasync
+	// QuorumFsync is the p50 of the second of three such syncs started at
+	// once on three files: what a commit of three nodes sharing one disk
+	// waits for, since the disk serves the nodes' syncs in turn.
+	QuorumFsync  time.Duration
 	LoopbackRTT  time.Duration // p50 of a 128-byte TCP echo on 127.0.0.1
 	FsyncSamples int
 }
@@ -320,11 +324,56 @@ func MeasureFloor(dir string, samples int) (Floor, error) {
 		}
 		syncs = append(syncs, time.Since(t0))
 	}
+	quorum, err := quorumFsync(dir, samples)
+	if err != nil {
+		return Floor{}, err
+	}
 	rtt, err := loopbackRTT(samples)
 	if err != nil {
 		return Floor{}, err
 	}
-	return Floor{Fsync: median(syncs), LoopbackRTT: rtt, FsyncSamples: samples}, nil
+	return Floor{Fsync: median(syncs), QuorumFsync: quorum, LoopbackRTT: rtt, FsyncSamples: samples}, nil
+}
+
+func quorumFsync(dir string, samples int) (time.Duration, error) {
+	var files []*os.File
+	defer func() {
+		for _, f := range files {
+			f.Close()
+			os.Remove(f.Name())
+		}
+	}()
+	for range 3 {
+		f, err := os.CreateTemp(dir, "floor-*")
+		if err != nil {
+			return 0, err
+		}
+		files = append(files, f)
+	}
+	buf := make([]byte, 128)
+	var seconds []time.Duration
+	for range samples {
+		done := make(chan error, len(files))
+		t0 := time.Now()
+		for _, f := range files {
+			go func() {
+				_, err := f.Write(buf)
+				if err == nil {
+					err = fdatasync(f)
+				}
+				done <- err
+			}()
+		}
+		var took []time.Duration
+		for range files {
+			if err := <-done; err != nil {
+				return 0, err
+			}
+			took = append(took, time.Since(t0))
+		}
+		seconds = append(seconds, took[1])
+	}
+	return median(seconds), nil
 }
 
 func loopbackRTT(samples int) (time.Duration, error) {

@@ -28,6 +28,7 @@ func BenchmarkFloor(b *testing.B) {
 	for range b.N {
 	}
 	b.ReportMetric(float64(f.Fsync.Nanoseconds()), "fsync-p50-ns")
+	b.ReportMetric(float64(f.QuorumFsync.Nanoseconds()), "quorum-fsync-p50-ns")
 	b.ReportMetric(float64(f.LoopbackRTT.Nanoseconds()), "rtt-p50-ns")
 }
 
