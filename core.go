@@ -130,7 +130,7 @@ func newCore(cfg coreConfig, hs HardState, entries []Entry, rng *rand.Rand) *cor
 	if len(entries) > 0 {
 		c.log.offset = entries[0].Index - 1
 	}
-	c.log.entries = entries
+	c.log.append(entries...)
 	// Everything loaded was saved by an earlier life.
 	c.stableIndex = c.log.lastIndex()
 	c.becomeFollower(hs.Term, None)
@@ -236,7 +236,7 @@ func (c *core) appendAsLeader(e Entry) {
 	e.Term = c.hs.Term
 	c.log.append(e)
 	c.noteSession(&e)
-	c.persistEntries(c.log.entries[len(c.log.entries)-1:])
+	c.persistEntries(c.log.slice(e.Index, e.Index+1, e.size()))
 	c.needReplicate = true
 }
 

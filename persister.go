@@ -1,9 +1,6 @@
 package raftlite
 
-import (
-	"slices"
-	"sync"
-)
+import "sync"
 
 // HardState is the part of a node's state, other than the log, that must
 // survive a crash.
@@ -54,10 +51,10 @@ type Persister interface {
 // a Node being closed and re-created in the same process, which is what
 // restart tests need, but not the process. It is safe for concurrent use.
 type MemoryPersister struct {
-	mu      sync.Mutex
-	hs      HardState
-	entries []Entry
-	saves   int
+	mu    sync.Mutex
+	hs    HardState
+	log   raftLog
+	saves int
 }
 
 // NewMemoryPersister returns an empty MemoryPersister.
@@ -67,7 +64,7 @@ func NewMemoryPersister() *MemoryPersister { return &MemoryPersister{} }
 func (p *MemoryPersister) Load() (HardState, []Entry, error) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	return p.hs, slices.Clone(p.entries), nil
+	return p.hs, p.log.all(), nil
 }
 
 // Save implements Persister.
@@ -75,35 +72,18 @@ func (p *MemoryPersister) Save(hs *HardState, entries []Entry) error {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	p.saves++
-	if len(entries) == 0 {
-		if hs != nil {
-			p.hs = *hs
+	if len(entries) > 0 {
+		if first := entries[0].Index; first == 0 || first > p.log.lastIndex()+1 {
+			// A rejected Save changes nothing, the HardState included.
+			return errNonContiguous(first, p.log.lastIndex())
 		}
-		return nil
-	}
-	first := entries[0].Index
-	if first == 0 || (len(p.entries) > 0 && first > p.entries[0].Index+uint64(len(p.entries))) ||
-		(len(p.entries) == 0 && first != 1) {
-		// A rejected Save changes nothing, the HardState included.
-		return errNonContiguous(first, p.lastIndex())
+		p.log.truncateAfter(entries[0].Index - 1)
+		p.log.append(entries...)
 	}
 	if hs != nil {
 		p.hs = *hs
 	}
-	keep := 0
-	if len(p.entries) > 0 {
-		keep = int(first - p.entries[0].Index)
-	}
-	// Load hands out copies, so nobody else holds this array.
-	p.entries = append(p.entries[:keep], entries...)
 	return nil
-}
-
-func (p *MemoryPersister) lastIndex() uint64 {
-	if len(p.entries) == 0 {
-		return 0
-	}
-	return p.entries[len(p.entries)-1].Index
 }
 
 // Saves reports how many times Save was called: the number of group commits.
