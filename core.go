@@ -102,6 +102,7 @@ type inflightBatch struct {
 }
 
 // Ready is what the core asks its driver to do after one or more events.
+// Its slices are valid until the next takeReady.
 type Ready struct {
 	// HardState, when not nil, and Entries must be saved. Entries replace
 	// the persisted log from Entries[0].Index on.
@@ -145,7 +146,9 @@ func (c *core) takeReady() Ready {
 		c.forwardPending()
 	}
 	rd := c.out
-	c.out = Ready{}
+	// The next Ready reuses these arrays: the driver is done with this one
+	// by then, having sent its messages and copied what it saves.
+	c.out = Ready{Entries: rd.Entries[:0], Messages: rd.Messages[:0], AfterSync: rd.AfterSync[:0], Acked: rd.Acked[:0]}
 	return rd
 }
 

@@ -57,6 +57,7 @@ type Node struct {
 	// Owned by the loop goroutine.
 	saving    bool
 	unsaved   *saveBatch
+	spare     *saveBatch // a saved batch, emptied for reuse
 	waiters   []*proposal // by Seq, oldest first
 	delivered uint64
 
@@ -341,7 +342,10 @@ func (n *Node) flush(rd Ready, election *time.Timer) {
 			}
 		} else {
 			if n.unsaved == nil {
-				n.unsaved = &saveBatch{}
+				n.unsaved, n.spare = n.spare, nil
+				if n.unsaved == nil {
+					n.unsaved = &saveBatch{}
+				}
 			}
 			n.unsaved.add(&rd)
 		}
@@ -384,6 +388,11 @@ func (n *Node) onSaved(r saveResult) bool {
 		index, term = r.batch.entries[k-1].Index, r.batch.entries[k-1].Term
 	}
 	n.core.onPersisted(index, term, r.batch.hs)
+	b := r.batch
+	clear(b.entries)
+	clear(b.afterSync)
+	*b = saveBatch{entries: b.entries[:0], afterSync: b.afterSync[:0]}
+	n.spare = b
 	return true
 }
 
