@@ -145,8 +145,8 @@ type Transport struct {
 	net     *Network
 	id      raftlite.NodeID
 	deliver func(raftlite.Message)
-	queue   []queued // guarded by net.mu
-	closed  bool     // guarded by net.mu
+	queue   inbox // guarded by net.mu
+	closed  bool  // guarded by net.mu
 	wake    chan struct{}
 	stop    chan struct{}
 	stopped chan struct{}
@@ -155,8 +155,43 @@ type Transport struct {
 
 type queued struct {
 	m  raftlite.Message
-	at time.Time
+	at time.Time // zero: at once
 }
+
+// inbox is a FIFO that reuses its array: a queue that only ever reslices
+// its front would reallocate on nearly every message.
+type inbox struct {
+	items []queued
+	head  int
+}
+
+func (q *inbox) len() int { return len(q.items) - q.head }
+
+func (q *inbox) front() *queued { return &q.items[q.head] }
+
+// insert puts x at position pos from the front (len() to append).
+func (q *inbox) insert(pos int, x queued) {
+	if q.head > 0 && len(q.items) == cap(q.items) {
+		n := copy(q.items, q.items[q.head:])
+		clear(q.items[n:])
+		q.items, q.head = q.items[:n], 0
+	}
+	at := q.head + pos
+	q.items = append(q.items, queued{})
+	copy(q.items[at+1:], q.items[at:])
+	q.items[at] = x
+}
+
+func (q *inbox) pop() raftlite.Message {
+	m := q.items[q.head].m
+	q.items[q.head] = queued{}
+	if q.head++; q.head == len(q.items) {
+		q.items, q.head = q.items[:0], 0
+	}
+	return m
+}
+
+func (q *inbox) reset() { *q = inbox{} }
 
 // Start implements raftlite.Transport.
 func (t *Transport) Start(self raftlite.NodeID, _ map[raftlite.NodeID]string, deliver func(raftlite.Message)) error {
@@ -164,7 +199,7 @@ func (t *Transport) Start(self raftlite.NodeID, _ map[raftlite.NodeID]string, de
 	t.net.mu.Lock()
 	if old := t.net.nodes[t.id]; old != nil && old != t {
 		old.closed = true
-		old.queue = nil
+		old.queue.reset()
 	}
 	t.net.nodes[t.id] = t
 	t.net.mu.Unlock()
@@ -180,7 +215,7 @@ func (t *Transport) Send(m raftlite.Message) {
 	n.sent[m.Kind]++
 	dst := n.nodes[m.To]
 	if t.closed || dst == nil || dst.closed || !n.linked(t.id, m.To) || n.rng.Float64() < n.dropRate ||
-		len(dst.queue) >= queueLimit {
+		dst.queue.len() >= queueLimit {
 		n.dropped++
 		return
 	}
@@ -193,14 +228,15 @@ func (t *Transport) Send(m raftlite.Message) {
 		if n.delayMax > n.delayMin {
 			delay += time.Duration(n.rng.Int64N(int64(n.delayMax - n.delayMin + 1)))
 		}
-		q := queued{m: m, at: time.Now().Add(delay)}
-		pos := len(dst.queue)
-		if pos > 0 && n.rng.Float64() < n.reorder {
+		q := queued{m: m}
+		if delay > 0 {
+			q.at = time.Now().Add(delay)
+		}
+		pos := dst.queue.len()
+		if pos > 0 && n.reorder > 0 && n.rng.Float64() < n.reorder {
 			pos = n.rng.IntN(pos)
 		}
-		dst.queue = append(dst.queue, queued{})
-		copy(dst.queue[pos+1:], dst.queue[pos:])
-		dst.queue[pos] = q
+		dst.queue.insert(pos, q)
 	}
 	select {
 	case dst.wake <- struct{}{}:
@@ -209,7 +245,7 @@ func (t *Transport) Send(m raftlite.Message) {
 }
 
 // run hands queued messages to the node in order, each no earlier than its
-// delivery time.
+// delivery time, taking every message that is due under one lock.
 func (t *Transport) run() {
 	defer close(t.stopped)
 	var timer *time.Timer
@@ -218,34 +254,33 @@ func (t *Transport) run() {
 			timer.Stop()
 		}
 	}()
+	var batch []raftlite.Message
 	for {
 		n := t.net
-		n.mu.Lock()
 		var wait time.Duration
-		var m raftlite.Message
-		ready := false
-		if len(t.queue) > 0 && !t.closed {
-			if wait = time.Until(t.queue[0].at); wait <= 0 {
-				m = t.queue[0].m
-				t.queue[0] = queued{}
-				t.queue = t.queue[1:]
-				ready = true
-				if n.linked(m.From, t.id) {
-					n.delivered++
-				} else {
-					n.dropped++
-					ready = false
-					wait = 0
+		n.mu.Lock()
+		for len(batch) < 256 && t.queue.len() > 0 && !t.closed {
+			if at := t.queue.front().at; !at.IsZero() {
+				if wait = time.Until(at); wait > 0 {
+					break
 				}
 			}
+			m := t.queue.pop()
+			if n.linked(m.From, t.id) {
+				n.delivered++
+				batch = append(batch, m)
+			} else {
+				n.dropped++
+			}
 		}
-		idle := len(t.queue) == 0
+		idle := t.queue.len() == 0
 		n.mu.Unlock()
-		if ready {
-			t.deliver(m)
-			continue
-		}
-		if !idle && wait <= 0 {
+		if len(batch) > 0 {
+			for i := range batch {
+				t.deliver(batch[i])
+				batch[i] = raftlite.Message{}
+			}
+			batch = batch[:0]
 			continue
 		}
 		var tick <-chan time.Time
@@ -272,7 +307,7 @@ func (t *Transport) Close() error {
 	t.once.Do(func() {
 		t.net.mu.Lock()
 		t.closed = true
-		t.queue = nil
+		t.queue.reset()
 		if t.net.nodes[t.id] == t {
 			delete(t.net.nodes, t.id)
 		}
