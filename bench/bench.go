@@ -170,6 +170,14 @@ func (c *Cluster) Load(ctx context.Context, total int) (Result, error) {
 	if c.setup.ViaFollower {
 		target = c.nodes[(l+1)%len(c.nodes)]
 	}
+	// Reserve room for what the readers will record, so that the
+	// verification's own bookkeeping does not count as the cluster's
+	// allocations.
+	c.mu.Lock()
+	for i := range c.seen {
+		c.seen[i] = slices.Grow(c.seen[i], total)
+	}
+	c.mu.Unlock()
 	syncsBefore := c.totalSyncs()
 	clients := max(c.setup.Clients, 1)
 	latencies := make([][]time.Duration, clients)
