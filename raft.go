@@ -55,11 +55,14 @@ type Node struct {
 	err        atomic.Pointer[error]
 
 	// Owned by the loop goroutine.
-	saving    bool
-	unsaved   *saveBatch
-	spare     *saveBatch // a saved batch, emptied for reuse
-	waiters   []*proposal // by Seq, oldest first
-	delivered uint64
+	saving  bool
+	unsaved *saveBatch
+	spare   *saveBatch // a saved batch, emptied for reuse
+	// inlineSave: the persister is in memory, so saves run on the loop.
+	inlineSave bool
+	halted     bool        // a save failed: the loop must stop
+	waiters    []*proposal // by Seq, oldest first
+	delivered  uint64
 
 	statusMu sync.Mutex
 	status   Status
@@ -145,6 +148,7 @@ func New(cfg Config) (*Node, error) {
 		done:       make(chan struct{}),
 		delivered:  cfg.Applied,
 	}
+	_, n.inlineSave = cfg.Persister.(*MemoryPersister)
 	if err := n.transport.Start(cfg.ID, cfg.Peers, n.receive); err != nil {
 		return nil, fmt.Errorf("raftlite: starting transport: %w", err)
 	}
@@ -276,6 +280,9 @@ func (n *Node) run() {
 		}
 		n.drain(proposals)
 		n.flush(n.core.takeReady(), election)
+		if n.halted {
+			return
+		}
 		n.updateStatus()
 	}
 }
@@ -350,14 +357,33 @@ func (n *Node) flush(rd Ready, election *time.Timer) {
 			n.unsaved.add(&rd)
 		}
 	}
-	if !n.saving && n.unsaved != nil {
-		n.saving = true
-		n.toSave <- n.unsaved
-		n.unsaved = nil
-	}
 	for _, a := range rd.Acked {
 		n.resolve(a)
 	}
+	if n.saving || n.unsaved == nil {
+		return
+	}
+	b := n.unsaved
+	n.unsaved = nil
+	if !n.inlineSave {
+		n.saving = true
+		n.toSave <- b
+		return
+	}
+	// An in-memory save cannot block, so it is done here rather than
+	// handed to the saver: two goroutine hand-offs fewer per commit.
+	err := n.persister.Save(b.hs, b.entries)
+	if err == nil {
+		for _, m := range b.afterSync {
+			n.transport.Send(m)
+		}
+	}
+	if !n.onSaved(saveResult{batch: b, err: err}) {
+		n.halted = true
+		return
+	}
+	// rd is not used past this point: the next Ready reuses its arrays.
+	n.flush(n.core.takeReady(), election)
 }
 
 // resolve completes the waiting Broadcast with sequence a.Seq.
