@@ -73,9 +73,10 @@ type core struct {
 	forwardTicks  int    // ticks since the pending head last made progress
 	needReplicate bool   // the leader appended entries not yet offered to followers
 
-	out      Ready
-	dropped  uint64
-	matchBuf []uint64
+	out          Ready
+	holdMessages bool // term or vote changed since the last takeReady
+	dropped      uint64
+	matchBuf     []uint64
 }
 
 // broadcastID identifies a broadcast across the whole cluster's history.
@@ -134,6 +135,9 @@ func newCore(cfg coreConfig, hs HardState, entries []Entry, rng *rand.Rand) *cor
 	c.log.append(entries...)
 	// Everything loaded was saved by an earlier life.
 	c.stableIndex = c.log.lastIndex()
+	// Entries up to the saved commit index are committed: deliver them
+	// without waiting for a leader.
+	c.commit = min(hs.Commit, c.log.lastIndex())
 	c.becomeFollower(hs.Term, None)
 	return c
 }
@@ -145,6 +149,13 @@ func (c *core) takeReady() Ready {
 	} else {
 		c.forwardPending()
 	}
+	if c.commit > c.hs.Commit && (len(c.out.Entries) > 0 || c.out.HardState != nil) {
+		// The commit index rides along with a save that happens anyway: a
+		// save of its own would cost a sync for what is only a hint.
+		c.hs.Commit = c.commit
+		c.stageHardState()
+	}
+	c.holdMessages = false
 	rd := c.out
 	// The next Ready reuses these arrays: the driver is done with this one
 	// by then, having sent its messages and copied what it saves.
@@ -402,7 +413,14 @@ func mergeWrites(dst, src []Entry) []Entry {
 	return append(dst, src...)
 }
 
+// saveHardState records a change of term or vote: messages sent from now
+// until the Ready is taken wait until it is durable.
 func (c *core) saveHardState() {
+	c.holdMessages = true
+	c.stageHardState()
+}
+
+func (c *core) stageHardState() {
 	hs := c.hs
 	c.out.HardState = &hs
 }
@@ -412,7 +430,7 @@ func (c *core) saveHardState() {
 func (c *core) send(m Message) {
 	m.From, m.Term = c.cfg.id, c.hs.Term
 	ackNow := c.cfg.bug == bugAckBeforeSync && m.Kind == MsgLogResponse
-	if !ackNow && (c.out.HardState != nil || m.Kind == MsgLogResponse || m.Kind == MsgVoteResponse || m.Kind == MsgVoteRequest) {
+	if !ackNow && (c.holdMessages || m.Kind == MsgLogResponse || m.Kind == MsgVoteResponse || m.Kind == MsgVoteRequest) {
 		c.out.AfterSync = append(c.out.AfterSync, m)
 	} else {
 		c.out.Messages = append(c.out.Messages, m)

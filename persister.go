@@ -11,6 +11,10 @@ type HardState struct {
 	// broadcast, so that a broadcast's (Origin, Incarnation, Seq) never
 	// repeats even though Seq restarts from 1.
 	Incarnation uint64 `msgpack:"n"`
+	// Commit is a lower bound on the commit index, saved along with other
+	// state rather than on its own: entries up to it never change, so a
+	// restarted node can deliver them before it hears from a leader.
+	Commit uint64 `msgpack:"c"`
 }
 
 // Persister stores a node's HardState and log durably.

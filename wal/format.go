@@ -27,7 +27,7 @@ const (
 	frameSave    = 2 // one per Save: optional HardState, then entries
 
 	segmentMagic   = "RLWAL"
-	segmentVersion = 1
+	segmentVersion = 2 // 2 added the commit index to the HardState
 
 	flagHardState = 1 << 0
 )
@@ -55,7 +55,8 @@ func endFrame(buf []byte, start int) error {
 func appendHardState(buf []byte, hs *raftlite.HardState) []byte {
 	buf = binary.AppendUvarint(buf, hs.Term)
 	buf = binary.AppendUvarint(buf, uint64(hs.VotedFor))
-	return binary.AppendUvarint(buf, hs.Incarnation)
+	buf = binary.AppendUvarint(buf, hs.Incarnation)
+	return binary.AppendUvarint(buf, hs.Commit)
 }
 
 // appendSegmentHeader appends the frame that opens a segment. It carries
@@ -161,12 +162,13 @@ func uvarint(b []byte) (uint64, []byte, bool) {
 func decodeHardState(b []byte) (raftlite.HardState, []byte, bool) {
 	var hs raftlite.HardState
 	var vote uint64
-	var ok1, ok2, ok3 bool
+	var ok1, ok2, ok3, ok4 bool
 	hs.Term, b, ok1 = uvarint(b)
 	vote, b, ok2 = uvarint(b)
 	hs.Incarnation, b, ok3 = uvarint(b)
+	hs.Commit, b, ok4 = uvarint(b)
 	hs.VotedFor = raftlite.NodeID(vote)
-	return hs, b, ok1 && ok2 && ok3
+	return hs, b, ok1 && ok2 && ok3 && ok4
 }
 
 // segmentHeader is the payload of a frameSegment.
