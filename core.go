@@ -1,6 +1,7 @@
 package raftlite
 
 import (
+	"maps"
 	"cmp"
 	"math/rand/v2"
 	"slices"
@@ -63,8 +64,14 @@ type core struct {
 	// stableIndex is the last index known to be durable here; a leader counts
 	// its own copy towards a quorum only up to it.
 	stableIndex uint64
-	// sessions holds, per origin, the last broadcast in the log (leader only).
-	sessions map[NodeID]broadcastID
+	// sessions holds, per origin, the last broadcast in the log: what a
+	// leader checks a broadcast against. baseSessions holds the same for
+	// the entries up to sessionsBase, all of which are committed; the
+	// entries after it are in memory, so sessions can be rebuilt from the
+	// two when the log's tail is cut.
+	sessions     map[NodeID]broadcastID
+	baseSessions map[NodeID]broadcastID
+	sessionsBase uint64
 
 	// Broadcasts accepted here that are not yet seen committed, oldest first.
 	pending       []Entry
@@ -122,17 +129,52 @@ type Ready struct {
 // Ack reports that the broadcast with sequence Seq committed at Index.
 type Ack struct{ Seq, Index uint64 }
 
-func newCore(cfg coreConfig, hs HardState, entries []Entry, rng *rand.Rand) *core {
-	c := &core{
-		cfg:    cfg,
-		rng:    rng,
-		quorum: len(cfg.peers)/2 + 1,
-		hs:     hs,
+// bootLog is a node's log as it starts: every entry's term, the entries
+// from some point on in memory, and who had broadcast what before that.
+type bootLog struct {
+	log      raftLog
+	sessions map[NodeID]broadcastID // over the entries not held in memory
+}
+
+func newBootLog(offset uint64, chunkSize int) bootLog {
+	return bootLog{log: raftLog{offset: offset, chunkSize: chunkSize}, sessions: map[NodeID]broadcastID{}}
+}
+
+// add takes the next entry of the log, holding it in memory if keep; once
+// one entry is kept, all that follow must be.
+func (b *bootLog) add(e *Entry, keep bool) {
+	if keep {
+		b.log.append(*e)
+		return
 	}
+	b.log.skip(e)
+	noteSession(b.sessions, e)
+}
+
+// bootInMemory holds every entry in memory.
+func bootInMemory(entries []Entry, chunkSize int) bootLog {
+	var offset uint64
 	if len(entries) > 0 {
-		c.log.offset = entries[0].Index - 1
+		offset = entries[0].Index - 1
 	}
-	c.log.append(entries...)
+	b := newBootLog(offset, chunkSize)
+	for i := range entries {
+		b.add(&entries[i], true)
+	}
+	return b
+}
+
+func newCore(cfg coreConfig, hs HardState, boot bootLog, rng *rand.Rand) *core {
+	c := &core{
+		cfg:          cfg,
+		rng:          rng,
+		quorum:       len(cfg.peers)/2 + 1,
+		hs:           hs,
+		log:          boot.log,
+		baseSessions: boot.sessions,
+	}
+	c.sessionsBase = c.log.memFirst() - 1
+	c.rebuildSessions()
 	// Everything loaded was saved by an earlier life.
 	c.stableIndex = c.log.lastIndex()
 	// Entries up to the saved commit index are committed: deliver them
@@ -173,7 +215,6 @@ func (c *core) becomeFollower(term uint64, leader NodeID) {
 	}
 	c.role = Follower
 	c.progress = nil
-	c.sessions = nil
 	c.setLeader(leader)
 	c.resetElectionTimer()
 }
@@ -212,10 +253,6 @@ func (c *core) becomeLeader() {
 			c.progress[p] = &progress{next: c.log.lastIndex() + 1, probing: true}
 		}
 	}
-	c.sessions = make(map[NodeID]broadcastID)
-	for i := c.log.offset + 1; i <= c.log.lastIndex(); i++ {
-		c.noteSession(c.log.at(i))
-	}
 	// A no-op of our own term lets earlier entries commit (Raft §5.4.2).
 	if c.cfg.bug != bugCommitOldTerms {
 		c.appendAsLeader(Entry{Kind: EntryNoop})
@@ -239,17 +276,38 @@ func (c *core) acceptBroadcast(e Entry) {
 	}
 }
 
-func (c *core) noteSession(e *Entry) {
+func noteSession(sessions map[NodeID]broadcastID, e *Entry) {
 	if e.Kind == EntryData {
-		c.sessions[e.Origin] = broadcastID{e.Incarnation, e.Seq}
+		sessions[e.Origin] = broadcastID{e.Incarnation, e.Seq}
 	}
+}
+
+// rebuildSessions recomputes sessions after the log's tail was cut.
+func (c *core) rebuildSessions() {
+	c.sessions = maps.Clone(c.baseSessions)
+	for i := c.sessionsBase + 1; i <= c.log.lastIndex(); i++ {
+		noteSession(c.sessions, c.log.at(i))
+	}
+}
+
+// evict lets go of the in-memory entries up to through that are committed
+// and durable, which can be read back from the Persister. Only whole chunks
+// go, oldest first.
+func (c *core) evict(through uint64) {
+	through = min(through, c.commit, c.stableIndex)
+	first := c.log.evictable(through)
+	for i := c.sessionsBase + 1; i < first; i++ {
+		noteSession(c.baseSessions, c.log.at(i))
+	}
+	c.sessionsBase = max(c.sessionsBase, first-1)
+	c.log.evictThrough(through)
 }
 
 func (c *core) appendAsLeader(e Entry) {
 	e.Index = c.log.lastIndex() + 1
 	e.Term = c.hs.Term
 	c.log.append(e)
-	c.noteSession(&e)
+	noteSession(c.sessions, &e)
 	c.persistEntries(c.log.slice(e.Index, e.Index+1, e.size()))
 	c.needReplicate = true
 }
@@ -272,8 +330,12 @@ func (c *core) appendFromLeader(ents []Entry) bool {
 			}
 			c.log.truncateAfter(e.Index - 1)
 			c.stableIndex = min(c.stableIndex, e.Index-1)
+			c.rebuildSessions()
 		}
 		c.log.append(ents[i:]...)
+		for k := i; k < len(ents); k++ {
+			noteSession(c.sessions, &ents[k])
+		}
 		c.persistEntries(ents[i:])
 		return true
 	}
@@ -309,7 +371,9 @@ func (c *core) ackOwn(from, to uint64) {
 	if len(c.pending) == 0 {
 		return
 	}
-	for i := max(from, c.log.offset+1); i <= to; i++ {
+	// Entries out of memory are older than anything this incarnation
+	// broadcast: those are held until they commit, and are acknowledged then.
+	for i := max(from, c.log.memFirst()); i <= to; i++ {
 		e := c.log.at(i)
 		if e.Kind != EntryData || e.Origin != c.cfg.id || e.Incarnation != c.hs.Incarnation {
 			continue

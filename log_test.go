@@ -7,23 +7,31 @@ import (
 )
 
 // The chunked log behaves like a plain slice of entries, across chunk
-// boundaries, and never changes an entry a caller was handed.
+// boundaries, evictions and truncations, never changes an entry a caller
+// was handed, and knows every entry's term even when it holds only a tail.
 func TestLogMatchesASliceModel(t *testing.T) {
 	rapid.Check(t, func(t *rapid.T) {
-		var l raftLog
+		l := raftLog{chunkSize: rapid.IntRange(1, 9).Draw(t, "chunk")}
 		var model []Entry
+		term := uint64(1)
+		// Start, as a restarted node may, holding only a tail of a log.
+		for range rapid.IntRange(0, 30).Draw(t, "skipped") {
+			term += uint64(rapid.IntRange(0, 1).Draw(t, "bump"))
+			e := Entry{Index: uint64(len(model) + 1), Term: term}
+			l.skip(&e)
+			model = append(model, e)
+		}
 		type handed struct {
 			ents  []Entry
 			terms []uint64
 		}
 		var given []handed
-		for range rapid.IntRange(1, 30).Draw(t, "ops") {
-			switch rapid.IntRange(0, 2).Draw(t, "op") {
+		for range rapid.IntRange(1, 40).Draw(t, "ops") {
+			switch rapid.IntRange(0, 3).Draw(t, "op") {
 			case 0:
-				n := rapid.IntRange(1, 3*logChunk).Draw(t, "n")
-				term := rapid.Uint64Range(1, 5).Draw(t, "term")
+				term += uint64(rapid.IntRange(0, 2).Draw(t, "bump"))
 				var ents []Entry
-				for range n {
+				for range rapid.IntRange(1, 25).Draw(t, "n") {
 					ents = append(ents, Entry{Index: uint64(len(model) + len(ents) + 1), Term: term})
 				}
 				l.append(ents...)
@@ -32,11 +40,15 @@ func TestLogMatchesASliceModel(t *testing.T) {
 				keep := rapid.IntRange(0, len(model)).Draw(t, "keep")
 				l.truncateAfter(uint64(keep))
 				model = model[:keep:keep]
+				term = max(term, 1)
 			case 2:
-				if len(model) == 0 {
+				l.evictThrough(uint64(rapid.IntRange(0, len(model)).Draw(t, "evict")))
+			case 3:
+				first := int(l.memFirst())
+				if first > len(model) {
 					continue
 				}
-				lo := rapid.IntRange(1, len(model)).Draw(t, "lo")
+				lo := rapid.IntRange(first, len(model)).Draw(t, "lo")
 				hi := rapid.IntRange(lo, len(model)).Draw(t, "hi") + 1
 				got := l.slice(uint64(lo), uint64(hi), 1<<30)
 				if len(got) == 0 || len(got) > hi-lo {
@@ -54,9 +66,25 @@ func TestLogMatchesASliceModel(t *testing.T) {
 			if l.lastIndex() != uint64(len(model)) {
 				t.Fatalf("lastIndex %d, model %d", l.lastIndex(), len(model))
 			}
+			if l.memFirst() > l.lastIndex()+1 {
+				t.Fatalf("memFirst %d beyond the end %d", l.memFirst(), l.lastIndex())
+			}
 			for i := range model {
-				if l.term(uint64(i+1)) != model[i].Term {
-					t.Fatalf("term(%d) = %d, want %d", i+1, l.term(uint64(i+1)), model[i].Term)
+				idx := uint64(i + 1)
+				if l.term(idx) != model[i].Term {
+					t.Fatalf("term(%d) = %d, want %d", idx, l.term(idx), model[i].Term)
+				}
+				if idx >= l.memFirst() && l.at(idx).Index != idx {
+					t.Fatalf("at(%d) holds index %d", idx, l.at(idx).Index)
+				}
+				if f := l.firstIndexOfTerm(idx); f > idx || model[f-1].Term != model[i].Term || (f > 1 && model[f-2].Term == model[i].Term) {
+					t.Fatalf("firstIndexOfTerm(%d) = %d", idx, f)
+				}
+			}
+			if len(model) > 0 {
+				last := model[len(model)-1]
+				if got := l.lastIndexOfTerm(last.Term); got != last.Index {
+					t.Fatalf("lastIndexOfTerm(%d) = %d, want %d", last.Term, got, last.Index)
 				}
 			}
 			for _, h := range given {

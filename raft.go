@@ -136,7 +136,7 @@ func New(cfg Config) (*Node, error) {
 	n := &Node{
 		cfg:        cfg,
 		log:        cfg.Logger.With("node", cfg.ID),
-		core:       newCore(cc, hs, entries, rand.New(rand.NewPCG(seed, uint64(cfg.ID)))),
+		core:       newCore(cc, hs, bootInMemory(entries, 0), rand.New(rand.NewPCG(seed, uint64(cfg.ID)))),
 		transport:  cfg.Transport,
 		persister:  cfg.Persister,
 		inbox:      make(chan Message, 1024),

@@ -243,7 +243,7 @@ func (c *simCluster) restart(n *simNode) {
 	n.diskHS = hs
 	cc := c.cc
 	cc.id = n.id
-	n.core = newCore(cc, hs, slices.Clone(n.diskEntries), rand.New(rand.NewPCG(c.seed, uint64(n.id)<<32|uint64(n.life))))
+	n.core = newCore(cc, hs, bootInMemory(slices.Clone(n.diskEntries), 0), rand.New(rand.NewPCG(c.seed, uint64(n.id)<<32|uint64(n.life))))
 	n.saving, n.unsaved = nil, nil
 	n.lastCommit, n.checkedLen, n.checkedTerm = 0, 0, 0
 	n.clientSeqs = map[uint64]string{}
