@@ -1,8 +1,8 @@
 package raftlite
 
 import (
-	"maps"
 	"cmp"
+	"maps"
 	"math/rand/v2"
 	"slices"
 	"time"
@@ -98,6 +98,8 @@ type progress struct {
 	// time until a reply tells where it stands.
 	probing   bool
 	probeSent bool
+	// fetching: entries for this follower are being read back from disk.
+	fetching bool
 	// inflight is one (last index, bytes) pair per unacknowledged request.
 	inflight      []inflightBatch
 	inflightBytes int
@@ -124,6 +126,15 @@ type Ready struct {
 	ElectionTimer time.Duration
 	// Acked lists this node's own broadcasts now committed.
 	Acked []Ack
+	// Fetches asks for entries that are no longer in memory, to be read
+	// back from the Persister and handed to onFetched.
+	Fetches []Fetch
+}
+
+// Fetch asks for the saved entries [Lo, Hi), for follower To.
+type Fetch struct {
+	To     NodeID
+	Lo, Hi uint64
 }
 
 // Ack reports that the broadcast with sequence Seq committed at Index.
@@ -201,7 +212,8 @@ func (c *core) takeReady() Ready {
 	rd := c.out
 	// The next Ready reuses these arrays: the driver is done with this one
 	// by then, having sent its messages and copied what it saves.
-	c.out = Ready{Entries: rd.Entries[:0], Messages: rd.Messages[:0], AfterSync: rd.AfterSync[:0], Acked: rd.Acked[:0]}
+	c.out = Ready{Entries: rd.Entries[:0], Messages: rd.Messages[:0], AfterSync: rd.AfterSync[:0],
+		Acked: rd.Acked[:0], Fetches: rd.Fetches[:0]}
 	return rd
 }
 
@@ -420,16 +432,29 @@ func (c *core) sendAppends(f NodeID, pr *progress) {
 		return
 	}
 	for pr.next <= c.log.lastIndex() && pr.inflightBytes < c.cfg.maxInflightBytes {
-		ents := c.log.slice(pr.next, c.log.lastIndex()+1, c.cfg.maxBatchBytes)
-		bytes := 0
-		for i := range ents {
-			bytes += ents[i].size()
+		if first := c.log.memFirst(); pr.next < first {
+			// A follower this far behind is sent entries read back from
+			// disk, one batch at a time: see onFetched.
+			if !pr.fetching {
+				pr.fetching = true
+				c.out.Fetches = append(c.out.Fetches, Fetch{To: f, Lo: pr.next, Hi: first})
+			}
+			return
 		}
-		c.sendLogRequest(f, pr, ents)
-		pr.next += uint64(len(ents))
-		pr.inflight = append(pr.inflight, inflightBatch{last: pr.next - 1, bytes: bytes})
-		pr.inflightBytes += bytes
+		c.sendBatch(f, pr, c.log.slice(pr.next, c.log.lastIndex()+1, c.cfg.maxBatchBytes))
 	}
+}
+
+// sendBatch sends ents, which start at pr.next, and counts them in flight.
+func (c *core) sendBatch(f NodeID, pr *progress, ents []Entry) {
+	bytes := 0
+	for i := range ents {
+		bytes += ents[i].size()
+	}
+	c.sendLogRequest(f, pr, ents)
+	pr.next += uint64(len(ents))
+	pr.inflight = append(pr.inflight, inflightBatch{last: pr.next - 1, bytes: bytes})
+	pr.inflightBytes += bytes
 }
 
 func (c *core) sendLogRequest(f NodeID, pr *progress, ents []Entry) {

@@ -64,6 +64,29 @@ func (c *core) onPersisted(index, term uint64, hs *HardState) {
 	}
 }
 
+// onFetched: entries asked for by a Fetch were read back from disk. They
+// go to the follower if it still needs them from there; an empty result
+// (the read failed) leaves the retry to the next heartbeat.
+func (c *core) onFetched(to NodeID, ents []Entry) {
+	pr := c.progress[to]
+	if c.role != Leader || pr == nil {
+		return
+	}
+	pr.fetching = false
+	if len(ents) == 0 || pr.probing || ents[0].Index != pr.next || pr.inflightBytes >= c.cfg.maxInflightBytes {
+		return
+	}
+	size := 0
+	for i := range ents {
+		if size += ents[i].size(); size > c.cfg.maxBatchBytes && i > 0 {
+			ents = ents[:i]
+			break
+		}
+	}
+	c.sendBatch(to, pr, ents)
+	c.sendAppends(to, pr)
+}
+
 // onMessage validates m and hands it to its handler. Anything malformed or
 // from a stranger is dropped and counted, never trusted.
 func (c *core) onMessage(m Message) {

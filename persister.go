@@ -100,3 +100,20 @@ func (p *MemoryPersister) Saves() int {
 // Close implements Persister; a MemoryPersister stays usable after Close so
 // that a restarted Node can load it again.
 func (p *MemoryPersister) Close() error { return nil }
+
+// EntryReader is implemented by a Persister that can read its log back in
+// pieces, as the write-ahead log in package wal does. A Node whose Persister
+// is one holds in memory only the part of the log it still works on (the
+// entries not yet committed, delivered or durable, and a little more) and
+// reads older entries back when a lagging follower or the application needs
+// them; without one, it holds the whole log.
+type EntryReader interface {
+	// LoadState returns the saved HardState and the indices of the first
+	// and last saved entries (last < first when there are none), reading
+	// no entries.
+	LoadState() (hs HardState, first, last uint64, err error)
+	// Entries returns the saved entries [lo, hi), stopping once they
+	// exceed maxBytes but returning at least one. It is safe to call
+	// concurrently with Save.
+	Entries(lo, hi uint64, maxBytes int) ([]Entry, error)
+}

@@ -29,6 +29,9 @@ type Status struct {
 	LastIndex   uint64
 	// Delivered is the index of the last message handed to Deliveries.
 	Delivered uint64
+	// HeldEntries is how many entries of the log are held in memory; with
+	// an EntryReader persister it stays bounded however long the log grows.
+	HeldEntries uint64
 	// Dropped counts inbound messages refused as malformed, misaddressed or
 	// from a node that is not a member.
 	Dropped uint64
@@ -60,9 +63,17 @@ type Node struct {
 	spare   *saveBatch // a saved batch, emptied for reuse
 	// inlineSave: the persister is in memory, so saves run on the loop.
 	inlineSave bool
-	halted     bool        // a save failed: the loop must stop
-	waiters    []*proposal // by Seq, oldest first
-	delivered  uint64
+	halted     bool // a save failed: the loop must stop
+
+	// With an EntryReader, entries out of memory are read back by the
+	// fetcher goroutine: for lagging followers, and for deliveries.
+	reader        EntryReader
+	toFetch       chan fetchJob
+	fetched       chan fetchResult
+	fromDisk      []Entry // read back for delivery, oldest first
+	fetchingToApp bool
+	waiters       []*proposal // by Seq, oldest first
+	delivered     uint64
 
 	statusMu sync.Mutex
 	status   Status
@@ -95,6 +106,49 @@ func (b *saveBatch) add(rd *Ready) {
 	b.afterSync = append(b.afterSync, rd.AfterSync...)
 }
 
+// fetchJob asks the fetcher for saved entries [lo, hi): for follower to, or
+// for delivery when to is None.
+type fetchJob struct {
+	to     NodeID
+	lo, hi uint64
+}
+
+type fetchResult struct {
+	job     fetchJob
+	entries []Entry
+	err     error
+}
+
+// loadLog reads what the persister saved. With an EntryReader it reads the
+// log in pieces and holds in memory only the entries after the saved commit
+// index, the ones that may still change; otherwise it loads everything.
+func loadLog(p Persister, r EntryReader) (HardState, bootLog, error) {
+	if r == nil {
+		hs, entries, err := p.Load()
+		return hs, bootInMemory(entries, 0), err
+	}
+	hs, first, last, err := r.LoadState()
+	if err != nil {
+		return hs, bootLog{}, err
+	}
+	boot := newBootLog(first-1, 0)
+	keepFrom := min(max(hs.Commit+1, first), last+1)
+	for lo := first; lo <= last; {
+		ents, err := r.Entries(lo, last+1, 4<<20)
+		if err != nil {
+			return hs, bootLog{}, err
+		}
+		if len(ents) == 0 || ents[0].Index != lo {
+			return hs, bootLog{}, fmt.Errorf("%w: reading the log from %d returned no entries", ErrCorrupt, lo)
+		}
+		for i := range ents {
+			boot.add(&ents[i], ents[i].Index >= keepFrom)
+		}
+		lo += uint64(len(ents))
+	}
+	return hs, boot, nil
+}
+
 type saveResult struct {
 	batch *saveBatch
 	err   error
@@ -109,7 +163,8 @@ func New(cfg Config) (*Node, error) {
 	if err := cfg.validate(); err != nil {
 		return nil, err
 	}
-	hs, entries, err := cfg.Persister.Load()
+	reader, _ := cfg.Persister.(EntryReader)
+	hs, boot, err := loadLog(cfg.Persister, reader)
 	if err != nil {
 		return nil, fmt.Errorf("%w: loading state: %w", ErrStorage, err)
 	}
@@ -136,7 +191,7 @@ func New(cfg Config) (*Node, error) {
 	n := &Node{
 		cfg:        cfg,
 		log:        cfg.Logger.With("node", cfg.ID),
-		core:       newCore(cc, hs, bootInMemory(entries, 0), rand.New(rand.NewPCG(seed, uint64(cfg.ID)))),
+		core:       newCore(cc, hs, boot, rand.New(rand.NewPCG(seed, uint64(cfg.ID)))),
 		transport:  cfg.Transport,
 		persister:  cfg.Persister,
 		inbox:      make(chan Message, 1024),
@@ -147,6 +202,9 @@ func New(cfg Config) (*Node, error) {
 		closing:    make(chan struct{}),
 		done:       make(chan struct{}),
 		delivered:  cfg.Applied,
+		reader:     reader,
+		toFetch:    make(chan fetchJob, 16),
+		fetched:    make(chan fetchResult),
 	}
 	_, n.inlineSave = cfg.Persister.(*MemoryPersister)
 	if err := n.transport.Start(cfg.ID, cfg.Peers, n.receive); err != nil {
@@ -241,6 +299,11 @@ func (n *Node) run() {
 	saverDone := make(chan struct{})
 	go n.saver(saverDone)
 	defer func() { close(n.toSave); <-saverDone }()
+	if n.reader != nil {
+		fetcherDone := make(chan struct{})
+		go n.fetcher(fetcherDone)
+		defer func() { close(n.toFetch); <-fetcherDone }()
+	}
 
 	election := time.NewTimer(time.Hour)
 	election.Stop()
@@ -272,6 +335,8 @@ func (n *Node) run() {
 			if !n.onSaved(r) {
 				return
 			}
+		case r := <-n.fetched:
+			n.onFetched(r)
 		case deliveries <- next:
 			n.delivered = next.Index
 			continue
@@ -282,6 +347,11 @@ func (n *Node) run() {
 		n.flush(n.core.takeReady(), election)
 		if n.halted {
 			return
+		}
+		if n.reader != nil && n.delivered > logChunk {
+			// Keep a chunk behind the application, so that a follower a
+			// little behind is still served from memory.
+			n.core.evict(n.delivered - logChunk)
 		}
 		n.updateStatus()
 	}
@@ -320,7 +390,15 @@ func (n *Node) nextDelivery() (Delivery, bool) {
 			n.delivered = c.log.offset
 			continue
 		}
-		e := c.log.at(i)
+		var e *Entry
+		if i >= c.log.memFirst() {
+			e = c.log.at(i)
+		} else {
+			e = n.readBack(i)
+			if e == nil {
+				return Delivery{}, false
+			}
+		}
 		if e.Kind != EntryData {
 			n.delivered = i
 			continue
@@ -328,6 +406,52 @@ func (n *Node) nextDelivery() (Delivery, bool) {
 		return Delivery{Index: i, Term: e.Term, Data: e.Data}, true
 	}
 	return Delivery{}, false
+}
+
+// readBack returns entry i, which is no longer in memory, from what the
+// fetcher read for delivery, asking it for more when that runs out.
+func (n *Node) readBack(i uint64) *Entry {
+	for len(n.fromDisk) > 0 && n.fromDisk[0].Index < i {
+		n.fromDisk[0] = Entry{}
+		n.fromDisk = n.fromDisk[1:]
+	}
+	if len(n.fromDisk) > 0 && n.fromDisk[0].Index == i {
+		return &n.fromDisk[0]
+	}
+	if !n.fetchingToApp {
+		hi := min(n.core.commit+1, n.core.log.memFirst())
+		select {
+		case n.toFetch <- fetchJob{to: None, lo: i, hi: hi}:
+			n.fetchingToApp = true
+		default: // the fetcher is busy: ask again on the next event
+		}
+	}
+	return nil
+}
+
+// fetcher reads saved entries back for the loop, off the loop.
+func (n *Node) fetcher(done chan struct{}) {
+	defer close(done)
+	for j := range n.toFetch {
+		ents, err := n.reader.Entries(j.lo, j.hi, n.cfg.MaxBatchBytes)
+		select {
+		case n.fetched <- fetchResult{job: j, entries: ents, err: err}:
+		case <-n.closing:
+		}
+	}
+}
+
+func (n *Node) onFetched(r fetchResult) {
+	if r.err != nil {
+		n.log.Warn("reading the log back", "from", r.job.lo, "err", r.err)
+		r.entries = nil
+	}
+	if r.job.to == None {
+		n.fetchingToApp = false
+		n.fromDisk = r.entries
+		return
+	}
+	n.core.onFetched(r.job.to, r.entries)
 }
 
 // flush carries out a Ready.
@@ -340,6 +464,13 @@ func (n *Node) flush(rd Ready, election *time.Timer) {
 	}
 	for _, m := range rd.Messages {
 		n.transport.Send(m)
+	}
+	for _, f := range rd.Fetches {
+		select {
+		case n.toFetch <- fetchJob{to: f.To, lo: f.Lo, hi: f.Hi}:
+		default:
+			n.core.onFetched(f.To, nil) // busy: the next heartbeat asks again
+		}
 	}
 	if rd.HardState != nil || len(rd.Entries) > 0 || len(rd.AfterSync) > 0 {
 		if !n.saving && n.unsaved == nil && rd.HardState == nil && len(rd.Entries) == 0 {
@@ -445,7 +576,7 @@ func (n *Node) updateStatus() {
 	n.status = Status{
 		ID: c.cfg.id, Term: c.hs.Term, Role: c.role, Leader: c.leader,
 		CommitIndex: c.commit, LastIndex: c.log.lastIndex(),
-		Delivered: n.delivered, Dropped: c.dropped,
+		Delivered: n.delivered, Dropped: c.dropped, HeldEntries: c.log.lastIndex() + 1 - c.log.memFirst(),
 	}
 	n.statusMu.Unlock()
 }

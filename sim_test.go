@@ -117,6 +117,18 @@ type simNode struct {
 	clientIssued int
 }
 
+// entryAt returns entry i from memory or, if it was let go, from the disk.
+func (n *simNode) entryAt(i uint64) *Entry {
+	if i >= n.core.log.memFirst() {
+		return n.core.log.at(i)
+	}
+	return &n.diskEntries[i-1]
+}
+
+// simChunk is the simulated log's chunk size: small, so that entries leave
+// memory and are read back all the time.
+const simChunk = 4
+
 type fingerprint struct {
 	kind        EntryKind
 	origin      NodeID
@@ -243,7 +255,13 @@ func (c *simCluster) restart(n *simNode) {
 	n.diskHS = hs
 	cc := c.cc
 	cc.id = n.id
-	n.core = newCore(cc, hs, bootInMemory(slices.Clone(n.diskEntries), 0), rand.New(rand.NewPCG(c.seed, uint64(n.id)<<32|uint64(n.life))))
+	// Like a Node on the write-ahead log, hold only what follows the saved
+	// commit index; tiny chunks make eviction and read-back happen often.
+	boot := newBootLog(0, simChunk)
+	for i := range n.diskEntries {
+		boot.add(&n.diskEntries[i], n.diskEntries[i].Index > hs.Commit)
+	}
+	n.core = newCore(cc, hs, boot, rand.New(rand.NewPCG(c.seed, uint64(n.id)<<32|uint64(n.life))))
 	n.saving, n.unsaved = nil, nil
 	n.lastCommit, n.checkedLen, n.checkedTerm = 0, 0, 0
 	n.clientSeqs = map[uint64]string{}
@@ -341,6 +359,18 @@ func (c *simCluster) afterEvent(n *simNode) {
 			c.afterEvent(n)
 		})
 	}
+	for _, f := range rd.Fetches {
+		// Entries out of memory are committed and durable: read them back
+		// from the simulated disk after a disk's delay.
+		ents := slices.Clone(n.diskEntries[f.Lo-1 : min(f.Hi-1, f.Lo-1+8)])
+		c.s.After(c.s.Between(50*time.Microsecond, time.Millisecond), func() {
+			if n.life == life {
+				n.core.onFetched(f.To, ents)
+				c.afterEvent(n)
+			}
+		})
+	}
+	n.core.evict(n.core.commit - min(n.core.commit, 2))
 	c.checkCommits(n)
 	for _, a := range rd.Acked {
 		payload, ok := n.clientSeqs[a.Seq]
@@ -390,7 +420,7 @@ func (c *simCluster) checkCommits(n *simNode) {
 		return
 	}
 	for i := n.lastCommit + 1; i <= co.commit; i++ {
-		e := co.log.at(i)
+		e := n.entryAt(i)
 		fp := fingerprint{e.Kind, e.Origin, e.Incarnation, e.Seq}
 		if i <= uint64(len(c.committed)) {
 			if c.committed[i-1] != fp || c.terms[i-1] != e.Term {
@@ -438,7 +468,7 @@ func (c *simCluster) checkNode(n *simNode) {
 		n.checkedTerm = co.log.term(co.commit)
 	}
 	for i := n.checkedLen + 1; i <= co.log.lastIndex(); i++ {
-		e := co.log.at(i)
+		e := n.entryAt(i)
 		key := [2]uint64{i, e.Term}
 		val := [2]any{fingerprint{e.Kind, e.Origin, e.Incarnation, e.Seq}, co.log.term(i - 1)}
 		if old, ok := c.logAt[key]; ok && old != val {

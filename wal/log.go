@@ -76,7 +76,10 @@ type entryPos struct {
 	seq uint32
 }
 
-var _ raftlite.Persister = (*Log)(nil)
+var (
+	_ raftlite.Persister   = (*Log)(nil)
+	_ raftlite.EntryReader = (*Log)(nil)
+)
 
 // Open opens the log in dir, creating the directory if needed, and recovers
 // it: a record torn by a crash at the end of the last segment is cut off;
@@ -142,6 +145,17 @@ func (l *Log) Entries(lo, hi uint64, maxBytes int) ([]raftlite.Entry, error) {
 		return nil, fmt.Errorf("%w: asked for [%d, %d), log ends at %d", ErrUnavailable, lo, hi, l.lastIndex())
 	}
 	return l.read(int(lo-l.first), int(hi-l.first), maxBytes)
+}
+
+// LoadState implements raftlite.EntryReader: the HardState and the range
+// of saved indices, without reading entries.
+func (l *Log) LoadState() (raftlite.HardState, uint64, uint64, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.closed {
+		return raftlite.HardState{}, 0, 0, ErrClosed
+	}
+	return l.hs, l.first, l.lastIndex(), nil
 }
 
 // FirstIndex is the index of the first entry Load returns: 1 unless
