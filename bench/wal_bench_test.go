@@ -6,6 +6,7 @@ import (
 	"testing"
 
 	"github.com/raftlite/raftlite"
+	"github.com/raftlite/raftlite/transport/mem"
 	"github.com/raftlite/raftlite/wal"
 )
 
@@ -73,35 +74,65 @@ func BenchmarkFdatasyncFloor(b *testing.B) {
 	}
 }
 
-// BenchmarkOpen1M measures recovery: Open (scan, checksum and index) of a
-// log of 1,000,000 entries of 128 bytes, about 150 MB in three segments.
-// Building the log takes a few seconds, so it is skipped with -short.
+// BenchmarkOpen1M measures the WAL's recovery: Open (scan, checksum and
+// index) of a log of 1,000,000 entries of 128 bytes.
 func BenchmarkOpen1M(b *testing.B) {
+	dir := build1M(b)
+	for b.Loop() {
+		l, err := wal.Open(dir, wal.Options{})
+		if err != nil {
+			b.Fatal(err)
+		}
+		if l.LastIndex() != total1M {
+			b.Fatalf("opened %d entries, want %d", l.LastIndex(), total1M)
+		}
+		l.Close()
+	}
+}
+
+// BenchmarkRestart1M measures a whole node's recovery from the same log:
+// Open, then raftlite.New reading every entry back for its terms and
+// broadcast table, holding only the tail after the saved commit index.
+func BenchmarkRestart1M(b *testing.B) {
+	dir := build1M(b)
+	for b.Loop() {
+		l, err := wal.Open(dir, wal.Options{})
+		if err != nil {
+			b.Fatal(err)
+		}
+		n, err := raftlite.New(raftlite.Config{ID: 1, Peers: map[raftlite.NodeID]string{1: ""},
+			Transport: mem.NewNetwork(1).Transport(1), Persister: l})
+		if err != nil {
+			b.Fatal(err)
+		}
+		if got := n.Status().LastIndex; got != total1M {
+			b.Fatalf("recovered %d entries, want %d", got, total1M)
+		}
+		n.Close()
+	}
+}
+
+const total1M = 1_000_000
+
+// build1M writes a log of 1,000,000 entries of 128 bytes, about 150 MB in
+// three segments. It takes a few seconds, so -short skips its benchmarks.
+func build1M(b *testing.B) string {
 	if testing.Short() {
 		b.Skip("builds a 150 MB log")
 	}
-	const total, batch = 1_000_000, 4096
+	const batch = 4096
 	dir := b.TempDir()
 	l, err := wal.Open(dir, wal.Options{})
 	if err != nil {
 		b.Fatal(err)
 	}
-	for i := 0; i < total; i += batch {
-		if err := l.Save(nil, benchEntries(uint64(i+1), min(batch, total-i))); err != nil {
+	for i := 0; i < total1M; i += batch {
+		if err := l.Save(nil, benchEntries(uint64(i+1), min(batch, total1M-i))); err != nil {
 			b.Fatal(err)
 		}
 	}
 	if err := l.Close(); err != nil {
 		b.Fatal(err)
 	}
-	for b.Loop() {
-		l, err := wal.Open(dir, wal.Options{})
-		if err != nil {
-			b.Fatal(err)
-		}
-		if l.LastIndex() != total {
-			b.Fatalf("opened %d entries, want %d", l.LastIndex(), total)
-		}
-		l.Close()
-	}
+	return dir
 }
