@@ -3,6 +3,9 @@ package raftlite
 import (
 	"fmt"
 	"log/slog"
+	"maps"
+	"math"
+	"slices"
 	"time"
 )
 
@@ -13,9 +16,11 @@ type Config struct {
 	ID NodeID
 	// Peers maps every voting member, this node included, to its address.
 	Peers map[NodeID]string
-	// Transport carries messages between nodes. The Node starts and closes it.
+	// Transport carries messages between nodes. New takes ownership of
+	// it: the Node starts and closes it.
 	Transport Transport
-	// Persister stores the term, vote and log. The Node closes it.
+	// Persister stores the term, vote and log. New takes ownership of it:
+	// the Node closes it.
 	Persister Persister
 
 	// ElectionTimeout is the shortest time a follower waits to hear from a
@@ -23,7 +28,7 @@ type Config struct {
 	// from [ElectionTimeout, 2*ElectionTimeout). Default 500ms.
 	ElectionTimeout time.Duration
 	// HeartbeatInterval is how often a leader contacts idle followers; it
-	// must be well below ElectionTimeout. Default 50ms.
+	// must be at most half of ElectionTimeout. Default ElectionTimeout/10.
 	HeartbeatInterval time.Duration
 
 	// Applied is the index of the last message the application has already
@@ -36,7 +41,9 @@ type Config struct {
 	// always holds at least one entry). Default 1 MiB.
 	MaxBatchBytes int
 	// MaxInflightBytes bounds the entries sent to one follower and not yet
-	// acknowledged. Default 8 MiB.
+	// acknowledged, and the broadcasts a follower forwards to its leader
+	// before it sees them commit. Default 8 MiB, or 4*MaxBatchBytes if
+	// that is more.
 	MaxInflightBytes int
 	// MaxPendingBroadcasts bounds the broadcasts accepted by this node and
 	// not yet committed; Broadcast waits while it is reached. Default 4096.
@@ -50,13 +57,21 @@ type Config struct {
 	RandSeed uint64
 }
 
+// withDefaults returns a copy of c with every unset field given its
+// default. Defaults that must agree with another field are derived from
+// it, so that validate never blames a field the user did not set.
 func (c *Config) withDefaults() Config {
 	d := *c
+	d.Peers = maps.Clone(c.Peers)
 	setDefault(&d.ElectionTimeout, 500*time.Millisecond)
-	setDefault(&d.HeartbeatInterval, 50*time.Millisecond)
+	setDefault(&d.HeartbeatInterval, d.ElectionTimeout/10)
 	setDefault(&d.MaxEntryBytes, 1<<20)
 	setDefault(&d.MaxBatchBytes, 1<<20)
-	setDefault(&d.MaxInflightBytes, 8<<20)
+	inflight := math.MaxInt
+	if d.MaxBatchBytes <= math.MaxInt/4 {
+		inflight = max(8<<20, 4*d.MaxBatchBytes)
+	}
+	setDefault(&d.MaxInflightBytes, inflight)
 	setDefault(&d.MaxPendingBroadcasts, 4096)
 	setDefault(&d.DeliveryBuffer, 1024)
 	if d.Logger == nil {
@@ -72,9 +87,11 @@ func setDefault[T comparable](v *T, def T) {
 	}
 }
 
+// validate checks a Config that has its defaults applied. Each error names
+// the field at fault and the rule it breaks.
 func (c *Config) validate() error {
 	bad := func(field, format string, args ...any) error {
-		return fmt.Errorf("%w: %s: %s", ErrInvalidConfig, field, fmt.Sprintf(format, args...))
+		return fmt.Errorf("%w: %s %s", ErrInvalidConfig, field, fmt.Sprintf(format, args...))
 	}
 	switch {
 	case c.ID == None:
@@ -86,21 +103,48 @@ func (c *Config) validate() error {
 	case c.Persister == nil:
 		return bad("Persister", "is required")
 	case c.ElectionTimeout < 0:
-		return bad("ElectionTimeout", "must be positive, got %v", c.ElectionTimeout)
-	case c.HeartbeatInterval < 0:
-		return bad("HeartbeatInterval", "must be positive, got %v", c.HeartbeatInterval)
+		return bad("ElectionTimeout", "must be positive, not %v", c.ElectionTimeout)
+	case c.HeartbeatInterval <= 0:
+		return bad("HeartbeatInterval", "must be positive, not %v", c.HeartbeatInterval)
 	case c.HeartbeatInterval*2 > c.ElectionTimeout:
-		return bad("HeartbeatInterval", "%v must be at most half of ElectionTimeout %v", c.HeartbeatInterval, c.ElectionTimeout)
-	case c.MaxEntryBytes < 0, c.MaxBatchBytes < 0, c.MaxInflightBytes < 0, c.MaxPendingBroadcasts < 0, c.DeliveryBuffer < 0:
-		return bad("Max*", "limits must not be negative")
-	case c.MaxInflightBytes < c.MaxBatchBytes:
-		return bad("MaxInflightBytes", "%d must be at least MaxBatchBytes %d", c.MaxInflightBytes, c.MaxBatchBytes)
+		return bad("HeartbeatInterval", "(%v) must be at most half of ElectionTimeout (%v)", c.HeartbeatInterval, c.ElectionTimeout)
+	}
+	for _, f := range []struct {
+		name  string
+		value int
+	}{
+		{"MaxEntryBytes", c.MaxEntryBytes}, {"MaxBatchBytes", c.MaxBatchBytes}, {"MaxInflightBytes", c.MaxInflightBytes},
+		{"MaxPendingBroadcasts", c.MaxPendingBroadcasts}, {"DeliveryBuffer", c.DeliveryBuffer},
+	} {
+		if f.value < 0 {
+			return bad(f.name, "must not be negative, not %d", f.value)
+		}
+	}
+	if c.MaxInflightBytes < c.MaxBatchBytes {
+		return bad("MaxInflightBytes", "(%d) must be at least MaxBatchBytes (%d)", c.MaxInflightBytes, c.MaxBatchBytes)
 	}
 	if _, ok := c.Peers[c.ID]; !ok {
 		return bad("Peers", "must include this node's ID %d", c.ID)
 	}
 	if _, ok := c.Peers[None]; ok {
-		return bad("Peers", "node id 0 is reserved")
+		return bad("Peers", "must not use node id 0, which means nobody")
+	}
+	if l, ok := c.Transport.(MessageSizeLimiter); ok {
+		if need, limit := maxMessageSize(c.MaxEntryBytes, c.MaxBatchBytes), l.MaxMessageBytes(); need > limit {
+			return bad("MaxBatchBytes", "(%d) and MaxEntryBytes (%d) allow messages of up to %d bytes, "+
+				"more than the transport carries (%d): lower them or raise the transport's limit",
+				c.MaxBatchBytes, c.MaxEntryBytes, need, limit)
+		}
 	}
 	return nil
+}
+
+// coreConfig is the part of c that the algorithm needs.
+func (c *Config) coreConfig() coreConfig {
+	peers := slices.Sorted(maps.Keys(c.Peers))
+	return coreConfig{
+		id: c.ID, peers: peers,
+		electionTimeout: c.ElectionTimeout, heartbeatInterval: c.HeartbeatInterval,
+		maxEntryBytes: c.MaxEntryBytes, maxBatchBytes: c.MaxBatchBytes, maxInflightBytes: c.MaxInflightBytes,
+	}
 }

@@ -2,7 +2,6 @@ package raftlite
 
 import (
 	"cmp"
-	"maps"
 	"math/rand/v2"
 	"slices"
 	"time"
@@ -38,7 +37,14 @@ type coreConfig struct {
 	maxEntryBytes     int
 	maxBatchBytes     int
 	maxInflightBytes  int
-	bug               simBug
+	// bug switches on a known bug in tests built with -tags raftlite_bugs;
+	// see bugs.go.
+	bug bug
+}
+
+// ticksPerElection is how many heartbeats make an election timeout.
+func (cc *coreConfig) ticksPerElection() int {
+	return int(max(cc.electionTimeout/cc.heartbeatInterval, 1))
 }
 
 // core is Raft as a pure state machine. Each on* method handles one event
@@ -65,29 +71,37 @@ type core struct {
 	// its own copy towards a quorum only up to it.
 	stableIndex uint64
 	// sessions holds, per origin, the last broadcast in the log: what a
-	// leader checks a broadcast against. baseSessions holds the same for
-	// the entries up to sessionsBase, all of which are committed; the
-	// entries after it are in memory, so sessions can be rebuilt from the
-	// two when the log's tail is cut.
-	sessions     map[NodeID]broadcastID
-	baseSessions map[NodeID]broadcastID
-	sessionsBase uint64
+	// leader checks a broadcast against. sessionUndo records, for every
+	// uncommitted broadcast in the log, what it replaced in sessions, so
+	// that cutting the log's tail costs what was cut, not the whole log.
+	sessions    map[NodeID]broadcastID
+	sessionUndo []sessionChange
 
 	// Broadcasts accepted here that are not yet seen committed, oldest first.
-	pending       []Entry
-	nextSeq       uint64
-	forwardedSeq  uint64 // highest pending Seq forwarded to the current leader
-	forwardTicks  int    // ticks since the pending head last made progress
-	needReplicate bool   // the leader appended entries not yet offered to followers
+	pending        []Entry
+	nextSeq        uint64
+	forwardedSeq   uint64 // highest pending Seq forwarded to the current leader
+	forwardedBytes int    // size of the pending entries up to forwardedSeq
+	forwardTicks   int    // ticks since the pending head last made progress
+	needReplicate  bool   // the leader appended entries not yet offered to followers
 
-	out          Ready
+	out          ready
 	holdMessages bool // term or vote changed since the last takeReady
 	dropped      uint64
 	matchBuf     []uint64
 }
 
-// broadcastID identifies a broadcast across the whole cluster's history.
+// broadcastID is what sessions keep of an origin's last broadcast.
 type broadcastID struct{ incarnation, seq uint64 }
+
+// sessionChange is one undo record: the entry at index set its origin's
+// session, which was prev (or absent, if !had).
+type sessionChange struct {
+	index  uint64
+	origin NodeID
+	prev   broadcastID
+	had    bool
+}
 
 // progress is the leader's view of one follower (Raft's nextIndex and
 // matchIndex, with pipelining state).
@@ -111,9 +125,9 @@ type inflightBatch struct {
 	bytes int
 }
 
-// Ready is what the core asks its driver to do after one or more events.
+// ready is what the core asks its driver to do after one or more events.
 // Its slices are valid until the next takeReady.
-type Ready struct {
+type ready struct {
 	// HardState, when not nil, and Entries must be saved. Entries replace
 	// the persisted log from Entries[0].Index on.
 	HardState *HardState
@@ -125,20 +139,20 @@ type Ready struct {
 	// ElectionTimer: >0 restart it with this duration, <0 stop it, 0 leave it.
 	ElectionTimer time.Duration
 	// Acked lists this node's own broadcasts now committed.
-	Acked []Ack
+	Acked []ack
 	// Fetches asks for entries that are no longer in memory, to be read
 	// back from the Persister and handed to onFetched.
-	Fetches []Fetch
+	Fetches []fetch
 }
 
-// Fetch asks for the saved entries [Lo, Hi), for follower To.
-type Fetch struct {
+// fetch asks for the saved entries [Lo, Hi), for follower To.
+type fetch struct {
 	To     NodeID
 	Lo, Hi uint64
 }
 
-// Ack reports that the broadcast with sequence Seq committed at Index.
-type Ack struct{ Seq, Index uint64 }
+// ack reports that the broadcast with sequence Seq committed at Index.
+type ack struct{ Seq, Index uint64 }
 
 // bootLog is a node's log as it starts: every entry's term, the entries
 // from some point on in memory, and who had broadcast what before that.
@@ -177,26 +191,28 @@ func bootInMemory(entries []Entry, chunkSize int) bootLog {
 
 func newCore(cfg coreConfig, hs HardState, boot bootLog, rng *rand.Rand) *core {
 	c := &core{
-		cfg:          cfg,
-		rng:          rng,
-		quorum:       len(cfg.peers)/2 + 1,
-		hs:           hs,
-		log:          boot.log,
-		baseSessions: boot.sessions,
+		cfg:      cfg,
+		rng:      rng,
+		quorum:   len(cfg.peers)/2 + 1,
+		hs:       hs,
+		log:      boot.log,
+		sessions: boot.sessions,
 	}
-	c.sessionsBase = c.log.memFirst() - 1
-	c.rebuildSessions()
+	for i := c.log.memFirst(); i <= c.log.lastIndex(); i++ {
+		c.noteSession(c.log.at(i))
+	}
 	// Everything loaded was saved by an earlier life.
 	c.stableIndex = c.log.lastIndex()
 	// Entries up to the saved commit index are committed: deliver them
 	// without waiting for a leader.
 	c.commit = min(hs.Commit, c.log.lastIndex())
+	c.forgetSessionUndo()
 	c.becomeFollower(hs.Term, None)
 	return c
 }
 
 // takeReady returns and clears what the core wants done.
-func (c *core) takeReady() Ready {
+func (c *core) takeReady() ready {
 	if c.role == Leader {
 		c.replicateAll()
 	} else {
@@ -212,7 +228,7 @@ func (c *core) takeReady() Ready {
 	rd := c.out
 	// The next Ready reuses these arrays: the driver is done with this one
 	// by then, having sent its messages and copied what it saves.
-	c.out = Ready{Entries: rd.Entries[:0], Messages: rd.Messages[:0], AfterSync: rd.AfterSync[:0],
+	c.out = ready{Entries: rd.Entries[:0], Messages: rd.Messages[:0], AfterSync: rd.AfterSync[:0],
 		Acked: rd.Acked[:0], Fetches: rd.Fetches[:0]}
 	return rd
 }
@@ -234,7 +250,7 @@ func (c *core) becomeFollower(term uint64, leader NodeID) {
 func (c *core) setLeader(l NodeID) {
 	if l != c.leader {
 		// A new leader knows nothing of what we forwarded to the old one.
-		c.forwardedSeq = 0
+		c.reforward()
 	}
 	c.leader = l
 }
@@ -266,7 +282,7 @@ func (c *core) becomeLeader() {
 		}
 	}
 	// A no-op of our own term lets earlier entries commit (Raft §5.4.2).
-	if c.cfg.bug != bugCommitOldTerms {
+	if !c.injected(bugNoNoop) {
 		c.appendAsLeader(Entry{Kind: EntryNoop})
 	}
 	for _, e := range c.pending {
@@ -294,32 +310,61 @@ func noteSession(sessions map[NodeID]broadcastID, e *Entry) {
 	}
 }
 
-// rebuildSessions recomputes sessions after the log's tail was cut.
-func (c *core) rebuildSessions() {
-	c.sessions = maps.Clone(c.baseSessions)
-	for i := c.sessionsBase + 1; i <= c.log.lastIndex(); i++ {
-		noteSession(c.sessions, c.log.at(i))
+// noteSession records e, just added to the log, in sessions, keeping what
+// it replaced in case the entry is cut again.
+func (c *core) noteSession(e *Entry) {
+	if e.Kind != EntryData {
+		return
 	}
+	prev, had := c.sessions[e.Origin]
+	c.sessionUndo = append(c.sessionUndo, sessionChange{index: e.Index, origin: e.Origin, prev: prev, had: had})
+	c.sessions[e.Origin] = broadcastID{e.Incarnation, e.Seq}
+}
+
+// truncateAfter cuts the log after index i and undoes what the cut
+// entries did to sessions.
+func (c *core) truncateAfter(i uint64) {
+	c.log.truncateAfter(i)
+	c.stableIndex = min(c.stableIndex, i)
+	u := c.sessionUndo
+	for len(u) > 0 && u[len(u)-1].index > i {
+		ch := u[len(u)-1]
+		if ch.had {
+			c.sessions[ch.origin] = ch.prev
+		} else {
+			delete(c.sessions, ch.origin)
+		}
+		u = u[:len(u)-1]
+	}
+	c.sessionUndo = u
+}
+
+// forgetSessionUndo drops the undo records of committed entries, which
+// are never cut.
+func (c *core) forgetSessionUndo() {
+	k := 0
+	for k < len(c.sessionUndo) && c.sessionUndo[k].index <= c.commit {
+		k++
+	}
+	if k == len(c.sessionUndo) {
+		c.sessionUndo = c.sessionUndo[:0]
+		return
+	}
+	c.sessionUndo = c.sessionUndo[k:]
 }
 
 // evict lets go of the in-memory entries up to through that are committed
 // and durable, which can be read back from the Persister. Only whole chunks
 // go, oldest first.
 func (c *core) evict(through uint64) {
-	through = min(through, c.commit, c.stableIndex)
-	first := c.log.evictable(through)
-	for i := c.sessionsBase + 1; i < first; i++ {
-		noteSession(c.baseSessions, c.log.at(i))
-	}
-	c.sessionsBase = max(c.sessionsBase, first-1)
-	c.log.evictThrough(through)
+	c.log.evictThrough(min(through, c.commit, c.stableIndex))
 }
 
 func (c *core) appendAsLeader(e Entry) {
 	e.Index = c.log.lastIndex() + 1
 	e.Term = c.hs.Term
 	c.log.append(e)
-	noteSession(c.sessions, &e)
+	c.noteSession(&e)
 	c.persistEntries(c.log.slice(e.Index, e.Index+1, e.size()))
 	c.needReplicate = true
 }
@@ -340,13 +385,11 @@ func (c *core) appendFromLeader(ents []Entry) bool {
 			if e.Index <= c.commit {
 				return false
 			}
-			c.log.truncateAfter(e.Index - 1)
-			c.stableIndex = min(c.stableIndex, e.Index-1)
-			c.rebuildSessions()
+			c.truncateAfter(e.Index - 1)
 		}
 		c.log.append(ents[i:]...)
 		for k := i; k < len(ents); k++ {
-			noteSession(c.sessions, &ents[k])
+			c.noteSession(&ents[k])
 		}
 		c.persistEntries(ents[i:])
 		return true
@@ -364,7 +407,7 @@ func (c *core) maybeCommit() {
 	}
 	slices.Sort(c.matchBuf)
 	n := c.matchBuf[len(c.matchBuf)-c.quorum]
-	if n > c.commit && (c.log.term(n) == c.hs.Term || c.cfg.bug == bugCommitOldTerms) {
+	if n > c.commit && (c.log.term(n) == c.hs.Term || c.injected(bugCommitOldTerms)) {
 		c.advanceCommit(n)
 	}
 }
@@ -375,6 +418,7 @@ func (c *core) advanceCommit(n uint64) {
 	}
 	from := c.commit + 1
 	c.commit = n
+	c.forgetSessionUndo()
 	c.ackOwn(from, n)
 }
 
@@ -391,8 +435,12 @@ func (c *core) ackOwn(from, to uint64) {
 			continue
 		}
 		for len(c.pending) > 0 && c.pending[0].Seq <= e.Seq {
-			if c.pending[0].Seq == e.Seq {
-				c.out.Acked = append(c.out.Acked, Ack{Seq: e.Seq, Index: i})
+			p := &c.pending[0]
+			if p.Seq == e.Seq {
+				c.out.Acked = append(c.out.Acked, ack{Seq: e.Seq, Index: i})
+			}
+			if p.Seq <= c.forwardedSeq {
+				c.forwardedBytes -= p.size()
 			}
 			c.pending = c.pending[1:]
 			c.forwardTicks = 0
@@ -437,7 +485,7 @@ func (c *core) sendAppends(f NodeID, pr *progress) {
 			// disk, one batch at a time: see onFetched.
 			if !pr.fetching {
 				pr.fetching = true
-				c.out.Fetches = append(c.out.Fetches, Fetch{To: f, Lo: pr.next, Hi: first})
+				c.out.Fetches = append(c.out.Fetches, fetch{To: f, Lo: pr.next, Hi: first})
 			}
 			return
 		}
@@ -464,7 +512,10 @@ func (c *core) sendLogRequest(f NodeID, pr *progress, ents []Entry) {
 		Commit: c.commit, Entries: ents})
 }
 
-// forwardPending sends the leader the broadcasts it has not been sent yet.
+// forwardPending sends the leader the broadcasts it has not been sent yet,
+// in order, keeping at most maxInflightBytes of them unconfirmed: like
+// replication, forwarding must not flood a queue that drops when full.
+// More go as earlier ones are seen committed (ackOwn).
 func (c *core) forwardPending() {
 	if c.leader == None || len(c.pending) == 0 || c.pending[len(c.pending)-1].Seq <= c.forwardedSeq {
 		return
@@ -472,7 +523,7 @@ func (c *core) forwardPending() {
 	i, _ := slices.BinarySearchFunc(c.pending, c.forwardedSeq+1, func(e Entry, seq uint64) int {
 		return cmp.Compare(e.Seq, seq)
 	})
-	for i < len(c.pending) {
+	for i < len(c.pending) && c.forwardedBytes < c.cfg.maxInflightBytes {
 		size, j := 0, i
 		for j < len(c.pending) && (j == i || size+c.pending[j].size() <= c.cfg.maxBatchBytes) {
 			size += c.pending[j].size()
@@ -480,8 +531,14 @@ func (c *core) forwardPending() {
 		}
 		c.send(Message{Kind: MsgPropose, To: c.leader, Entries: c.pending[i:j:j]})
 		c.forwardedSeq = c.pending[j-1].Seq
+		c.forwardedBytes += size
 		i = j
 	}
+}
+
+// reforward makes every pending broadcast due to be forwarded again.
+func (c *core) reforward() {
+	c.forwardedSeq, c.forwardedBytes = 0, 0
 }
 
 func (c *core) persistEntries(ents []Entry) {
@@ -518,7 +575,7 @@ func (c *core) stageHardState() {
 // vote, or that acknowledges entries, waits until they are durable.
 func (c *core) send(m Message) {
 	m.From, m.Term = c.cfg.id, c.hs.Term
-	ackNow := c.cfg.bug == bugAckBeforeSync && m.Kind == MsgLogResponse
+	ackNow := c.injected(bugAckBeforeSync) && m.Kind == MsgLogResponse
 	if !ackNow && (c.holdMessages || m.Kind == MsgLogResponse || m.Kind == MsgVoteResponse || m.Kind == MsgVoteRequest) {
 		c.out.AfterSync = append(c.out.AfterSync, m)
 	} else {
@@ -567,12 +624,3 @@ func (c *core) valid(m *Message) bool {
 // maxTerm bounds the terms the core accepts from the network.
 const maxTerm = 1 << 62
 
-// simBug switches on a known bug, so that tests can prove the simulator
-// catches it. It is always zero outside those tests.
-type simBug uint8
-
-const (
-	bugCommitOldTerms simBug = 1 + iota // Figure 8 as the paper draws it: no no-op, old-term entries counted
-	bugForgetVote                       // grant a vote without saving it
-	bugAckBeforeSync                    // acknowledge entries before they are durable
-)

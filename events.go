@@ -17,23 +17,22 @@ func (c *core) onElectionTimeout() {
 func (c *core) onTick() {
 	if c.role == Leader {
 		for _, f := range c.cfg.peers {
-			pr := c.progress[f]
-			switch {
-			case pr == nil:
-			case pr.probing:
-				pr.probeSent = false
-				c.sendAppends(f, pr)
-			default:
+			if pr := c.progress[f]; pr != nil {
+				// A heartbeat carries no entries. To a follower whose
+				// position is unknown it is the probe: the batch goes once
+				// the follower has answered, not every heartbeat to a
+				// follower that may be dead.
 				c.sendLogRequest(f, pr, nil)
+				pr.probeSent = pr.probing
 			}
 		}
 		return
 	}
 	if len(c.pending) > 0 {
 		c.forwardTicks++
-		if c.forwardTicks*int(c.cfg.heartbeatInterval) >= int(c.cfg.electionTimeout) {
+		if c.forwardTicks >= c.cfg.ticksPerElection() {
 			c.forwardTicks = 0
-			c.forwardedSeq = 0
+			c.reforward()
 		}
 	}
 }
@@ -125,7 +124,7 @@ func (c *core) onVoteRequest(m Message) {
 	grant := m.Term == c.hs.Term && upToDate && (c.hs.VotedFor == None || c.hs.VotedFor == m.From)
 	if grant {
 		c.hs.VotedFor = m.From
-		if c.cfg.bug != bugForgetVote {
+		if !c.injected(bugForgetVote) {
 			c.saveHardState()
 		}
 		c.resetElectionTimer()

@@ -101,8 +101,21 @@ type Entry struct {
 	Data        []byte    `msgpack:"d,omitempty"`
 }
 
-// entryOverhead approximates the fixed bytes an entry costs on the wire and
-// in memory, so that byte limits also bound runs of tiny entries.
-const entryOverhead = 48
+// entryOverhead is the most an entry's fields other than Data take in the
+// msgpack encoding (a map of seven keys, 64-bit values and a bin32 length,
+// 67 bytes), rounded up: size() bounds an entry on the wire, and byte
+// limits also bound runs of tiny entries.
+const entryOverhead = 72
+
+// messageOverhead bounds what a Message's fields other than its entries
+// take in the msgpack encoding (129 bytes today), with room for a few more.
+const messageOverhead = 192
 
 func (e *Entry) size() int { return entryOverhead + len(e.Data) }
+
+// maxMessageSize bounds the encoding of any message a node sends under
+// these limits: a batch holds up to maxBatchBytes of entry sizes, or one
+// entry of any size up to maxEntryBytes.
+func maxMessageSize(maxEntryBytes, maxBatchBytes int) int {
+	return messageOverhead + max(maxBatchBytes, maxEntryBytes+entryOverhead)
+}

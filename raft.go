@@ -2,36 +2,66 @@ package raftlite
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
 	"math/rand/v2"
-	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
 )
 
 // Delivery is one committed broadcast, handed to every node's application in
-// the same order. Data must not be modified.
+// the same order.
 type Delivery struct {
+	// Index is the message's position in the log, the same on every node.
+	// Indices increase but are not consecutive: entries that carry no
+	// message (a new leader's no-op) are not delivered.
 	Index uint64
-	Term  uint64
-	Data  []byte
+	// Term is the term of the leader that appended the message.
+	Term uint64
+	// ID names the broadcast: the node that accepted it and its place
+	// among that node's broadcasts. An application that was told a
+	// broadcast's outcome is unknown (OutcomeUnknownError) watches for it.
+	ID BroadcastID
+	// Data is the message. It is shared between deliveries and must not
+	// be modified.
+	Data []byte
+}
+
+// BroadcastID names one broadcast across the cluster's whole history.
+type BroadcastID struct {
+	// Origin is the node that accepted the broadcast.
+	Origin NodeID
+	// Incarnation names the life of Origin that accepted it: it changes
+	// every time the node starts (see HardState.Incarnation).
+	Incarnation uint64
+	// Seq counts the broadcasts accepted by that life, from 1.
+	Seq uint64
 }
 
 // Status is a snapshot of a node's view of the cluster.
 type Status struct {
-	ID          NodeID
-	Term        uint64
-	Role        Role
-	Leader      NodeID
+	// ID is this node's id.
+	ID NodeID
+	// Term is the node's current term.
+	Term uint64
+	// Role is the node's part in Term.
+	Role Role
+	// Leader is the leader of Term as far as this node knows, or None.
+	Leader NodeID
+	// CommitIndex is the last log index this node knows to be committed.
 	CommitIndex uint64
-	LastIndex   uint64
+	// LastIndex is the last index in this node's log.
+	LastIndex uint64
 	// Delivered is the index of the last message handed to Deliveries.
 	Delivered uint64
 	// HeldEntries is how many entries of the log are held in memory; with
 	// an EntryReader persister it stays bounded however long the log grows.
 	HeldEntries uint64
+	// Pending is how many broadcasts accepted here are not yet committed.
+	Pending int
 	// Dropped counts inbound messages refused as malformed, misaddressed or
 	// from a node that is not a member.
 	Dropped uint64
@@ -39,7 +69,8 @@ type Status struct {
 
 // Node is one member of a raftlite cluster. One goroutine runs its event
 // loop, feeding events to the algorithm (core) and carrying out what it asks;
-// a second saves state, so that the disk and the network work in parallel.
+// a second saves state, so that the disk and the network work in parallel,
+// and with an EntryReader a third reads old entries back.
 type Node struct {
 	cfg       Config
 	log       *slog.Logger
@@ -48,7 +79,7 @@ type Node struct {
 	persister Persister
 
 	inbox      chan Message
-	proposals  chan *proposal
+	proposals  chan *Pending
 	saved      chan saveResult
 	toSave     chan *saveBatch
 	deliveries chan Delivery
@@ -56,12 +87,13 @@ type Node struct {
 	done       chan struct{}
 	closeOnce  sync.Once
 	err        atomic.Pointer[error]
+	closeErr   error // the transport's and persister's, set before done closes
 
 	// Owned by the loop goroutine.
 	saving  bool
 	unsaved *saveBatch
 	spare   *saveBatch // a saved batch, emptied for reuse
-	// inlineSave: the persister is in memory, so saves run on the loop.
+	// inlineSave: the persister saves in memory, so saves run on the loop.
 	inlineSave bool
 	halted     bool // a save failed: the loop must stop
 
@@ -72,93 +104,24 @@ type Node struct {
 	fetched       chan fetchResult
 	fromDisk      []Entry // read back for delivery, oldest first
 	fetchingToApp bool
-	waiters       []*proposal // by Seq, oldest first
+	waiters       []*Pending // by Seq, oldest first
 	delivered     uint64
 
 	statusMu sync.Mutex
 	status   Status
 }
 
-type proposal struct {
-	data []byte
-	seq  uint64
-	done chan proposalResult
-}
-
-type proposalResult struct {
-	index uint64
-	err   error
-}
-
-// saveBatch is one group commit: state to save, then messages to release.
-type saveBatch struct {
-	hs        *HardState
-	entries   []Entry
-	afterSync []Message
-}
-
-// add folds a Ready's state and held messages into the batch.
-func (b *saveBatch) add(rd *Ready) {
-	if rd.HardState != nil {
-		b.hs = rd.HardState
-	}
-	b.entries = mergeWrites(b.entries, rd.Entries)
-	b.afterSync = append(b.afterSync, rd.AfterSync...)
-}
-
-// fetchJob asks the fetcher for saved entries [lo, hi): for follower to, or
-// for delivery when to is None.
-type fetchJob struct {
-	to     NodeID
-	lo, hi uint64
-}
-
-type fetchResult struct {
-	job     fetchJob
-	entries []Entry
-	err     error
-}
-
-// loadLog reads what the persister saved. With an EntryReader it reads the
-// log in pieces and holds in memory only the entries after the saved commit
-// index, the ones that may still change; otherwise it loads everything.
-func loadLog(p Persister, r EntryReader) (HardState, bootLog, error) {
-	if r == nil {
-		hs, entries, err := p.Load()
-		return hs, bootInMemory(entries, 0), err
-	}
-	hs, first, last, err := r.LoadState()
-	if err != nil {
-		return hs, bootLog{}, err
-	}
-	boot := newBootLog(first-1, 0)
-	keepFrom := min(max(hs.Commit+1, first), last+1)
-	for lo := first; lo <= last; {
-		ents, err := r.Entries(lo, last+1, 4<<20)
-		if err != nil {
-			return hs, bootLog{}, err
-		}
-		if len(ents) == 0 || ents[0].Index != lo {
-			return hs, bootLog{}, fmt.Errorf("%w: reading the log from %d returned no entries", ErrCorrupt, lo)
-		}
-		for i := range ents {
-			boot.add(&ents[i], ents[i].Index >= keepFrom)
-		}
-		lo += uint64(len(ents))
-	}
-	return hs, boot, nil
-}
-
-type saveResult struct {
-	batch *saveBatch
-	err   error
-}
-
 // New validates cfg, recovers the persisted state and starts the node.
-func New(cfg Config) (*Node, error) {
-	if err := cfg.validate(); err != nil {
-		return nil, err
-	}
+//
+// New takes ownership of cfg.Transport and cfg.Persister: the Node closes
+// them when it stops, and if New returns an error it has already closed
+// them. cfg.Peers is copied.
+func New(cfg Config) (n *Node, err error) {
+	defer func() {
+		if err != nil {
+			err = errors.Join(err, closeAll(cfg.Transport, cfg.Persister))
+		}
+	}()
 	cfg = cfg.withDefaults()
 	if err := cfg.validate(); err != nil {
 		return nil, err
@@ -168,34 +131,22 @@ func New(cfg Config) (*Node, error) {
 	if err != nil {
 		return nil, fmt.Errorf("%w: loading state: %w", ErrStorage, err)
 	}
-	// A new incarnation makes this life's broadcast ids unlike any earlier
-	// one's; it must be durable before the first broadcast is accepted.
-	hs.Incarnation++
+	hs.Incarnation = nextIncarnation(hs.Incarnation, time.Now())
 	if err := cfg.Persister.Save(&hs, nil); err != nil {
 		return nil, fmt.Errorf("%w: saving incarnation: %w", ErrStorage, err)
 	}
-	peers := make([]NodeID, 0, len(cfg.Peers))
-	for id := range cfg.Peers {
-		peers = append(peers, id)
-	}
-	slices.Sort(peers)
 	seed := cfg.RandSeed
 	if seed == 0 {
 		seed = uint64(time.Now().UnixNano())
 	}
-	cc := coreConfig{
-		id: cfg.ID, peers: peers,
-		electionTimeout: cfg.ElectionTimeout, heartbeatInterval: cfg.HeartbeatInterval,
-		maxEntryBytes: cfg.MaxEntryBytes, maxBatchBytes: cfg.MaxBatchBytes, maxInflightBytes: cfg.MaxInflightBytes,
-	}
-	n := &Node{
+	n = &Node{
 		cfg:        cfg,
 		log:        cfg.Logger.With("node", cfg.ID),
-		core:       newCore(cc, hs, boot, rand.New(rand.NewPCG(seed, uint64(cfg.ID)))),
+		core:       newCore(cfg.coreConfig(), hs, boot, rand.New(rand.NewPCG(seed, uint64(cfg.ID)))),
 		transport:  cfg.Transport,
 		persister:  cfg.Persister,
 		inbox:      make(chan Message, 1024),
-		proposals:  make(chan *proposal),
+		proposals:  make(chan *Pending),
 		saved:      make(chan saveResult),
 		toSave:     make(chan *saveBatch, 1),
 		deliveries: make(chan Delivery, cfg.DeliveryBuffer),
@@ -206,13 +157,38 @@ func New(cfg Config) (*Node, error) {
 		toFetch:    make(chan fetchJob, 16),
 		fetched:    make(chan fetchResult),
 	}
-	_, n.inlineSave = cfg.Persister.(*MemoryPersister)
-	if err := n.transport.Start(cfg.ID, cfg.Peers, n.receive); err != nil {
+	if m, ok := cfg.Persister.(MemorySaver); ok {
+		n.inlineSave = m.SavesInMemory()
+	}
+	if err := n.transport.Start(cfg.ID, maps.Clone(cfg.Peers), n.receive); err != nil {
 		return nil, fmt.Errorf("raftlite: starting transport: %w", err)
 	}
 	n.updateStatus()
 	go n.run()
 	return n, nil
+}
+
+// nextIncarnation returns the incarnation of a node's new life, given the
+// last one it saved: later than both that one and the clock, so that it
+// never repeats an earlier life's even when the disk that held the last
+// one was lost (as long as the clock has moved forward since).
+func nextIncarnation(saved uint64, now time.Time) uint64 {
+	return max(saved+1, uint64(max(now.UnixNano(), 0)))
+}
+
+func closeAll(t Transport, p Persister) error {
+	var errs []error
+	if t != nil {
+		if err := t.Close(); err != nil {
+			errs = append(errs, fmt.Errorf("raftlite: closing transport: %w", err))
+		}
+	}
+	if p != nil {
+		if err := p.Close(); err != nil {
+			errs = append(errs, fmt.Errorf("raftlite: closing persister: %w", err))
+		}
+	}
+	return errors.Join(errs...)
 }
 
 // receive is the transport's way in. It blocks while the inbox is full,
@@ -227,33 +203,92 @@ func (n *Node) receive(m Message) {
 // Broadcast submits msg for total-order broadcast from this node, whatever
 // its role, and returns once msg is committed, with its position in the
 // order. Each successful Broadcast is delivered exactly once on every node.
+// It is Submit followed by Wait.
 //
-// If ctx ends or the node closes after msg was accepted, the error wraps
-// ErrOutcomeUnknown: msg may still commit (once). If ctx ends before msg was
-// accepted, the error is ctx's alone and msg will not be delivered.
+// If ctx is done before msg is accepted, Broadcast returns ctx's error and
+// msg is never delivered. If ctx ends or the node closes after msg was
+// accepted, the error is an *OutcomeUnknownError (errors.Is
+// ErrOutcomeUnknown): msg may still commit, once, and its ID says which
+// delivery to watch for.
 func (n *Node) Broadcast(ctx context.Context, msg []byte) (uint64, error) {
+	p, err := n.Submit(ctx, msg)
+	if err != nil {
+		return 0, err
+	}
+	return p.Wait(ctx)
+}
+
+// Submit accepts msg for total-order broadcast and returns without waiting
+// for it to commit. Messages submitted through one Node are delivered in
+// the order Submit accepted them (FIFO-total order): a caller that submits
+// one message after another's Submit returned gets them delivered in that
+// order, across leader changes and retries. If the node stops before a
+// message commits, neither it nor any message submitted after it through
+// this node's current life is delivered unless it commits.
+//
+// Submit waits while MaxPendingBroadcasts of this node's broadcasts are
+// uncommitted. If ctx is done before msg is accepted, Submit returns ctx's
+// error and msg is never delivered; msg is copied.
+func (n *Node) Submit(ctx context.Context, msg []byte) (*Pending, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
 	if len(msg) > n.cfg.MaxEntryBytes {
-		return 0, fmt.Errorf("%w: %d bytes, limit %d", ErrTooLarge, len(msg), n.cfg.MaxEntryBytes)
+		return nil, fmt.Errorf("%w: %d bytes, limit %d", ErrTooLarge, len(msg), n.cfg.MaxEntryBytes)
 	}
-	p := &proposal{data: slices.Clone(msg), done: make(chan proposalResult, 1)}
-	if p.data == nil {
-		p.data = []byte{}
-	}
+	data := make([]byte, len(msg))
+	copy(data, msg)
+	p := &Pending{data: data, done: make(chan struct{})}
+	p.accepted.Add(1)
 	select {
 	case n.proposals <- p:
+		return p, nil
 	case <-ctx.Done():
-		return 0, ctx.Err()
+		return nil, ctx.Err()
 	case <-n.done:
-		return 0, n.closedErr()
+		return nil, n.closedErr()
+	}
+}
+
+// Pending is a broadcast accepted by Submit.
+type Pending struct {
+	data     []byte
+	id       BroadcastID
+	accepted sync.WaitGroup // done once id is set
+	done     chan struct{}  // closed once index or err is set
+	index    uint64
+	err      error
+}
+
+// ID returns the broadcast's id, which its Delivery carries.
+func (p *Pending) ID() BroadcastID {
+	p.accepted.Wait()
+	return p.id
+}
+
+// Done returns a channel that is closed once the outcome is known: the
+// broadcast committed, or the node stopped before it did.
+func (p *Pending) Done() <-chan struct{} { return p.done }
+
+// Wait waits until the broadcast commits and returns its index. If ctx ends
+// first, or the node stops first, the error is an *OutcomeUnknownError.
+func (p *Pending) Wait(ctx context.Context) (uint64, error) {
+	select {
+	case <-p.done:
+		return p.index, p.err
+	default:
 	}
 	select {
-	case r := <-p.done:
-		return r.index, r.err
+	case <-p.done:
+		return p.index, p.err
 	case <-ctx.Done():
-		return 0, fmt.Errorf("%w: %w", ErrOutcomeUnknown, ctx.Err())
-	case <-n.done:
-		return 0, fmt.Errorf("%w: %w", ErrOutcomeUnknown, n.closedErr())
+		return 0, &OutcomeUnknownError{ID: p.ID(), Err: ctx.Err()}
 	}
+}
+
+func (p *Pending) resolve(index uint64, err error) {
+	p.index, p.err = index, err
+	close(p.done)
 }
 
 // Deliveries returns the channel of committed messages, in order, each once
@@ -277,11 +312,13 @@ func (n *Node) Err() error {
 }
 
 // Close stops the node and closes its transport and persister. Broadcasts
-// still waiting return an error wrapping ErrOutcomeUnknown and ErrClosed.
+// still waiting end with an *OutcomeUnknownError wrapping ErrClosed. Close
+// returns why the node had stopped by itself, if it had, joined with the
+// errors of closing the transport and the persister.
 func (n *Node) Close() error {
 	n.closeOnce.Do(func() { close(n.closing) })
 	<-n.done
-	return n.Err()
+	return errors.Join(n.Err(), n.closeErr)
 }
 
 func (n *Node) closedErr() error {
@@ -296,14 +333,8 @@ func (n *Node) closedErr() error {
 // bulk is what turns many broadcasts into one message and one disk sync.
 func (n *Node) run() {
 	defer n.shutdown()
-	saverDone := make(chan struct{})
-	go n.saver(saverDone)
-	defer func() { close(n.toSave); <-saverDone }()
-	if n.reader != nil {
-		fetcherDone := make(chan struct{})
-		go n.fetcher(fetcherDone)
-		defer func() { close(n.toFetch); <-fetcherDone }()
-	}
+	stop := n.startHelpers()
+	defer stop()
 
 	election := time.NewTimer(time.Hour)
 	election.Stop()
@@ -318,10 +349,7 @@ func (n *Node) run() {
 		if ok {
 			deliveries = n.deliveries
 		}
-		var proposals chan *proposal
-		if len(n.core.pending) < n.cfg.MaxPendingBroadcasts {
-			proposals = n.proposals
-		}
+		proposals := n.proposalsIfRoom()
 		select {
 		case m := <-n.inbox:
 			n.core.onMessage(m)
@@ -343,31 +371,52 @@ func (n *Node) run() {
 		case <-n.closing:
 			return
 		}
-		n.drain(proposals)
+		n.drain()
 		n.flush(n.core.takeReady(), election)
 		if n.halted {
 			return
 		}
-		if n.reader != nil && n.delivered > logChunk {
-			// Keep a chunk behind the application, so that a follower a
-			// little behind is still served from memory.
-			n.core.evict(n.delivered - logChunk)
-		}
+		n.evict()
 		n.updateStatus()
 	}
 }
 
+// startHelpers starts the saver and, with an EntryReader, the fetcher, and
+// returns what stops them.
+func (n *Node) startHelpers() (stop func()) {
+	saverDone := make(chan struct{})
+	go n.saver(saverDone)
+	fetcherDone := make(chan struct{})
+	if n.reader != nil {
+		go n.fetcher(fetcherDone)
+	} else {
+		close(fetcherDone)
+	}
+	return func() {
+		close(n.toSave)
+		close(n.toFetch)
+		<-saverDone
+		<-fetcherDone
+	}
+}
+
+// proposalsIfRoom returns the proposals channel, or nil while this node
+// already has MaxPendingBroadcasts broadcasts waiting to commit.
+func (n *Node) proposalsIfRoom() chan *Pending {
+	if len(n.core.pending) < n.cfg.MaxPendingBroadcasts {
+		return n.proposals
+	}
+	return nil
+}
+
 // drain handles events that are already waiting, up to a bound that keeps
 // one batch from delaying timers for long.
-func (n *Node) drain(proposals chan *proposal) {
+func (n *Node) drain() {
 	for range 256 {
-		if len(n.core.pending) >= n.cfg.MaxPendingBroadcasts {
-			proposals = nil
-		}
 		select {
 		case m := <-n.inbox:
 			n.core.onMessage(m)
-		case p := <-proposals:
+		case p := <-n.proposalsIfRoom():
 			n.propose(p)
 		default:
 			return
@@ -375,198 +424,33 @@ func (n *Node) drain(proposals chan *proposal) {
 	}
 }
 
-func (n *Node) propose(p *proposal) {
-	p.seq = n.core.onBroadcast(p.data)
+func (n *Node) propose(p *Pending) {
+	seq := n.core.onBroadcast(p.data)
+	p.id = BroadcastID{Origin: n.cfg.ID, Incarnation: n.core.hs.Incarnation, Seq: seq}
+	p.data = nil
+	p.accepted.Done()
 	n.waiters = append(n.waiters, p)
 }
 
-// nextDelivery returns the next committed message to hand over, skipping
-// entries that are not messages.
-func (n *Node) nextDelivery() (Delivery, bool) {
-	c := n.core
-	for n.delivered < c.commit {
-		i := n.delivered + 1
-		if i <= c.log.offset {
-			n.delivered = c.log.offset
-			continue
-		}
-		var e *Entry
-		if i >= c.log.memFirst() {
-			e = c.log.at(i)
-		} else {
-			e = n.readBack(i)
-			if e == nil {
-				return Delivery{}, false
-			}
-		}
-		if e.Kind != EntryData {
-			n.delivered = i
-			continue
-		}
-		return Delivery{Index: i, Term: e.Term, Data: e.Data}, true
-	}
-	return Delivery{}, false
-}
-
-// readBack returns entry i, which is no longer in memory, from what the
-// fetcher read for delivery, asking it for more when that runs out.
-func (n *Node) readBack(i uint64) *Entry {
-	for len(n.fromDisk) > 0 && n.fromDisk[0].Index < i {
-		n.fromDisk[0] = Entry{}
-		n.fromDisk = n.fromDisk[1:]
-	}
-	if len(n.fromDisk) > 0 && n.fromDisk[0].Index == i {
-		return &n.fromDisk[0]
-	}
-	if !n.fetchingToApp {
-		hi := min(n.core.commit+1, n.core.log.memFirst())
-		select {
-		case n.toFetch <- fetchJob{to: None, lo: i, hi: hi}:
-			n.fetchingToApp = true
-		default: // the fetcher is busy: ask again on the next event
-		}
-	}
-	return nil
-}
-
-// fetcher reads saved entries back for the loop, off the loop.
-func (n *Node) fetcher(done chan struct{}) {
-	defer close(done)
-	for j := range n.toFetch {
-		ents, err := n.reader.Entries(j.lo, j.hi, n.cfg.MaxBatchBytes)
-		select {
-		case n.fetched <- fetchResult{job: j, entries: ents, err: err}:
-		case <-n.closing:
-		}
-	}
-}
-
-func (n *Node) onFetched(r fetchResult) {
-	if r.err != nil {
-		n.log.Warn("reading the log back", "from", r.job.lo, "err", r.err)
-		r.entries = nil
-	}
-	if r.job.to == None {
-		n.fetchingToApp = false
-		n.fromDisk = r.entries
-		return
-	}
-	n.core.onFetched(r.job.to, r.entries)
-}
-
-// flush carries out a Ready.
-func (n *Node) flush(rd Ready, election *time.Timer) {
-	switch {
-	case rd.ElectionTimer > 0:
-		election.Reset(rd.ElectionTimer)
-	case rd.ElectionTimer < 0:
-		election.Stop()
-	}
-	for _, m := range rd.Messages {
-		n.transport.Send(m)
-	}
-	for _, f := range rd.Fetches {
-		select {
-		case n.toFetch <- fetchJob{to: f.To, lo: f.Lo, hi: f.Hi}:
-		default:
-			n.core.onFetched(f.To, nil) // busy: the next heartbeat asks again
-		}
-	}
-	if rd.HardState != nil || len(rd.Entries) > 0 || len(rd.AfterSync) > 0 {
-		if !n.saving && n.unsaved == nil && rd.HardState == nil && len(rd.Entries) == 0 {
-			// Nothing is being saved: what these messages depend on is durable.
-			for _, m := range rd.AfterSync {
-				n.transport.Send(m)
-			}
-		} else {
-			if n.unsaved == nil {
-				n.unsaved, n.spare = n.spare, nil
-				if n.unsaved == nil {
-					n.unsaved = &saveBatch{}
-				}
-			}
-			n.unsaved.add(&rd)
-		}
-	}
-	for _, a := range rd.Acked {
-		n.resolve(a)
-	}
-	if n.saving || n.unsaved == nil {
-		return
-	}
-	b := n.unsaved
-	n.unsaved = nil
-	if !n.inlineSave {
-		n.saving = true
-		n.toSave <- b
-		return
-	}
-	// An in-memory save cannot block, so it is done here rather than
-	// handed to the saver: two goroutine hand-offs fewer per commit.
-	err := n.persister.Save(b.hs, b.entries)
-	if err == nil {
-		for _, m := range b.afterSync {
-			n.transport.Send(m)
-		}
-	}
-	if !n.onSaved(saveResult{batch: b, err: err}) {
-		n.halted = true
-		return
-	}
-	// rd is not used past this point: the next Ready reuses its arrays.
-	n.flush(n.core.takeReady(), election)
-}
-
-// resolve completes the waiting Broadcast with sequence a.Seq.
-func (n *Node) resolve(a Ack) {
-	for len(n.waiters) > 0 && n.waiters[0].seq <= a.Seq {
+// resolve completes the waiting broadcast that a acknowledges.
+func (n *Node) resolve(a ack) {
+	for len(n.waiters) > 0 && n.waiters[0].id.Seq <= a.Seq {
 		p := n.waiters[0]
 		n.waiters[0] = nil
 		n.waiters = n.waiters[1:]
-		if p.seq == a.Seq {
-			p.done <- proposalResult{index: a.Index}
+		if p.id.Seq == a.Seq {
+			p.resolve(a.Index, nil)
 		}
 	}
 }
 
-// onSaved tells the core what is durable now. A failed save stops the node:
-// it must not acknowledge what it could not write, and its log may now end
-// in a torn record that only a restart's recovery can repair.
-func (n *Node) onSaved(r saveResult) bool {
-	n.saving = false
-	if r.err != nil {
-		err := fmt.Errorf("%w: %w", ErrStorage, r.err)
-		n.err.Store(&err)
-		n.log.Error("stopping: cannot save state", "err", r.err)
-		return false
-	}
-	var index, term uint64
-	if k := len(r.batch.entries); k > 0 {
-		index, term = r.batch.entries[k-1].Index, r.batch.entries[k-1].Term
-	}
-	n.core.onPersisted(index, term, r.batch.hs)
-	b := r.batch
-	clear(b.entries)
-	clear(b.afterSync)
-	*b = saveBatch{entries: b.entries[:0], afterSync: b.afterSync[:0]}
-	n.spare = b
-	return true
-}
-
-// saver runs group commits one after another, off the event loop.
-func (n *Node) saver(done chan struct{}) {
-	defer close(done)
-	for b := range n.toSave {
-		err := n.persister.Save(b.hs, b.entries)
-		if err == nil {
-			for _, m := range b.afterSync {
-				n.transport.Send(m)
-			}
-		}
-		select {
-		case n.saved <- saveResult{batch: b, err: err}:
-		case <-n.closing:
-		}
+// evict lets committed entries leave memory once they are delivered, with
+// an EntryReader to read them back.
+func (n *Node) evict() {
+	if n.reader != nil && n.delivered > logChunk {
+		// Keep a chunk behind the application, so that a follower a
+		// little behind is still served from memory.
+		n.core.evict(n.delivered - logChunk)
 	}
 }
 
@@ -577,18 +461,22 @@ func (n *Node) updateStatus() {
 		ID: c.cfg.id, Term: c.hs.Term, Role: c.role, Leader: c.leader,
 		CommitIndex: c.commit, LastIndex: c.log.lastIndex(),
 		Delivered: n.delivered, Dropped: c.dropped, HeldEntries: c.log.lastIndex() + 1 - c.log.memFirst(),
+		Pending: len(c.pending),
 	}
 	n.statusMu.Unlock()
 }
 
 func (n *Node) shutdown() {
 	n.closeOnce.Do(func() { close(n.closing) })
-	if err := n.transport.Close(); err != nil {
-		n.log.Warn("closing transport", "err", err)
+	n.closeErr = closeAll(n.transport, n.persister)
+	if n.closeErr != nil {
+		n.log.Warn("closing", "err", n.closeErr)
 	}
-	if err := n.persister.Close(); err != nil {
-		n.log.Warn("closing persister", "err", err)
+	closed := n.closedErr()
+	for _, p := range n.waiters {
+		p.resolve(0, &OutcomeUnknownError{ID: p.id, Err: closed})
 	}
+	n.waiters = nil
 	n.updateStatus()
 	close(n.deliveries)
 	close(n.done)

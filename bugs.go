@@ -1,0 +1,23 @@
+package raftlite
+
+// bug is a set of known bugs that tests switch on, to prove that the
+// simulator and the other checkers catch each one. The checks that inject
+// them compile to nothing in normal builds: injected is constant false
+// unless the code is built with -tags raftlite_bugs, which the test command
+// in the README uses.
+type bug uint32
+
+const (
+	// bugCommitOldTerms: the leader commits an entry of an earlier term by
+	// counting replicas (Raft §5.4.2, Figure 8).
+	bugCommitOldTerms bug = 1 << iota
+	// bugNoNoop: a new leader appends no entry of its own term.
+	bugNoNoop
+	// bugForgetVote: a vote is granted without being saved.
+	bugForgetVote
+	// bugAckBeforeSync: a follower acknowledges entries before they are durable.
+	bugAckBeforeSync
+)
+
+// injected reports whether bug b is switched on.
+func (c *core) injected(b bug) bool { return bugsCompiled && c.cfg.bug&b != 0 }
