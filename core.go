@@ -623,4 +623,3 @@ func (c *core) valid(m *Message) bool {
 
 // maxTerm bounds the terms the core accepts from the network.
 const maxTerm = 1 << 62
-
