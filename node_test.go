@@ -1,0 +1,255 @@
+package raftlite_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/raftlite/raftlite"
+	"github.com/raftlite/raftlite/transport/mem"
+)
+
+// A node restarted on an empty disk under its old id must not mistake the
+// broadcasts of its earlier life, already in the log, for its own new ones:
+// its first new broadcast is delivered where Broadcast says it is, and the
+// next one does not wait for ever.
+func TestRestartOnAnEmptyDiskGetsNoFalseAcknowledgements(t *testing.T) {
+	scenario(t, func(t *testing.T) {
+		c := newCluster(t, 3, 1)
+		c.leader()
+		for i := range 3 {
+			c.broadcast(2, fmt.Sprintf("old-%d", i+1))
+		}
+		c.stop(2)
+		c.persisters[2] = raftlite.NewMemoryPersister() // the disk is lost
+		c.start(2)
+		for _, msg := range []string{"new-1", "new-2"} {
+			idx := c.broadcast(2, msg)
+			c.waitDeliveredIndex(idx)
+			for _, id := range c.ids {
+				ds := c.deliveries(id)
+				require.NotEmpty(t, ds)
+				got := ds[len(ds)-1]
+				assert.Equal(t, idx, got.Index, "node %d", id)
+				assert.Equal(t, msg, string(got.Data), "node %d delivered at the acknowledged index", id)
+			}
+		}
+	})
+}
+
+// A context that is already done never broadcasts, even when the node
+// could take the message at once.
+func TestBroadcastWithADoneContextNeverBroadcasts(t *testing.T) {
+	scenario(t, func(t *testing.T) {
+		c := newCluster(t, 3, 2)
+		l := c.leader()
+		done, cancel := context.WithCancel(context.Background())
+		cancel()
+		for i := range 200 {
+			_, err := c.nodes[l].Broadcast(done, fmt.Appendf(nil, "cancelled-%d", i))
+			require.ErrorIs(t, err, context.Canceled)
+			var unknown *raftlite.OutcomeUnknownError
+			require.False(t, errors.As(err, &unknown), "nothing was accepted, so the outcome is known")
+			_, err = c.nodes[l].Submit(done, []byte("cancelled"))
+			require.ErrorIs(t, err, context.Canceled)
+		}
+		idx := c.broadcast(l, "live")
+		c.waitDeliveredIndex(idx)
+		for _, id := range c.ids {
+			assert.Equal(t, []string{"live"}, c.deliveredData(id), "node %d", id)
+		}
+	})
+}
+
+// Broadcasts submitted one after another through one node are delivered in
+// that order on every node (FIFO-total order), while the leader changes
+// under them and the node's messages are lost, duplicated and reordered.
+func TestSubmitKeepsEachNodesOrderAcrossLeaderChanges(t *testing.T) {
+	scenario(t, func(t *testing.T) {
+		c := newCluster(t, 3, 3)
+		first := c.leader()
+		c.net.SetLoss(0.1, 0.05)
+		c.net.SetReorder(0.3)
+		ctx, cancel := contextWithTimeout(time.Minute)
+		defer cancel()
+		var pending []*raftlite.Pending
+		for _, id := range c.ids {
+			for i := range 100 {
+				if id == first && i == 50 {
+					c.net.Isolate(first) // the leader changes mid-stream
+				}
+				p, err := c.nodes[id].Submit(ctx, fmt.Appendf(nil, "%d-%03d", id, i))
+				require.NoError(t, err)
+				pending = append(pending, p)
+			}
+		}
+		c.net.Heal()
+		for _, p := range pending {
+			if _, err := p.Wait(ctx); err != nil {
+				require.ErrorIs(t, err, raftlite.ErrOutcomeUnknown)
+			}
+		}
+		c.settle()
+		order := c.checkSameOrder()
+		last := map[string]string{}
+		for _, msg := range order {
+			origin, _, ok := strings.Cut(msg, "-")
+			if !ok {
+				continue // a barrier
+			}
+			assert.Less(t, last[origin], msg, "node %s's broadcasts out of order", origin)
+			last[origin] = msg
+		}
+		for _, id := range c.ids {
+			assert.Equal(t, fmt.Sprintf("%d-099", id), last[fmt.Sprint(id)], "every broadcast of node %d committed", id)
+		}
+	})
+}
+
+// A Delivery names its broadcast, and an unknown outcome names the same
+// broadcast, so that an application can resolve it by watching Deliveries.
+func TestAnUnknownOutcomeNamesTheBroadcastToWatchFor(t *testing.T) {
+	scenario(t, func(t *testing.T) {
+		c := newCluster(t, 3, 4)
+		l := c.leader()
+		follower := without(c.ids, l)[0]
+		c.net.Isolate(follower)
+		_, err := c.broadcastFor(follower, "maybe", time.Second)
+		var unknown *raftlite.OutcomeUnknownError
+		require.ErrorAs(t, err, &unknown)
+		require.ErrorIs(t, err, raftlite.ErrOutcomeUnknown)
+		require.ErrorIs(t, err, context.DeadlineExceeded)
+		assert.Equal(t, follower, unknown.ID.Origin)
+		assert.Equal(t, uint64(1), unknown.ID.Seq)
+		c.net.Heal()
+		c.settle()
+		found := 0
+		for _, d := range c.deliveries(l) {
+			if d.ID == unknown.ID {
+				found++
+				assert.Equal(t, "maybe", string(d.Data))
+			}
+		}
+		assert.Equal(t, 1, found, "the broadcast was retried after the partition healed and delivered once")
+	})
+}
+
+// closeRecorder is a persister and transport whose Close fails.
+type failingClose struct {
+	*raftlite.MemoryPersister
+	closed int
+}
+
+func (f *failingClose) Close() error { f.closed++; return errors.New("persister close failed") }
+
+type failingTransport struct {
+	*mem.Transport
+	closed int
+}
+
+func (f *failingTransport) Close() error {
+	f.closed++
+	return errors.Join(f.Transport.Close(), errors.New("transport close failed"))
+}
+
+// Close reports what closing the transport and the persister returned, and
+// New closes both when it fails, as it owns them from the start.
+func TestCloseAndFailedNewCloseWhatTheNodeOwns(t *testing.T) {
+	scenario(t, func(t *testing.T) {
+		net := mem.NewNetwork(1)
+		peers := map[raftlite.NodeID]string{1: ""}
+		p := &failingClose{MemoryPersister: raftlite.NewMemoryPersister()}
+		tr := &failingTransport{Transport: net.Transport(1)}
+		n, err := raftlite.New(raftlite.Config{ID: 1, Peers: peers, Transport: tr, Persister: p})
+		require.NoError(t, err)
+		err = n.Close()
+		assert.ErrorContains(t, err, "transport close failed")
+		assert.ErrorContains(t, err, "persister close failed")
+		assert.Equal(t, 1, p.closed)
+		assert.Equal(t, 1, tr.closed)
+
+		p2 := &failingClose{MemoryPersister: raftlite.NewMemoryPersister()}
+		tr2 := &failingTransport{Transport: net.Transport(1)}
+		_, err = raftlite.New(raftlite.Config{ID: 1, Peers: peers, Transport: tr2, Persister: p2, MaxEntryBytes: -1})
+		assert.ErrorIs(t, err, raftlite.ErrInvalidConfig)
+		assert.Equal(t, 1, p2.closed, "a failed New closes the persister it was given")
+		assert.Equal(t, 1, tr2.closed, "and the transport")
+	})
+}
+
+// The Node keeps its own copy of Peers.
+func TestPeersAreCopied(t *testing.T) {
+	scenario(t, func(t *testing.T) {
+		net := mem.NewNetwork(1)
+		peers := map[raftlite.NodeID]string{1: ""}
+		n, err := raftlite.New(raftlite.Config{ID: 1, Peers: peers, Transport: net.Transport(1),
+			Persister: raftlite.NewMemoryPersister()})
+		require.NoError(t, err)
+		defer n.Close()
+		peers[2], peers[3] = "", "" // a one-node cluster must not become a three-node one
+		ctx, cancel := contextWithTimeout(10 * time.Second)
+		defer cancel()
+		_, err = n.Broadcast(ctx, []byte("alone"))
+		require.NoError(t, err, "a single node commits by itself")
+	})
+}
+
+// limitedTransport carries messages of at most limit bytes.
+type limitedTransport struct {
+	raftlite.Transport
+	limit int
+}
+
+func (l limitedTransport) MaxMessageBytes() int { return l.limit }
+
+// Config is checked once its defaults are in: setting one field never
+// draws an error about a field the user did not set, and limits that a
+// transport cannot carry are refused with the field to change.
+func TestConfigIsValidatedWithItsDefaults(t *testing.T) {
+	net := mem.NewNetwork(1)
+	base := func() raftlite.Config {
+		return raftlite.Config{ID: 1, Peers: map[raftlite.NodeID]string{1: ""}, Transport: net.Transport(1),
+			Persister: raftlite.NewMemoryPersister()}
+	}
+	for _, tc := range []struct {
+		name    string
+		set     func(*raftlite.Config)
+		wantErr string // empty: valid
+	}{
+		{"heartbeat alone", func(c *raftlite.Config) { c.HeartbeatInterval = 100 * time.Millisecond }, ""},
+		{"batch alone", func(c *raftlite.Config) { c.MaxBatchBytes = 32 << 20 }, ""},
+		{"short election timeout alone", func(c *raftlite.Config) { c.ElectionTimeout = 40 * time.Millisecond }, ""},
+		{"heartbeat too slow", func(c *raftlite.Config) { c.HeartbeatInterval = 300 * time.Millisecond }, "HeartbeatInterval"},
+		{"negative entry limit", func(c *raftlite.Config) { c.MaxEntryBytes = -1 }, "MaxEntryBytes"},
+		{"negative buffer", func(c *raftlite.Config) { c.DeliveryBuffer = -1 }, "DeliveryBuffer"},
+		{"inflight below batch", func(c *raftlite.Config) { c.MaxInflightBytes = 1 << 10 }, "MaxInflightBytes"},
+		{"id not a peer", func(c *raftlite.Config) { c.ID = 2 }, "Peers"},
+		{"batch over the transport's limit", func(c *raftlite.Config) {
+			c.Transport = limitedTransport{c.Transport, 1 << 20}
+		}, "MaxBatchBytes"},
+		{"limits that fit the transport", func(c *raftlite.Config) {
+			c.Transport = limitedTransport{c.Transport, 1 << 20}
+			c.MaxBatchBytes, c.MaxEntryBytes = 512<<10, 512<<10
+		}, ""},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			cfg := base()
+			tc.set(&cfg)
+			n, err := raftlite.New(cfg)
+			if tc.wantErr == "" {
+				require.NoError(t, err)
+				require.NoError(t, n.Close())
+				return
+			}
+			require.ErrorIs(t, err, raftlite.ErrInvalidConfig)
+			assert.True(t, strings.HasPrefix(strings.TrimPrefix(err.Error(), raftlite.ErrInvalidConfig.Error()+": "), tc.wantErr),
+				"the error names %s first: %v", tc.wantErr, err)
+		})
+	}
+}
