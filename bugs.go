@@ -17,6 +17,9 @@ const (
 	bugForgetVote
 	// bugAckBeforeSync: a follower acknowledges entries before they are durable.
 	bugAckBeforeSync
+	// bugAcceptGaps: the leader appends a broadcast that is not the next
+	// from its origin, so one lost on the way is overtaken.
+	bugAcceptGaps
 )
 
 // injected reports whether bug b is switched on.

@@ -17,6 +17,7 @@ func TestSimulationCatchesInjectedBugs(t *testing.T) {
 	}{
 		{"VoteNotPersisted", bugForgetVote},
 		{"AckBeforeSync", bugAckBeforeSync},
+		{"AcceptGaps", bugAcceptGaps},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			for seed := uint64(1); seed <= 400; seed++ {

@@ -126,6 +126,7 @@ type simCluster struct {
 	committed []fingerprint // committed[i-1]: the entry committed at index i
 	terms     []uint64
 	once      map[fingerprint]uint64
+	lastFrom  map[NodeID]fingerprint // per origin, its last committed broadcast
 	acked     map[string]uint64 // payload -> index its Broadcast returned
 	logAt     map[[2]uint64][2]any
 	failure   string
@@ -139,6 +140,7 @@ func runSimulation(seed uint64, opts simOptions) (res simResult) {
 	c := &simCluster{
 		seed: seed, opts: opts, s: s, net: sim.NewNetwork(s, time.Millisecond, 5*time.Millisecond),
 		nodes: make([]*simNode, size+1), leaders: map[uint64]NodeID{}, once: map[fingerprint]uint64{},
+		lastFrom: map[NodeID]fingerprint{},
 		acked: map[string]uint64{}, logAt: map[[2]uint64][2]any{}, trace: *simTrace,
 	}
 	var peers []NodeID
@@ -414,11 +416,28 @@ func (c *simCluster) checkCommits(n *simNode) {
 				return
 			}
 			c.once[fp] = i
+			if !c.checkFIFO(fp, i) {
+				return
+			}
 		}
 		c.committed = append(c.committed, fp)
 		c.terms = append(c.terms, e.Term)
 	}
 	n.lastCommit = co.commit
+}
+
+// checkFIFO: an origin's broadcasts commit in the order it accepted them,
+// with no gap within one of its lives (FIFO-total order).
+func (c *simCluster) checkFIFO(fp fingerprint, i uint64) bool {
+	last, seen := c.lastFrom[fp.origin]
+	next := (seen && fp.incarnation == last.incarnation && fp.seq == last.seq+1) ||
+		((!seen || fp.incarnation > last.incarnation) && fp.seq == 1)
+	if !next {
+		c.fail("FIFO: broadcast %+v committed at %d after %+v from the same origin", fp, i, last)
+		return false
+	}
+	c.lastFrom[fp.origin] = fp
+	return true
 }
 
 // checkNode: one leader per term, leaders hold every committed entry, and
