@@ -69,7 +69,7 @@ func TestProbesToADeadFollowerCarryNoEntries(t *testing.T) {
 // of them after every change of leader.
 func TestForwardingIsBoundedByTheInflightWindow(t *testing.T) {
 	h := newHand(t, map[NodeID][]uint64{1: nil, 2: nil, 3: nil}, func(c *coreConfig) {
-		c.maxBatchBytes, c.maxInflightBytes = 4 << 10, 16 << 10
+		c.maxBatchBytes, c.maxInflightBytes = 4<<10, 16<<10
 	})
 	h.elect(1)
 	f := h.cores[2]

@@ -127,7 +127,7 @@ type simCluster struct {
 	terms     []uint64
 	once      map[fingerprint]uint64
 	lastFrom  map[NodeID]fingerprint // per origin, its last committed broadcast
-	acked     map[string]uint64 // payload -> index its Broadcast returned
+	acked     map[string]uint64      // payload -> index its Broadcast returned
 	logAt     map[[2]uint64][2]any
 	failure   string
 	trace     bool
@@ -141,7 +141,7 @@ func runSimulation(seed uint64, opts simOptions) (res simResult) {
 		seed: seed, opts: opts, s: s, net: sim.NewNetwork(s, time.Millisecond, 5*time.Millisecond),
 		nodes: make([]*simNode, size+1), leaders: map[uint64]NodeID{}, once: map[fingerprint]uint64{},
 		lastFrom: map[NodeID]fingerprint{},
-		acked: map[string]uint64{}, logAt: map[[2]uint64][2]any{}, trace: *simTrace,
+		acked:    map[string]uint64{}, logAt: map[[2]uint64][2]any{}, trace: *simTrace,
 	}
 	var peers []NodeID
 	for i := 1; i <= size; i++ {
