@@ -10,12 +10,17 @@ import (
 // Role is a node's part in the current term.
 type Role uint8
 
+// The roles of Raft (§5.1).
 const (
+	// Follower answers leaders and candidates.
 	Follower Role = iota
+	// Candidate is standing for election.
 	Candidate
+	// Leader appends broadcasts to the log and replicates it.
 	Leader
 )
 
+// String returns the role's name in lower case.
 func (r Role) String() string {
 	switch r {
 	case Follower:

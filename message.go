@@ -1,6 +1,6 @@
 package raftlite
 
-// NodeID names a voting member. Zero is reserved for "nobody".
+// NodeID names a member of a cluster. Zero is reserved for "nobody".
 type NodeID uint64
 
 // None is the NodeID of nobody: no vote cast, no leader known.
@@ -31,6 +31,7 @@ const (
 	maxMessageKind = MsgPropose
 )
 
+// String returns the kind's name, as in "VoteRequest".
 func (k MessageKind) String() string {
 	switch k {
 	case MsgVoteRequest:
@@ -47,9 +48,10 @@ func (k MessageKind) String() string {
 	return "Unknown"
 }
 
-// Message is the one unit of exchange between nodes. Transports move it from
-// Node to Node; the fields used depend on Kind. The msgpack tags are the wire
-// names and are part of the protocol.
+// Message is the one unit of exchange between nodes. It is exported for
+// transport authors: applications never see one. Transports move it from
+// Node to Node unchanged; the fields used depend on Kind. The msgpack tags
+// are the wire names and are part of the protocol.
 type Message struct {
 	Kind MessageKind `msgpack:"k"`
 	From NodeID      `msgpack:"f"`
@@ -84,7 +86,8 @@ const (
 	// Membership-change entries will take the next value.
 )
 
-// Entry is one position of the replicated log.
+// Entry is one position of the replicated log. It is exported for
+// transport and persister authors; applications see Delivery instead.
 //
 // Origin, Incarnation and Seq identify the broadcast: the node that accepted
 // it, that node's incarnation (bumped durably on every start) and a sequence
