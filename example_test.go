@@ -2,6 +2,7 @@ package raftlite_test
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log"
 	"time"
@@ -55,4 +56,126 @@ func Example() {
 	// node 1 delivered: "hello from 1" "hello from 2" "hello from 3"
 	// node 2 delivered: "hello from 1" "hello from 2" "hello from 3"
 	// node 3 delivered: "hello from 1" "hello from 2" "hello from 3"
+}
+
+// startAlone starts a node that is a cluster by itself, on its own
+// in-memory network.
+func startAlone(p *raftlite.MemoryPersister, applied uint64) *raftlite.Node {
+	node, err := raftlite.New(raftlite.Config{
+		ID:                1,
+		Peers:             map[raftlite.NodeID]string{1: ""},
+		Transport:         mem.NewNetwork(1).Transport(1),
+		Persister:         p,
+		ElectionTimeout:   50 * time.Millisecond,
+		HeartbeatInterval: 10 * time.Millisecond,
+		Applied:           applied,
+	})
+	if err != nil {
+		log.Fatal(err)
+	}
+	return node
+}
+
+// Submit pipelines broadcasts: it returns once the node has accepted the
+// message, without waiting for it to commit, and messages submitted one
+// after another are delivered in that order.
+func ExampleNode_Submit() {
+	node := startAlone(raftlite.NewMemoryPersister(), 0)
+	defer node.Close()
+	ctx := context.Background()
+
+	var pending []*raftlite.Pending
+	for _, msg := range []string{"first", "second", "third"} {
+		p, err := node.Submit(ctx, []byte(msg))
+		if err != nil {
+			log.Fatal(err)
+		}
+		pending = append(pending, p)
+	}
+	// Waiting for the last is enough to know all three committed: they
+	// commit in order.
+	if _, err := pending[2].Wait(ctx); err != nil {
+		log.Fatal(err)
+	}
+	for range pending {
+		d := <-node.Deliveries()
+		fmt.Printf("%s (seq %d)\n", d.Data, d.ID.Seq)
+	}
+	// Output:
+	// first (seq 1)
+	// second (seq 2)
+	// third (seq 3)
+}
+
+// A Broadcast that gives up before its message is known to be committed
+// returns an *OutcomeUnknownError. The message may still commit, once; its
+// ID tells which delivery to watch for.
+func ExampleOutcomeUnknownError() {
+	network := mem.NewNetwork(1)
+	peers := map[raftlite.NodeID]string{1: "", 2: "", 3: ""}
+	nodes := map[raftlite.NodeID]*raftlite.Node{}
+	for id := range peers {
+		node, err := raftlite.New(raftlite.Config{ID: id, Peers: peers, Transport: network.Transport(id),
+			Persister: raftlite.NewMemoryPersister(), ElectionTimeout: 100 * time.Millisecond})
+		if err != nil {
+			log.Fatal(err)
+		}
+		defer node.Close()
+		nodes[id] = node
+	}
+	ctx := context.Background()
+	if _, err := nodes[1].Broadcast(ctx, []byte("warm-up")); err != nil {
+		log.Fatal(err)
+	}
+
+	network.Isolate(3) // node 3 cannot reach a majority
+	short, cancel := context.WithTimeout(ctx, 300*time.Millisecond)
+	defer cancel()
+	_, err := nodes[3].Broadcast(short, []byte("maybe"))
+	var unknown *raftlite.OutcomeUnknownError
+	if !errors.As(err, &unknown) {
+		log.Fatalf("expected an unknown outcome, got %v", err)
+	}
+	fmt.Println("outcome unknown:", errors.Is(err, raftlite.ErrOutcomeUnknown), "timed out:", errors.Is(err, context.DeadlineExceeded))
+
+	// Node 3 keeps trying while it lives; once it can reach the others,
+	// the message commits, and every node delivers it exactly once.
+	network.Heal()
+	for d := range nodes[1].Deliveries() {
+		if d.ID == unknown.ID {
+			fmt.Printf("delivered %q from node %d\n", d.Data, d.ID.Origin)
+			break
+		}
+	}
+	// Output:
+	// outcome unknown: true timed out: true
+	// delivered "maybe" from node 3
+}
+
+// A restarted node delivers its log again from the start, unless Applied
+// says how much of it the application has already processed durably.
+func ExampleNew_restartWithApplied() {
+	disk := raftlite.NewMemoryPersister()
+	node := startAlone(disk, 0)
+	ctx := context.Background()
+	var applied uint64
+	for _, msg := range []string{"a", "b", "c"} {
+		if _, err := node.Broadcast(ctx, []byte(msg)); err != nil {
+			log.Fatal(err)
+		}
+	}
+	for range 2 { // the application processes two, then the node stops
+		d := <-node.Deliveries()
+		applied = d.Index
+	}
+	if err := node.Close(); err != nil {
+		log.Fatal(err)
+	}
+
+	node = startAlone(disk, applied)
+	defer node.Close()
+	d := <-node.Deliveries()
+	fmt.Printf("after a restart, delivery resumes with %q\n", d.Data)
+	// Output:
+	// after a restart, delivery resumes with "c"
 }
