@@ -9,10 +9,9 @@
 //			Transport: net.Transport(id), Persister: raftlite.NewMemoryPersister()})
 //		...
 //	}
-//	net.Isolate(1)         // node 1 can neither send nor hear
-//	net.Cut(2, 3)          // 2 no longer reaches 3; 3 still reaches 2
-//	net.Bridge(3, []raftlite.NodeID{1}, []raftlite.NodeID{2}) // 1 and 2 meet only through 3
-//	net.Heal()             // everything as it was
+//	net.Isolate(1) // node 1 neither sends nor hears
+//	net.Cut(2, 3)  // 2 no longer reaches 3; 3 still reaches 2
+//	net.Heal()     // every link up again
 //
 // Addresses in Peers are ignored: nodes are found by id.
 //
@@ -30,8 +29,9 @@
 // CutBoth, RestoreBoth; Isolate cuts all of one node's links) or all at once
 // by a shape: Partition, Bridge and Ring set every link among the nodes the
 // network knows (those it made a Transport for, and those ever named to it),
-// cutting off the nodes a shape does not name. A shape replaces the links
-// that were there; it does not change which nodes are down.
+// cutting off the nodes a shape does not name (a node the network first
+// hears of later starts with its links up). A shape replaces the links that
+// were there; it does not change which nodes are down.
 //
 // Down and Up concern a node rather than its links: a down node neither
 // sends nor receives, as if unplugged from the network; its Node keeps
