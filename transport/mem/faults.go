@@ -15,32 +15,30 @@ type link struct{ from, to raftlite.NodeID }
 // Cut makes the messages from node from to node to lost: those sent from
 // now on, and those on their way that arrive while the link is cut. Node to
 // can still reach node from.
-func (n *Network) Cut(from, to raftlite.NodeID) {
-	n.mu.Lock()
-	defer n.mu.Unlock()
-	n.learn(from, to)
-	n.cut[link{from, to}] = true
-}
+func (n *Network) Cut(from, to raftlite.NodeID) { n.setLinks(false, link{from, to}) }
 
 // Restore undoes Cut: messages from node from reach node to again (unless
 // either is down).
-func (n *Network) Restore(from, to raftlite.NodeID) {
-	n.mu.Lock()
-	defer n.mu.Unlock()
-	n.learn(from, to)
-	delete(n.cut, link{from, to})
-}
+func (n *Network) Restore(from, to raftlite.NodeID) { n.setLinks(true, link{from, to}) }
 
 // CutBoth cuts the links between a and b in both directions.
-func (n *Network) CutBoth(a, b raftlite.NodeID) {
-	n.Cut(a, b)
-	n.Cut(b, a)
-}
+func (n *Network) CutBoth(a, b raftlite.NodeID) { n.setLinks(false, link{a, b}, link{b, a}) }
 
 // RestoreBoth restores the links between a and b in both directions.
-func (n *Network) RestoreBoth(a, b raftlite.NodeID) {
-	n.Restore(a, b)
-	n.Restore(b, a)
+func (n *Network) RestoreBoth(a, b raftlite.NodeID) { n.setLinks(true, link{a, b}, link{b, a}) }
+
+// setLinks sets each of links up, or cut, all at once.
+func (n *Network) setLinks(up bool, links ...link) {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	for _, l := range links {
+		n.learn(l.from, l.to)
+		if up {
+			delete(n.cut, l)
+		} else {
+			n.cut[l] = true
+		}
+	}
 }
 
 // Isolate cuts every link to and from node id, keeping the other links as
