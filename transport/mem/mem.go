@@ -1,19 +1,3 @@
-// Package mem is an in-process network for raftlite: fast, deterministic
-// when seeded, and able to misbehave on demand. It is what raftlite's own
-// tests run on, and it serves users' tests the same way.
-//
-//	net := mem.NewNetwork(1)
-//	peers := map[raftlite.NodeID]string{1: "", 2: "", 3: ""}
-//	for id := range peers {
-//		node, err := raftlite.New(raftlite.Config{ID: id, Peers: peers,
-//			Transport: net.Transport(id), Persister: raftlite.NewMemoryPersister()})
-//		...
-//	}
-//	net.Isolate(1) // the fun starts
-//
-// Addresses in Peers are ignored: nodes are found by id. Faults (partitions,
-// loss, delay, duplication, reordering) apply to messages as they are sent
-// and, for partitions, again as they arrive.
 package mem
 
 import (
@@ -33,7 +17,9 @@ type Network struct {
 	mu        sync.Mutex
 	rng       *rand.Rand
 	nodes     map[raftlite.NodeID]*Transport
-	group     map[raftlite.NodeID]int // nil: everyone can reach everyone
+	known     map[raftlite.NodeID]bool // every id given a Transport or named in a fault
+	cut       map[link]bool            // links that lose every message
+	down      map[raftlite.NodeID]bool // nodes that neither send nor receive
 	dropRate  float64
 	dupRate   float64
 	reorder   float64
@@ -50,6 +36,9 @@ func NewNetwork(seed uint64) *Network {
 	return &Network{
 		rng:   rand.New(rand.NewPCG(seed, seed^0x9e3779b97f4a7c15)),
 		nodes: map[raftlite.NodeID]*Transport{},
+		known: map[raftlite.NodeID]bool{},
+		cut:   map[link]bool{},
+		down:  map[raftlite.NodeID]bool{},
 		sent:  map[raftlite.MessageKind]uint64{},
 	}
 }
@@ -57,40 +46,10 @@ func NewNetwork(seed uint64) *Network {
 // Transport returns a new Transport for node id. A Transport made earlier
 // for the same id stops receiving: this is how a test restarts a node.
 func (n *Network) Transport(id raftlite.NodeID) *Transport {
+	n.mu.Lock()
+	n.learn(id)
+	n.mu.Unlock()
 	return &Transport{net: n, id: id, wake: make(chan struct{}, 1), stop: make(chan struct{}), stopped: make(chan struct{})}
-}
-
-// Partition splits the network: nodes in different groups cannot exchange
-// messages; nodes named in no group are cut off from everyone.
-func (n *Network) Partition(groups ...[]raftlite.NodeID) {
-	n.mu.Lock()
-	defer n.mu.Unlock()
-	n.group = map[raftlite.NodeID]int{}
-	for g, ids := range groups {
-		for _, id := range ids {
-			n.group[id] = g + 1
-		}
-	}
-}
-
-// Isolate cuts node id off from every other node, keeping the rest as they are.
-func (n *Network) Isolate(id raftlite.NodeID) {
-	n.mu.Lock()
-	defer n.mu.Unlock()
-	if n.group == nil {
-		n.group = map[raftlite.NodeID]int{}
-		for other := range n.nodes {
-			n.group[other] = 1
-		}
-	}
-	n.group[id] = -int(id) - 1 // a group of its own
-}
-
-// Heal reconnects everyone.
-func (n *Network) Heal() {
-	n.mu.Lock()
-	defer n.mu.Unlock()
-	n.group = nil
 }
 
 // SetLoss makes each message be dropped with probability drop, and
@@ -136,10 +95,6 @@ func (n *Network) Stats() Stats {
 	return s
 }
 
-func (n *Network) linked(a, b raftlite.NodeID) bool {
-	return n.group == nil || (n.group[a] != 0 && n.group[a] == n.group[b])
-}
-
 // Transport is one node's attachment to a Network.
 type Transport struct {
 	net     *Network
@@ -154,8 +109,9 @@ type Transport struct {
 }
 
 type queued struct {
-	m  raftlite.Message
-	at time.Time // zero: at once
+	m    raftlite.Message
+	from raftlite.NodeID // the sending Transport's id, whatever m.From says
+	at   time.Time       // zero: at once
 }
 
 // inbox is a FIFO that reuses its array: a queue that only ever reslices
@@ -228,7 +184,7 @@ func (t *Transport) Send(m raftlite.Message) {
 		if n.delayMax > n.delayMin {
 			delay += time.Duration(n.rng.Int64N(int64(n.delayMax - n.delayMin + 1)))
 		}
-		q := queued{m: m}
+		q := queued{m: m, from: t.id}
 		if delay > 0 {
 			q.at = time.Now().Add(delay)
 		}
@@ -265,8 +221,9 @@ func (t *Transport) run() {
 					break
 				}
 			}
+			from := t.queue.front().from
 			m := t.queue.pop()
-			if n.linked(m.From, t.id) {
+			if n.linked(from, t.id) {
 				n.delivered++
 				batch = append(batch, m)
 			} else {

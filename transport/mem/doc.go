@@ -1,0 +1,45 @@
+// Package mem is an in-process network for raftlite: fast, deterministic
+// when seeded, and able to misbehave on demand. It is what raftlite's own
+// tests run on, and it serves users' tests the same way.
+//
+//	net := mem.NewNetwork(1)
+//	peers := map[raftlite.NodeID]string{1: "", 2: "", 3: ""}
+//	for id := range peers {
+//		node, err := raftlite.New(raftlite.Config{ID: id, Peers: peers,
+//			Transport: net.Transport(id), Persister: raftlite.NewMemoryPersister()})
+//		...
+//	}
+//	net.Isolate(1) // node 1 neither sends nor hears
+//	net.Cut(2, 3)  // 2 no longer reaches 3; 3 still reaches 2
+//	net.Heal()     // every link up again
+//
+// Addresses in Peers are ignored: nodes are found by id.
+//
+// # The fault model
+//
+// The network is a set of directed links, one for every ordered pair of
+// nodes, and every link starts up. A message from a to b is lost if the link
+// a→b is cut, or if a or b is down; otherwise random faults may still drop,
+// delay, duplicate or reorder it (SetLoss, SetDelay, SetReorder). Links and
+// down nodes are checked twice: as a message is sent and again as it
+// arrives, so a message in flight across a link that is cut by the time it
+// arrives is lost (one that finds the link restored gets through).
+//
+// Links are changed one at a time (Cut, Restore and their two-way forms
+// CutBoth, RestoreBoth; Isolate cuts all of one node's links) or all at once
+// by a shape: Partition, Bridge and Ring set every link among the nodes the
+// network knows (those it made a Transport for, and those ever named to it),
+// cutting off the nodes a shape does not name (a node the network first
+// hears of later starts with its links up). A shape replaces the links that
+// were there; it does not change which nodes are down.
+//
+// Down and Up concern a node rather than its links: a down node neither
+// sends nor receives, as if unplugged from the network; its Node keeps
+// running (its timers fire, it may stand for election). Links keep their state while a node is
+// down, and a node restarted while down (a new Transport for its id) stays
+// down. Heal restores every link and brings every node up; the random fault
+// rates stay as they are.
+//
+// Messages between a pair of nodes arrive in the order sent unless
+// SetReorder says otherwise.
+package mem
