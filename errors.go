@@ -43,6 +43,7 @@ type OutcomeUnknownError struct {
 	Err error
 }
 
+// Error says which broadcast's outcome is unknown, and why.
 func (e *OutcomeUnknownError) Error() string {
 	return fmt.Sprintf("%v: broadcast %d/%d/%d: %v", ErrOutcomeUnknown, e.ID.Origin, e.ID.Incarnation, e.ID.Seq, e.Err)
 }

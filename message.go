@@ -53,10 +53,10 @@ func (k MessageKind) String() string {
 // Node to Node unchanged; the fields used depend on Kind. The msgpack tags
 // are the wire names and are part of the protocol.
 type Message struct {
-	Kind MessageKind `msgpack:"k"`
-	From NodeID      `msgpack:"f"`
-	To   NodeID      `msgpack:"o"`
-	Term uint64      `msgpack:"t"`
+	Kind MessageKind `msgpack:"k"` // which message this is
+	From NodeID      `msgpack:"f"` // the sender
+	To   NodeID      `msgpack:"o"` // the receiver
+	Term uint64      `msgpack:"t"` // the sender's current term
 
 	// MsgVoteRequest: the candidate's last log position.
 	LastIndex uint64 `msgpack:"li,omitempty"`
@@ -95,13 +95,13 @@ const (
 // broadcast only if it is the next one from its origin, which makes retries
 // across leader changes idempotent.
 type Entry struct {
-	Index       uint64    `msgpack:"i"`
-	Term        uint64    `msgpack:"t"`
-	Kind        EntryKind `msgpack:"k,omitempty"`
-	Origin      NodeID    `msgpack:"o,omitempty"`
-	Incarnation uint64    `msgpack:"n,omitempty"`
-	Seq         uint64    `msgpack:"q,omitempty"`
-	Data        []byte    `msgpack:"d,omitempty"`
+	Index       uint64    `msgpack:"i"`           // position in the log, from 1
+	Term        uint64    `msgpack:"t"`           // term of the leader that appended it
+	Kind        EntryKind `msgpack:"k,omitempty"` // what it holds
+	Origin      NodeID    `msgpack:"o,omitempty"` // EntryData: the node that accepted it
+	Incarnation uint64    `msgpack:"n,omitempty"` // EntryData: the origin's life
+	Seq         uint64    `msgpack:"q,omitempty"` // EntryData: its place in that life, from 1
+	Data        []byte    `msgpack:"d,omitempty"` // EntryData: the message
 }
 
 // entryOverhead is the most an entry's fields other than Data take in the

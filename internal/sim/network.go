@@ -15,8 +15,8 @@ type Network struct {
 	group       map[int]int // nil: fully connected
 	cut         map[[2]int]bool
 	lastArrival map[[2]int]time.Duration
-	Sent        uint64
-	Lost        uint64
+	Sent        uint64 // messages handed to Send
+	Lost        uint64 // messages dropped or cut off
 }
 
 // NewNetwork returns a reliable network on s with the given delays.

@@ -15,7 +15,7 @@ import (
 // Scheduler runs events in virtual-time order; events at the same instant
 // run in the order they were scheduled.
 type Scheduler struct {
-	Rand  *rand.Rand
+	Rand  *rand.Rand // the simulation's only source of randomness
 	now   time.Duration
 	queue eventQueue
 	seq   uint64
