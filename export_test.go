@@ -1,0 +1,7 @@
+package raftlite
+
+// Internals that external tests check against other packages.
+var (
+	MaxMessageSize = maxMessageSize
+	EntrySize      = (*Entry).size
+)
