@@ -20,7 +20,13 @@ const (
 	// bugAcceptGaps: the leader appends a broadcast that is not the next
 	// from its origin, so one lost on the way is overtaken.
 	bugAcceptGaps
+	// bugReleaseBeforeSync: the runtime sends the messages that wait on a
+	// save (votes, acknowledgements) before the save is durable.
+	bugReleaseBeforeSync
 )
 
 // injected reports whether bug b is switched on.
-func (c *core) injected(b bug) bool { return bugsCompiled && c.cfg.bug&b != 0 }
+func (c *core) injected(b bug) bool { return bugOn(c.cfg.bug, b) }
+
+// bugOn reports whether bug b is in the set.
+func bugOn(set, b bug) bool { return bugsCompiled && set&b != 0 }

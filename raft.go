@@ -90,9 +90,7 @@ type Node struct {
 	closeErr   error // the transport's and persister's, set before done closes
 
 	// Owned by the loop goroutine.
-	saving  bool
-	unsaved *saveBatch
-	spare   *saveBatch // a saved batch, emptied for reuse
+	pipe savePipeline
 	// inlineSave: the persister saves in memory, so saves run on the loop.
 	inlineSave bool
 	halted     bool // a save failed: the loop must stop
@@ -127,7 +125,7 @@ func New(cfg Config) (n *Node, err error) {
 		return nil, err
 	}
 	reader, _ := cfg.Persister.(EntryReader)
-	hs, boot, err := loadLog(cfg.Persister, reader)
+	hs, boot, err := loadLog(cfg.Persister, reader, 0)
 	if err != nil {
 		return nil, fmt.Errorf("%w: loading state: %w", ErrStorage, err)
 	}

@@ -8,16 +8,17 @@ import "fmt"
 // loadLog reads what the persister saved. With an EntryReader it reads the
 // log in pieces and holds in memory only the entries after the saved commit
 // index, the ones that may still change; otherwise it loads everything.
-func loadLog(p Persister, r EntryReader) (HardState, bootLog, error) {
+// chunkSize is the in-memory log's chunk size, 0 for the default.
+func loadLog(p Persister, r EntryReader, chunkSize int) (HardState, bootLog, error) {
 	if r == nil {
 		hs, entries, err := p.Load()
-		return hs, bootInMemory(entries, 0), err
+		return hs, bootInMemory(entries, chunkSize), err
 	}
 	hs, first, last, err := r.LoadState()
 	if err != nil {
 		return hs, bootLog{}, err
 	}
-	boot := newBootLog(first-1, 0)
+	boot := newBootLog(first-1, chunkSize)
 	keepFrom := min(max(hs.Commit+1, first), last+1)
 	for lo := first; lo <= last; {
 		ents, err := r.Entries(lo, last+1, 4<<20)

@@ -30,6 +30,89 @@ type saveResult struct {
 	err   error
 }
 
+// commit makes b durable in p, then releases the messages that waited on
+// it: only now may a vote or an acknowledgement leave.
+func (b *saveBatch) commit(p Persister, send func(Message), bugs bug) error {
+	if bugOn(bugs, bugReleaseBeforeSync) {
+		for _, m := range b.afterSync {
+			send(m)
+		}
+	}
+	if err := p.Save(b.hs, b.entries); err != nil {
+		return err
+	}
+	if !bugOn(bugs, bugReleaseBeforeSync) {
+		for _, m := range b.afterSync {
+			send(m)
+		}
+	}
+	return nil
+}
+
+// savePipeline is the group commit between the core and the persister:
+// one save at a time, and everything that arrives meanwhile gathered into
+// the next. The Node runs it with a saver goroutine, the simulator on
+// virtual time.
+type savePipeline struct {
+	saving  *saveBatch // being saved
+	unsaved *saveBatch // to save next
+	spare   *saveBatch // saved, emptied for reuse
+}
+
+// queue adds what rd asks to save, and the messages that wait on it, to
+// the next group commit. Messages that wait on nothing unsaved go now.
+func (p *savePipeline) queue(rd *ready, send func(Message)) {
+	if rd.HardState == nil && len(rd.Entries) == 0 && len(rd.AfterSync) == 0 {
+		return
+	}
+	if p.saving == nil && p.unsaved == nil && rd.HardState == nil && len(rd.Entries) == 0 {
+		// Nothing is being saved: what these messages depend on is durable.
+		for _, m := range rd.AfterSync {
+			send(m)
+		}
+		return
+	}
+	if p.unsaved == nil {
+		p.unsaved, p.spare = p.spare, nil
+		if p.unsaved == nil {
+			p.unsaved = &saveBatch{}
+		}
+	}
+	p.unsaved.add(rd)
+}
+
+// next returns the batch to save now, or nil if a save is under way or
+// there is nothing to save.
+func (p *savePipeline) next() *saveBatch {
+	if p.saving != nil || p.unsaved == nil {
+		return nil
+	}
+	p.saving, p.unsaved = p.unsaved, nil
+	return p.saving
+}
+
+// saved tells the core what the save of b made durable, and keeps b for
+// reuse.
+func (p *savePipeline) saved(b *saveBatch, c *core) {
+	p.saving = nil
+	var index, term uint64
+	if k := len(b.entries); k > 0 {
+		index, term = b.entries[k-1].Index, b.entries[k-1].Term
+	}
+	c.onPersisted(index, term, b.hs)
+	clear(b.entries)
+	clear(b.afterSync)
+	*b = saveBatch{entries: b.entries[:0], afterSync: b.afterSync[:0]}
+	p.spare = b
+}
+
+// crash forgets every save not yet done and returns the one under way.
+func (p *savePipeline) crash() *saveBatch {
+	b := p.saving
+	*p = savePipeline{}
+	return b
+}
+
 // flush carries out a ready.
 func (n *Node) flush(rd ready, election *time.Timer) {
 	switch {
@@ -42,23 +125,21 @@ func (n *Node) flush(rd ready, election *time.Timer) {
 		n.transport.Send(m)
 	}
 	n.requestFetches(rd.Fetches)
-	n.queueSave(&rd)
+	n.pipe.queue(&rd, n.transport.Send)
 	for _, a := range rd.Acked {
 		n.resolve(a)
 	}
-	if n.saving || n.unsaved == nil {
+	b := n.pipe.next()
+	if b == nil {
 		return
 	}
-	b := n.unsaved
-	n.unsaved = nil
 	if !n.inlineSave {
-		n.saving = true
 		n.toSave <- b
 		return
 	}
 	// An in-memory save cannot block, so it is done here rather than
 	// handed to the saver: two goroutine hand-offs fewer per commit.
-	if !n.onSaved(n.save(b)) {
+	if !n.onSaved(saveResult{batch: b, err: b.commit(n.persister, n.transport.Send, n.core.cfg.bug)}) {
 		n.halted = true
 		return
 	}
@@ -66,46 +147,13 @@ func (n *Node) flush(rd ready, election *time.Timer) {
 	n.flush(n.core.takeReady(), election)
 }
 
-// queueSave adds what rd asks to save, and the messages that wait on it,
-// to the next group commit. Messages that wait on nothing unsaved go now.
-func (n *Node) queueSave(rd *ready) {
-	if rd.HardState == nil && len(rd.Entries) == 0 && len(rd.AfterSync) == 0 {
-		return
-	}
-	if !n.saving && n.unsaved == nil && rd.HardState == nil && len(rd.Entries) == 0 {
-		// Nothing is being saved: what these messages depend on is durable.
-		for _, m := range rd.AfterSync {
-			n.transport.Send(m)
-		}
-		return
-	}
-	if n.unsaved == nil {
-		n.unsaved, n.spare = n.spare, nil
-		if n.unsaved == nil {
-			n.unsaved = &saveBatch{}
-		}
-	}
-	n.unsaved.add(rd)
-}
-
-// save makes b durable and then releases the messages that waited on it.
-func (n *Node) save(b *saveBatch) saveResult {
-	err := n.persister.Save(b.hs, b.entries)
-	if err == nil {
-		for _, m := range b.afterSync {
-			n.transport.Send(m)
-		}
-	}
-	return saveResult{batch: b, err: err}
-}
-
 // saver runs group commits one after another, off the event loop.
 func (n *Node) saver(done chan struct{}) {
 	defer close(done)
 	for b := range n.toSave {
-		r := n.save(b)
+		err := b.commit(n.persister, n.transport.Send, n.core.cfg.bug)
 		select {
-		case n.saved <- r:
+		case n.saved <- saveResult{batch: b, err: err}:
 		case <-n.closing:
 		}
 	}
@@ -115,22 +163,12 @@ func (n *Node) saver(done chan struct{}) {
 // it must not acknowledge what it could not write, and its log may now end
 // in a torn record that only a restart's recovery can repair.
 func (n *Node) onSaved(r saveResult) bool {
-	n.saving = false
 	if r.err != nil {
 		err := fmt.Errorf("%w: %w", ErrStorage, r.err)
 		n.err.Store(&err)
 		n.log.Error("stopping: cannot save state", "err", r.err)
 		return false
 	}
-	var index, term uint64
-	if k := len(r.batch.entries); k > 0 {
-		index, term = r.batch.entries[k-1].Index, r.batch.entries[k-1].Term
-	}
-	n.core.onPersisted(index, term, r.batch.hs)
-	b := r.batch
-	clear(b.entries)
-	clear(b.afterSync)
-	*b = saveBatch{entries: b.entries[:0], afterSync: b.afterSync[:0]}
-	n.spare = b
+	n.pipe.saved(r.batch, n.core)
 	return true
 }

@@ -3,6 +3,7 @@ package raftlite
 import (
 	"flag"
 	"fmt"
+	"math"
 	"math/rand/v2"
 	"runtime"
 	"slices"
@@ -83,10 +84,8 @@ type simNode struct {
 	life  int // bumped on crash; events of an earlier life are ignored
 	timer int // bumped on every election timer change
 
-	diskHS      HardState
-	diskEntries []Entry
-	saving      *saveBatch
-	unsaved     *saveBatch
+	disk *simDisk
+	pipe savePipeline // the Node's own save pipeline
 
 	lastCommit   uint64
 	checkedLen   uint64 // log matching verified up to here
@@ -100,7 +99,48 @@ func (n *simNode) entryAt(i uint64) *Entry {
 	if i >= n.core.log.memFirst() {
 		return n.core.log.at(i)
 	}
-	return &n.diskEntries[i-1]
+	return &n.disk.entries[i-1]
+}
+
+// simDisk is a node's simulated disk: what a save made durable. Saves take
+// virtual time in the pipeline; a crash loses the save under way or tears
+// it (see crash).
+type simDisk struct {
+	hs      HardState
+	entries []Entry // from index 1
+}
+
+func (d *simDisk) Load() (HardState, []Entry, error) { return d.hs, slices.Clone(d.entries), nil }
+
+func (d *simDisk) Save(hs *HardState, entries []Entry) error {
+	if hs != nil {
+		d.hs = *hs
+	}
+	if len(entries) > 0 {
+		first := entries[0].Index
+		if first == 0 || first > uint64(len(d.entries))+1 {
+			return errNonContiguous(first, uint64(len(d.entries)))
+		}
+		d.entries = append(d.entries[:first-1], entries...)
+	}
+	return nil
+}
+
+func (d *simDisk) Close() error { return nil }
+
+func (d *simDisk) LoadState() (HardState, uint64, uint64, error) {
+	return d.hs, 1, uint64(len(d.entries)), nil
+}
+
+func (d *simDisk) Entries(lo, hi uint64, maxBytes int) ([]Entry, error) {
+	ents := d.entries[lo-1 : hi-1]
+	size := 0
+	for i := range ents {
+		if size += ents[i].size(); size > maxBytes && i > 0 {
+			return slices.Clone(ents[:i]), nil
+		}
+	}
+	return slices.Clone(ents), nil
 }
 
 // simChunk is the simulated log's chunk size: small, so that entries leave
@@ -230,19 +270,23 @@ func (c *simCluster) converged() bool {
 func (c *simCluster) restart(n *simNode) {
 	n.life++
 	n.alive = true
-	hs := n.diskHS
+	if n.disk == nil {
+		n.disk = &simDisk{}
+	}
+	// As New does: a new incarnation, saved before anything else, and on
+	// an EntryReader only what follows the saved commit index in memory;
+	// tiny chunks make eviction and read-back happen often.
+	hs, boot, err := loadLog(n.disk, n.disk, simChunk)
+	if err != nil {
+		c.fail("node %d cannot load its disk: %v", n.id, err)
+		return
+	}
 	hs.Incarnation = nextIncarnation(hs.Incarnation, time.Unix(0, int64(c.s.Now())))
-	n.diskHS = hs
+	n.disk.hs = hs
 	cc := c.cc
 	cc.id = n.id
-	// Like a Node on the write-ahead log, hold only what follows the saved
-	// commit index; tiny chunks make eviction and read-back happen often.
-	boot := newBootLog(0, simChunk)
-	for i := range n.diskEntries {
-		boot.add(&n.diskEntries[i], n.diskEntries[i].Index > hs.Commit)
-	}
 	n.core = newCore(cc, hs, boot, rand.New(rand.NewPCG(c.seed, uint64(n.id)<<32|uint64(n.life))))
-	n.saving, n.unsaved = nil, nil
+	n.pipe = savePipeline{}
 	n.lastCommit, n.checkedLen, n.checkedTerm = 0, 0, 0
 	n.clientSeqs = map[uint64]string{}
 	c.tracef("node %d starts, life %d, term %d, log %d", n.id, n.life, hs.Term, n.core.log.lastIndex())
@@ -264,25 +308,10 @@ func (c *simCluster) crash(n *simNode) {
 	c.tracef("node %d crashes", n.id)
 	n.alive = false
 	n.life++
-	if b := n.saving; b != nil && c.s.Chance(0.5) {
+	if b := n.pipe.crash(); b != nil && c.s.Chance(0.5) {
 		// A torn save: the state record and a prefix of the entries made it.
 		k := c.s.Rand.IntN(len(b.entries) + 1)
-		c.applyToDisk(n, &saveBatch{hs: b.hs, entries: b.entries[:k]})
-	}
-	n.saving, n.unsaved = nil, nil
-}
-
-func (c *simCluster) applyToDisk(n *simNode, b *saveBatch) {
-	if b.hs != nil {
-		n.diskHS = *b.hs
-	}
-	if len(b.entries) > 0 {
-		first := b.entries[0].Index
-		keep := 0
-		if len(n.diskEntries) > 0 {
-			keep = int(min(first-n.diskEntries[0].Index, uint64(len(n.diskEntries))))
-		}
-		n.diskEntries = append(n.diskEntries[:keep], b.entries...) // restart clones it
+		_ = n.disk.Save(b.hs, b.entries[:k])
 	}
 }
 
@@ -307,42 +336,24 @@ func (c *simCluster) afterEvent(n *simNode) {
 	for _, m := range rd.Messages {
 		c.send(m)
 	}
-	if rd.HardState != nil || len(rd.Entries) > 0 || len(rd.AfterSync) > 0 {
-		if n.saving == nil && n.unsaved == nil && rd.HardState == nil && len(rd.Entries) == 0 {
-			for _, m := range rd.AfterSync {
-				c.send(m)
-			}
-		} else {
-			if n.unsaved == nil {
-				n.unsaved = &saveBatch{}
-			}
-			n.unsaved.add(&rd)
-		}
-	}
-	if n.saving == nil && n.unsaved != nil {
-		b := n.unsaved
-		n.saving, n.unsaved = b, nil
+	n.pipe.queue(&rd, c.send)
+	if b := n.pipe.next(); b != nil {
 		c.s.After(c.s.Between(100*time.Microsecond, 3*time.Millisecond), func() {
 			if n.life != life {
 				return
 			}
-			c.applyToDisk(n, b)
-			n.saving = nil
-			for _, m := range b.afterSync {
-				c.send(m)
+			if err := b.commit(n.disk, c.send, c.cc.bug); err != nil {
+				c.fail("node %d: save failed: %v", n.id, err)
+				return
 			}
-			var index, term uint64
-			if k := len(b.entries); k > 0 {
-				index, term = b.entries[k-1].Index, b.entries[k-1].Term
-			}
-			n.core.onPersisted(index, term, b.hs)
+			n.pipe.saved(b, n.core)
 			c.afterEvent(n)
 		})
 	}
 	for _, f := range rd.Fetches {
 		// Entries out of memory are committed and durable: read them back
 		// from the simulated disk after a disk's delay.
-		ents := slices.Clone(n.diskEntries[f.Lo-1 : min(f.Hi-1, f.Lo-1+8)])
+		ents, _ := n.disk.Entries(f.Lo, min(f.Hi, f.Lo+8), math.MaxInt)
 		c.s.After(c.s.Between(50*time.Microsecond, time.Millisecond), func() {
 			if n.life == life {
 				n.core.onFetched(f.To, ents)
