@@ -23,6 +23,12 @@ const (
 	// bugReleaseBeforeSync: the runtime sends the messages that wait on a
 	// save (votes, acknowledgements) before the save is durable.
 	bugReleaseBeforeSync
+	// bugDeliverUncommitted: the leader delivers its entries once they are
+	// saved on its own disk, before they commit.
+	bugDeliverUncommitted
+	// bugDeliverAcrossGap: entries no longer in memory are skipped instead
+	// of read back for delivery.
+	bugDeliverAcrossGap
 )
 
 // injected reports whether bug b is switched on.

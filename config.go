@@ -55,6 +55,9 @@ type Config struct {
 	Logger *slog.Logger
 	// RandSeed seeds the election timer's randomness; 0 picks one.
 	RandSeed uint64
+
+	// bugs switches on known bugs, in tests built with -tags raftlite_bugs.
+	bugs bug
 }
 
 // withDefaults returns a copy of c with every unset field given its
@@ -146,5 +149,6 @@ func (c *Config) coreConfig() coreConfig {
 		id: c.ID, peers: peers,
 		electionTimeout: c.ElectionTimeout, heartbeatInterval: c.HeartbeatInterval,
 		maxEntryBytes: c.MaxEntryBytes, maxBatchBytes: c.MaxBatchBytes, maxInflightBytes: c.MaxInflightBytes,
+		bug: c.bugs,
 	}
 }

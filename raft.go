@@ -97,13 +97,11 @@ type Node struct {
 
 	// With an EntryReader, entries out of memory are read back by the
 	// fetcher goroutine: for lagging followers, and for deliveries.
-	reader        EntryReader
-	toFetch       chan fetchJob
-	fetched       chan fetchResult
-	fromDisk      []Entry // read back for delivery, oldest first
-	fetchingToApp bool
-	waiters       []*Pending // by Seq, oldest first
-	delivered     uint64
+	reader  EntryReader
+	toFetch chan fetchJob
+	fetched chan fetchResult
+	app     deliverer
+	waiters []*Pending // by Seq, oldest first
 
 	statusMu sync.Mutex
 	status   Status
@@ -150,7 +148,7 @@ func New(cfg Config) (n *Node, err error) {
 		deliveries: make(chan Delivery, cfg.DeliveryBuffer),
 		closing:    make(chan struct{}),
 		done:       make(chan struct{}),
-		delivered:  cfg.Applied,
+		app:        deliverer{delivered: cfg.Applied, bugs: cfg.bugs},
 		reader:     reader,
 		toFetch:    make(chan fetchJob, 16),
 		fetched:    make(chan fetchResult),
@@ -343,7 +341,7 @@ func (n *Node) run() {
 
 	for {
 		var deliveries chan Delivery
-		next, ok := n.nextDelivery()
+		next, ok := n.app.next(n.core, n.fetchForApp)
 		if ok {
 			deliveries = n.deliveries
 		}
@@ -364,7 +362,7 @@ func (n *Node) run() {
 		case r := <-n.fetched:
 			n.onFetched(r)
 		case deliveries <- next:
-			n.delivered = next.Index
+			n.app.delivered = next.Index
 			continue
 		case <-n.closing:
 			return
@@ -445,10 +443,10 @@ func (n *Node) resolve(a ack) {
 // evict lets committed entries leave memory once they are delivered, with
 // an EntryReader to read them back.
 func (n *Node) evict() {
-	if n.reader != nil && n.delivered > logChunk {
+	if n.reader != nil && n.app.delivered > logChunk {
 		// Keep a chunk behind the application, so that a follower a
 		// little behind is still served from memory.
-		n.core.evict(n.delivered - logChunk)
+		n.core.evict(n.app.delivered - logChunk)
 	}
 }
 
@@ -458,7 +456,7 @@ func (n *Node) updateStatus() {
 	n.status = Status{
 		ID: c.cfg.id, Term: c.hs.Term, Role: c.role, Leader: c.leader,
 		CommitIndex: c.commit, LastIndex: c.log.lastIndex(),
-		Delivered: n.delivered, Dropped: c.dropped, HeldEntries: c.log.lastIndex() + 1 - c.log.memFirst(),
+		Delivered: n.app.delivered, Dropped: c.dropped, HeldEntries: c.log.lastIndex() + 1 - c.log.memFirst(),
 		Pending: len(c.pending),
 	}
 	n.statusMu.Unlock()

@@ -36,6 +36,17 @@ func loadLog(p Persister, r EntryReader, chunkSize int) (HardState, bootLog, err
 	return hs, boot, nil
 }
 
+// fetchForApp asks the fetcher for entries [lo, hi) for delivery, if it is
+// free to take the job.
+func (n *Node) fetchForApp(lo, hi uint64) bool {
+	select {
+	case n.toFetch <- fetchJob{to: None, lo: lo, hi: hi}:
+		return true
+	default:
+		return false
+	}
+}
+
 // fetchJob asks the fetcher for saved entries [lo, hi): for follower to, or
 // for delivery when to is None.
 type fetchJob struct {
@@ -47,56 +58,6 @@ type fetchResult struct {
 	job     fetchJob
 	entries []Entry
 	err     error
-}
-
-// nextDelivery returns the next committed message to hand over, skipping
-// entries that are not messages.
-func (n *Node) nextDelivery() (Delivery, bool) {
-	c := n.core
-	for n.delivered < c.commit {
-		i := n.delivered + 1
-		if i <= c.log.offset {
-			n.delivered = c.log.offset
-			continue
-		}
-		var e *Entry
-		if i >= c.log.memFirst() {
-			e = c.log.at(i)
-		} else {
-			e = n.readBack(i)
-			if e == nil {
-				return Delivery{}, false
-			}
-		}
-		if e.Kind != EntryData {
-			n.delivered = i
-			continue
-		}
-		return Delivery{Index: i, Term: e.Term, Data: e.Data,
-			ID: BroadcastID{Origin: e.Origin, Incarnation: e.Incarnation, Seq: e.Seq}}, true
-	}
-	return Delivery{}, false
-}
-
-// readBack returns entry i, which is no longer in memory, from what the
-// fetcher read for delivery, asking it for more when that runs out.
-func (n *Node) readBack(i uint64) *Entry {
-	for len(n.fromDisk) > 0 && n.fromDisk[0].Index < i {
-		n.fromDisk[0] = Entry{}
-		n.fromDisk = n.fromDisk[1:]
-	}
-	if len(n.fromDisk) > 0 && n.fromDisk[0].Index == i {
-		return &n.fromDisk[0]
-	}
-	if !n.fetchingToApp {
-		hi := min(n.core.commit+1, n.core.log.memFirst())
-		select {
-		case n.toFetch <- fetchJob{to: None, lo: i, hi: hi}:
-			n.fetchingToApp = true
-		default: // the fetcher is busy: ask again on the next event
-		}
-	}
-	return nil
 }
 
 // requestFetches hands the core's requests for entries out of memory to
@@ -129,8 +90,7 @@ func (n *Node) onFetched(r fetchResult) {
 		r.entries = nil
 	}
 	if r.job.to == None {
-		n.fetchingToApp = false
-		n.fromDisk = r.entries
+		n.app.fetched(r.entries)
 		return
 	}
 	n.core.onFetched(r.job.to, r.entries)
