@@ -22,22 +22,34 @@ var (
 	simTrace = flag.Bool("sim.trace", false, "print every simulator step (use with -sim.seed)")
 )
 
-// TestSimulation runs whole clusters of the pure core on simulated time, disk
-// and network under random faults, checking Raft's safety properties after
-// every step and liveness once the faults stop.
+// TestSimulation runs whole clusters of the pure core, with the Node's own
+// save pipeline and delivery logic, on simulated time, disk and network
+// under random faults, checking Raft's safety properties after every step
+// and liveness once the faults stop.
 func TestSimulation(t *testing.T) {
-	seeds := make([]uint64, 0, *simSeeds)
+	var seeds []uint64
 	if *simSeed != 0 {
-		seeds = append(seeds, *simSeed)
+		seeds = []uint64{*simSeed}
 	} else {
 		for s := 1; s <= *simSeeds; s++ {
 			seeds = append(seeds, uint64(s))
 		}
 	}
+	start := time.Now()
+	steps, failures := runSeeds(seeds, simOptions{}, true)
+	for _, r := range failures {
+		t.Errorf("%s", r.failure)
+	}
+	t.Logf("%d seeds, %d steps, in %v", len(seeds), steps, time.Since(start).Round(time.Millisecond))
+}
+
+// runSeeds runs the seeds on every core, stopping at the first failure if
+// stopEarly, and returns the steps taken and the failures, lowest seed first.
+func runSeeds(seeds []uint64, opts simOptions, stopEarly bool) (uint64, []simResult) {
 	var next, steps atomic.Uint64
 	var wg sync.WaitGroup
-	var failMu sync.Mutex
-	start := time.Now()
+	var mu sync.Mutex
+	var failures []simResult
 	for range runtime.GOMAXPROCS(0) {
 		wg.Go(func() {
 			for {
@@ -45,19 +57,22 @@ func TestSimulation(t *testing.T) {
 				if i >= uint64(len(seeds)) {
 					return
 				}
-				r := runSimulation(seeds[i], simOptions{})
+				r := runSimulation(seeds[i], opts)
 				steps.Add(r.steps)
 				if r.failure != "" {
-					failMu.Lock()
-					t.Errorf("%s", r.failure)
-					failMu.Unlock()
-					next.Store(uint64(len(seeds))) // stop early; one replayable seed is enough
+					mu.Lock()
+					failures = append(failures, r)
+					mu.Unlock()
+					if stopEarly {
+						next.Store(uint64(len(seeds))) // one replayable seed is enough
+					}
 				}
 			}
 		})
 	}
 	wg.Wait()
-	t.Logf("%d seeds, %d steps, in %v", len(seeds), steps.Load(), time.Since(start).Round(time.Millisecond))
+	slices.SortFunc(failures, func(a, b simResult) int { return int(a.seed) - int(b.seed) })
+	return steps.Load(), failures
 }
 
 func firstLine(s string) string { return strings.SplitN(s, "\n", 2)[0] }
@@ -65,7 +80,9 @@ func firstLine(s string) string { return strings.SplitN(s, "\n", 2)[0] }
 type simOptions struct{ bug bug }
 
 type simResult struct {
+	seed    uint64
 	steps   uint64
+	check   string // the check that failed
 	failure string
 }
 
@@ -86,6 +103,7 @@ type simNode struct {
 
 	disk *simDisk
 	pipe savePipeline // the Node's own save pipeline
+	app  deliverer    // the Node's own delivery logic
 
 	lastCommit   uint64
 	checkedLen   uint64 // log matching verified up to here
@@ -143,6 +161,11 @@ func (d *simDisk) Entries(lo, hi uint64, maxBytes int) ([]Entry, error) {
 	return slices.Clone(ents), nil
 }
 
+// holds reports whether the disk holds the entry at index i of term term.
+func (d *simDisk) holds(i, term uint64) bool {
+	return i <= uint64(len(d.entries)) && d.entries[i-1].Term == term
+}
+
 // simChunk is the simulated log's chunk size: small, so that entries leave
 // memory and are read back all the time.
 const simChunk = 4
@@ -152,6 +175,42 @@ type fingerprint struct {
 	origin      NodeID
 	incarnation uint64
 	seq         uint64
+	data        string
+}
+
+func fingerprintOf(e *Entry) fingerprint {
+	return fingerprint{e.Kind, e.Origin, e.Incarnation, e.Seq, string(e.Data)}
+}
+
+// swarm is a seed's mix of faults (swarm testing): each seed weighs the
+// kinds of fault differently, so that some see many crashes and few
+// partitions, others the reverse, some long delays and some very short.
+type swarm struct {
+	weights        [faultKinds]int
+	minDelay       time.Duration
+	maxDelay       time.Duration
+	diskMax        time.Duration
+	clientGap      time.Duration
+	crashAfterSend float64 // a leader crashes just after replicating, with this chance per request
+	crashInSave    float64 // a node crashes while a save is under way, with this chance per save
+	crashAfterVote float64 // a voter crashes right after granting a vote
+}
+
+func newSwarm(s *sim.Scheduler) swarm {
+	w := swarm{
+		minDelay:       []time.Duration{0, time.Millisecond}[s.Rand.IntN(2)],
+		maxDelay:       []time.Duration{2 * time.Millisecond, 5 * time.Millisecond, 30 * time.Millisecond}[s.Rand.IntN(3)],
+		diskMax:        []time.Duration{500 * time.Microsecond, 3 * time.Millisecond, 20 * time.Millisecond}[s.Rand.IntN(3)],
+		clientGap:      []time.Duration{3 * time.Millisecond, 20 * time.Millisecond, 60 * time.Millisecond}[s.Rand.IntN(3)],
+		crashAfterSend: []float64{0, 0.002, 0.01}[s.Rand.IntN(3)],
+		crashInSave:    []float64{0, 0.002, 0.01}[s.Rand.IntN(3)],
+		crashAfterVote: []float64{0, 0.05}[s.Rand.IntN(2)],
+	}
+	for k := range w.weights {
+		w.weights[k] = []int{0, 1, 3}[s.Rand.IntN(3)]
+	}
+	w.weights[faultHeal] = max(w.weights[faultHeal], 1)
+	return w
 }
 
 type simCluster struct {
@@ -161,6 +220,7 @@ type simCluster struct {
 	net   *sim.Network
 	nodes []*simNode // nodes[0] is unused so that ids index directly
 	cc    coreConfig
+	swarm swarm
 
 	leaders   map[uint64]NodeID
 	committed []fingerprint // committed[i-1]: the entry committed at index i
@@ -169,6 +229,7 @@ type simCluster struct {
 	lastFrom  map[NodeID]fingerprint // per origin, its last committed broadcast
 	acked     map[string]uint64      // payload -> index its Broadcast returned
 	logAt     map[[2]uint64][2]any
+	check     string
 	failure   string
 	trace     bool
 }
@@ -178,11 +239,11 @@ func runSimulation(seed uint64, opts simOptions) (res simResult) {
 	size := sizes[seed%uint64(len(sizes))]
 	s := sim.New(seed)
 	c := &simCluster{
-		seed: seed, opts: opts, s: s, net: sim.NewNetwork(s, time.Millisecond, 5*time.Millisecond),
+		seed: seed, opts: opts, s: s, swarm: newSwarm(s),
 		nodes: make([]*simNode, size+1), leaders: map[uint64]NodeID{}, once: map[fingerprint]uint64{},
-		lastFrom: map[NodeID]fingerprint{},
-		acked:    map[string]uint64{}, logAt: map[[2]uint64][2]any{}, trace: *simTrace,
+		lastFrom: map[NodeID]fingerprint{}, acked: map[string]uint64{}, logAt: map[[2]uint64][2]any{}, trace: *simTrace,
 	}
+	c.net = sim.NewNetwork(s, c.swarm.minDelay, c.swarm.maxDelay)
 	var peers []NodeID
 	for i := 1; i <= size; i++ {
 		peers = append(peers, NodeID(i))
@@ -193,18 +254,19 @@ func runSimulation(seed uint64, opts simOptions) (res simResult) {
 		c.nodes[i] = &simNode{id: NodeID(i)}
 		c.restart(c.nodes[i])
 	}
+	c.tracef("swarm %+v", c.swarm)
 	c.scheduleClients()
 	c.scheduleChaos()
 	defer func() {
-		res.steps = s.Steps()
+		res.seed, res.steps = seed, s.Steps()
 		if res.failure != "" {
-			res.failure = fmt.Sprintf("simulation seed %d (%d nodes) failed at step %d, virtual time %v: %s\n"+
+			res.failure = fmt.Sprintf("simulation seed %d (%d nodes) failed at step %d, virtual time %v: [%s] %s\n"+
 				"replay: go test -run 'TestSimulation$' -sim.seed=%d -sim.trace -v .",
-				seed, size, s.Steps(), s.Now(), res.failure, seed)
+				seed, size, s.Steps(), s.Now(), res.check, res.failure, seed)
 		}
 	}()
 	if s.RunUntil(simChaos, c.failed) {
-		return simResult{failure: c.failure}
+		return simResult{check: c.check, failure: c.failure}
 	}
 	// The storm is over: heal, restart, and expect the cluster to finish
 	// every broadcast still pending and agree on one log.
@@ -217,24 +279,18 @@ func runSimulation(seed uint64, opts simOptions) (res simResult) {
 		}
 	}
 	if c.failure == "" && !s.RunUntil(simChaos+simSettle, func() bool { return c.failed() || c.converged() }) {
-		c.failure = "no convergence within " + simSettle.String() + " after the faults stopped: " + c.describe()
+		c.fail(checkLiveness, "no convergence within %v after the faults stopped", simSettle)
 	}
-	if c.failure != "" {
-		return simResult{failure: c.failure}
-	}
-	// Every broadcast a client saw succeed is in the committed log, where it was said to be.
-	for payload, idx := range c.acked {
-		if idx > uint64(len(c.committed)) {
-			return simResult{failure: fmt.Sprintf("acknowledged %q at %d but only %d entries committed", payload, idx, len(c.committed))}
-		}
-	}
-	return simResult{}
+	c.checkAcknowledged()
+	return simResult{check: c.check, failure: c.failure}
 }
 
 func (c *simCluster) failed() bool { return c.failure != "" }
 
-func (c *simCluster) fail(format string, args ...any) {
+// fail records the first failed check.
+func (c *simCluster) fail(check, format string, args ...any) {
 	if c.failure == "" {
+		c.check = check
 		c.failure = fmt.Sprintf(format, args...) + "\n" + c.describe()
 	}
 }
@@ -254,13 +310,13 @@ func (c *simCluster) tracef(format string, args ...any) {
 	}
 }
 
-// converged: everyone is alive, agrees on the log and has committed all of
-// it, and no client broadcast is left pending.
+// converged: everyone is alive, agrees on the log and has committed and
+// delivered all of it, and no client broadcast is left pending.
 func (c *simCluster) converged() bool {
 	ref := c.nodes[1].core
 	for _, n := range c.nodes[1:] {
 		if !n.alive || len(n.clientSeqs) > 0 || n.core.commit != n.core.log.lastIndex() ||
-			n.core.log.lastIndex() != ref.log.lastIndex() || n.core.commit == 0 {
+			n.core.log.lastIndex() != ref.log.lastIndex() || n.core.commit == 0 || n.app.delivered < n.core.commit {
 			return false
 		}
 	}
@@ -278,7 +334,7 @@ func (c *simCluster) restart(n *simNode) {
 	// tiny chunks make eviction and read-back happen often.
 	hs, boot, err := loadLog(n.disk, n.disk, simChunk)
 	if err != nil {
-		c.fail("node %d cannot load its disk: %v", n.id, err)
+		c.fail(checkStorage, "node %d cannot load its disk: %v", n.id, err)
 		return
 	}
 	hs.Incarnation = nextIncarnation(hs.Incarnation, time.Unix(0, int64(c.s.Now())))
@@ -287,9 +343,16 @@ func (c *simCluster) restart(n *simNode) {
 	cc.id = n.id
 	n.core = newCore(cc, hs, boot, rand.New(rand.NewPCG(c.seed, uint64(n.id)<<32|uint64(n.life))))
 	n.pipe = savePipeline{}
+	// The application either kept what it had applied (Config.Applied)
+	// or starts over from the beginning.
+	applied := uint64(0)
+	if c.s.Chance(0.5) {
+		applied = n.app.delivered
+	}
+	n.app = deliverer{delivered: applied, bugs: c.cc.bug}
 	n.lastCommit, n.checkedLen, n.checkedTerm = 0, 0, 0
 	n.clientSeqs = map[uint64]string{}
-	c.tracef("node %d starts, life %d, term %d, log %d", n.id, n.life, hs.Term, n.core.log.lastIndex())
+	c.tracef("node %d starts, life %d, term %d, log %d, applied %d", n.id, n.life, hs.Term, n.core.log.lastIndex(), applied)
 	life := n.life
 	var tick func()
 	tick = func() {
@@ -315,6 +378,22 @@ func (c *simCluster) crash(n *simNode) {
 	}
 }
 
+// crashSoon crashes n within up to d and restarts it within up to r after.
+func (c *simCluster) crashSoon(n *simNode, d, r time.Duration, why string) {
+	life := n.life
+	c.s.After(c.s.Between(0, d), func() {
+		if n.alive && n.life == life {
+			c.tracef("node %d crashes %s", n.id, why)
+			c.crash(n)
+			c.s.After(c.s.Between(0, r), func() {
+				if !n.alive {
+					c.restart(n)
+				}
+			})
+		}
+	})
+}
+
 // afterEvent carries out what the core asked, as the Node runtime does, then
 // checks the invariants.
 func (c *simCluster) afterEvent(n *simNode) {
@@ -338,57 +417,79 @@ func (c *simCluster) afterEvent(n *simNode) {
 	}
 	n.pipe.queue(&rd, c.send)
 	if b := n.pipe.next(); b != nil {
-		c.s.After(c.s.Between(100*time.Microsecond, 3*time.Millisecond), func() {
-			if n.life != life {
-				return
-			}
-			if err := b.commit(n.disk, c.send, c.cc.bug); err != nil {
-				c.fail("node %d: save failed: %v", n.id, err)
-				return
-			}
-			n.pipe.saved(b, n.core)
-			c.afterEvent(n)
-		})
+		c.save(n, b)
 	}
 	for _, f := range rd.Fetches {
-		// Entries out of memory are committed and durable: read them back
-		// from the simulated disk after a disk's delay.
-		ents, _ := n.disk.Entries(f.Lo, min(f.Hi, f.Lo+8), math.MaxInt)
-		c.s.After(c.s.Between(50*time.Microsecond, time.Millisecond), func() {
-			if n.life == life {
-				n.core.onFetched(f.To, ents)
-				c.afterEvent(n)
-			}
-		})
+		c.fetch(n, f.Lo, f.Hi, func(ents []Entry) { n.core.onFetched(f.To, ents) })
 	}
 	n.core.evict(n.core.commit - min(n.core.commit, 2))
 	c.checkCommits(n)
-	for _, a := range rd.Acked {
-		payload, ok := n.clientSeqs[a.Seq]
-		if !ok {
-			c.fail("node %d acknowledged seq %d that no client sent", n.id, a.Seq)
-			continue
-		}
-		delete(n.clientSeqs, a.Seq)
-		want := fingerprint{EntryData, n.id, n.core.hs.Incarnation, a.Seq}
-		if a.Index > uint64(len(c.committed)) || c.committed[a.Index-1] != want {
-			c.fail("node %d acknowledged %q at index %d, which is not what committed there", n.id, payload, a.Index)
-		}
-		c.acked[payload] = a.Index
-	}
+	c.checkAcks(n, rd.Acked)
 	c.checkNode(n)
+	c.deliver(n)
+}
+
+// save runs the save of b after a disk's delay, unless the node crashes
+// first (sometimes on purpose, in the middle of it).
+func (c *simCluster) save(n *simNode, b *saveBatch) {
+	life := n.life
+	delay := c.s.Between(100*time.Microsecond, c.swarm.diskMax)
+	if c.s.Now() < simChaos && c.s.Chance(c.swarm.crashInSave) {
+		c.crashSoon(n, delay, 50*time.Millisecond, "during a save")
+	}
+	c.s.After(delay, func() {
+		if n.life != life {
+			return
+		}
+		if err := b.commit(n.disk, c.send, c.cc.bug); err != nil {
+			c.fail(checkStorage, "node %d: save failed: %v", n.id, err)
+			return
+		}
+		n.pipe.saved(b, n.core)
+		c.afterEvent(n)
+	})
+}
+
+// fetch reads entries [lo, hi) (a few at most) back from n's disk after a
+// disk's delay and hands them to done. Entries out of memory are
+// committed and durable, so the disk holds them.
+func (c *simCluster) fetch(n *simNode, lo, hi uint64, done func([]Entry)) {
+	life := n.life
+	ents, _ := n.disk.Entries(lo, min(hi, lo+8), math.MaxInt)
+	c.s.After(c.s.Between(50*time.Microsecond, time.Millisecond), func() {
+		if n.life == life {
+			done(ents)
+			c.afterEvent(n)
+		}
+	})
+}
+
+// deliver hands n's application everything its delivery logic offers.
+func (c *simCluster) deliver(n *simNode) {
+	fetch := func(lo, hi uint64) bool {
+		c.fetch(n, lo, hi, n.app.fetched)
+		return true
+	}
+	for !c.failed() {
+		d, ok := n.app.next(n.core, fetch)
+		if !ok {
+			return
+		}
+		c.checkDelivery(n, d)
+		n.app.delivered = d.Index
+	}
 }
 
 func (c *simCluster) send(m Message) {
-	if m.Kind == MsgVoteResponse && m.Success && c.s.Now() < simChaos && c.s.Chance(0.05) {
-		// A voter that crashes right after voting must remember its vote.
-		n := c.nodes[m.From]
-		c.s.After(c.s.Between(0, 2*time.Millisecond), func() {
-			if n.alive {
-				c.crash(n)
-				c.s.After(c.s.Between(0, 5*time.Millisecond), func() { c.restart(n) })
-			}
-		})
+	if c.s.Now() < simChaos {
+		switch {
+		case m.Kind == MsgVoteResponse && m.Success && c.s.Chance(c.swarm.crashAfterVote):
+			// A voter that crashes right after voting must remember its vote.
+			c.crashSoon(c.nodes[m.From], 2*time.Millisecond, 5*time.Millisecond, "right after voting")
+		case m.Kind == MsgLogRequest && len(m.Entries) > 0 && c.s.Chance(c.swarm.crashAfterSend):
+			// A leader that crashes having replicated to a minority at most.
+			c.crashSoon(c.nodes[m.From], time.Millisecond, 100*time.Millisecond, "right after replicating")
+		}
 	}
 	c.net.Send(int(m.From), int(m.To), func() {
 		to := c.nodes[m.To]
@@ -402,98 +503,12 @@ func (c *simCluster) send(m Message) {
 	})
 }
 
-// checkCommits: commit indexes never fall, and every node commits the same
-// entry at each index, each broadcast at most once.
-func (c *simCluster) checkCommits(n *simNode) {
-	co := n.core
-	if co.commit < n.lastCommit {
-		c.fail("node %d commit index fell from %d to %d", n.id, n.lastCommit, co.commit)
-		return
-	}
-	for i := n.lastCommit + 1; i <= co.commit; i++ {
-		e := n.entryAt(i)
-		fp := fingerprint{e.Kind, e.Origin, e.Incarnation, e.Seq}
-		if i <= uint64(len(c.committed)) {
-			if c.committed[i-1] != fp || c.terms[i-1] != e.Term {
-				c.fail("node %d committed %+v (term %d) at index %d where %+v (term %d) was committed",
-					n.id, fp, e.Term, i, c.committed[i-1], c.terms[i-1])
-				return
-			}
-			continue
-		}
-		if e.Kind == EntryData {
-			if at, dup := c.once[fp]; dup {
-				c.fail("broadcast %+v committed twice, at %d and %d", fp, at, i)
-				return
-			}
-			c.once[fp] = i
-			if !c.checkFIFO(fp, i) {
-				return
-			}
-		}
-		c.committed = append(c.committed, fp)
-		c.terms = append(c.terms, e.Term)
-	}
-	n.lastCommit = co.commit
-}
-
-// checkFIFO: an origin's broadcasts commit in the order it accepted them,
-// with no gap within one of its lives (FIFO-total order).
-func (c *simCluster) checkFIFO(fp fingerprint, i uint64) bool {
-	last, seen := c.lastFrom[fp.origin]
-	next := (seen && fp.incarnation == last.incarnation && fp.seq == last.seq+1) ||
-		((!seen || fp.incarnation > last.incarnation) && fp.seq == 1)
-	if !next {
-		c.fail("FIFO: broadcast %+v committed at %d after %+v from the same origin", fp, i, last)
-		return false
-	}
-	c.lastFrom[fp.origin] = fp
-	return true
-}
-
-// checkNode: one leader per term, leaders hold every committed entry, and
-// logs match (entries with the same index and term are the same and follow
-// the same history).
-func (c *simCluster) checkNode(n *simNode) {
-	co := n.core
-	if co.role == Leader {
-		if l, ok := c.leaders[co.hs.Term]; ok && l != n.id {
-			c.fail("two leaders in term %d: %d and %d", co.hs.Term, l, n.id)
-			return
-		} else if !ok {
-			c.leaders[co.hs.Term] = n.id
-			c.tracef("node %d leads term %d", n.id, co.hs.Term)
-			for i := uint64(1); i <= uint64(len(c.committed)); i++ {
-				if co.log.term(i) != c.terms[i-1] {
-					c.fail("leader %d of term %d lacks committed entry %d", n.id, co.hs.Term, i)
-					return
-				}
-			}
-		}
-	}
-	if n.checkedLen > co.log.lastIndex() || co.log.term(n.checkedLen) != n.checkedTerm {
-		n.checkedLen = co.commit
-		n.checkedTerm = co.log.term(co.commit)
-	}
-	for i := n.checkedLen + 1; i <= co.log.lastIndex(); i++ {
-		e := n.entryAt(i)
-		key := [2]uint64{i, e.Term}
-		val := [2]any{fingerprint{e.Kind, e.Origin, e.Incarnation, e.Seq}, co.log.term(i - 1)}
-		if old, ok := c.logAt[key]; ok && old != val {
-			c.fail("log matching: node %d has %v at (index %d, term %d), another node had %v", n.id, val, i, e.Term, old)
-			return
-		}
-		c.logAt[key] = val
-	}
-	n.checkedLen, n.checkedTerm = co.log.lastIndex(), co.log.lastTerm()
-}
-
 // scheduleClients issues broadcasts at random nodes at random times.
 func (c *simCluster) scheduleClients() {
 	var issue func()
 	issue = func() {
 		if c.s.Now() < simChaos {
-			c.s.After(c.s.Between(2*time.Millisecond, 40*time.Millisecond), issue)
+			c.s.After(c.s.Between(time.Millisecond, c.swarm.clientGap), issue)
 		}
 		n := c.nodes[1+c.s.Rand.IntN(len(c.nodes)-1)]
 		if !n.alive || len(n.clientSeqs) >= 20 {
@@ -508,12 +523,28 @@ func (c *simCluster) scheduleClients() {
 	c.s.After(10*time.Millisecond, issue)
 }
 
-// scheduleChaos injects a random fault every so often until simChaos.
+// The kinds of fault the chaos schedule injects; swarm weighs them.
+const (
+	faultHeal = iota
+	faultSplit
+	faultRing
+	faultBridge
+	faultIsolateLeader
+	faultCrash
+	faultQuickCrashLeader
+	faultQuickCrash
+	faultLossyNetwork
+	faultDelays
+	faultElectionStorm
+	faultKinds
+)
+
+// scheduleChaos injects a fault, drawn by the swarm's weights, every so
+// often until simChaos.
 func (c *simCluster) scheduleChaos() {
-	size := len(c.nodes) - 1
-	ids := make([]int, size)
-	for i := range ids {
-		ids[i] = i + 1
+	total := 0
+	for _, w := range c.swarm.weights {
+		total += w
 	}
 	var act func()
 	act = func() {
@@ -521,97 +552,100 @@ func (c *simCluster) scheduleChaos() {
 			return
 		}
 		c.s.After(c.s.Between(100*time.Millisecond, 800*time.Millisecond), act)
-		switch k := c.s.Rand.IntN(13); k {
-		case 12: // an election storm: safety must not depend on timing
-			for range 2 + c.s.Rand.IntN(2) {
-				if n := c.nodes[1+c.s.Rand.IntN(size)]; n.alive {
-					c.tracef("chaos: node %d times out now", n.id)
-					n.core.onElectionTimeout()
-					c.afterEvent(n)
-				}
-			}
-		case 0, 1:
-			c.tracef("chaos: heal")
-			c.net.Heal()
-		case 2: // a random split
-			perm := c.s.Rand.Perm(size)
-			cut := c.s.Rand.IntN(size + 1)
-			var a, b []int
-			for i, p := range perm {
-				if i < cut {
-					a = append(a, p+1)
-				} else {
-					b = append(b, p+1)
-				}
-			}
-			c.tracef("chaos: partition %v | %v", a, b)
-			c.net.Partition(a, b)
-		case 3: // a majorities ring: everyone sees a majority, no two the same one
-			c.net.Heal()
-			reach := (size/2 + 1) / 2
-			for a := 1; a <= size; a++ {
-				for b := a + 1; b <= size; b++ {
-					if d := min(b-a, size-(b-a)); d > reach {
-						c.net.Cut([2]int{a, b})
-					}
-				}
-			}
-			c.tracef("chaos: majorities ring")
-		case 4: // a bridge: two halves that meet only at one node
-			c.net.Heal()
-			perm := c.s.Rand.Perm(size)
-			bridge, half := perm[0]+1, perm[1:]
-			for _, a := range half[:len(half)/2] {
-				for _, b := range half[len(half)/2:] {
-					c.net.Cut([2]int{a + 1, b + 1})
-				}
-			}
-			c.tracef("chaos: bridge through %d", bridge)
-		case 5: // isolate whoever leads
-			for _, n := range c.nodes[1:] {
-				if n.alive && n.core.role == Leader {
-					c.tracef("chaos: isolate leader %d", n.id)
-					others := slices.DeleteFunc(slices.Clone(ids), func(i int) bool { return i == int(n.id) })
-					c.net.Partition([]int{int(n.id)}, others)
-				}
-			}
-		case 6, 7:
-			n := c.nodes[1+c.s.Rand.IntN(size)]
-			if n.alive {
-				c.crash(n)
-				c.s.After(c.s.Between(0, 2*time.Second), func() {
-					if !n.alive {
-						c.restart(n)
-					}
-				})
-			}
-		case 8:
-			c.net.Drop = []float64{0, 0.05, 0.2}[c.s.Rand.IntN(3)]
-			c.net.Dup = []float64{0, 0.05}[c.s.Rand.IntN(2)]
-			c.net.Reorder = []float64{0, 0.1}[c.s.Rand.IntN(2)]
-			c.tracef("chaos: drop %v dup %v reorder %v", c.net.Drop, c.net.Dup, c.net.Reorder)
-		case 10, 11: // a quick crash and restart, of the leader or of anyone
-			var n *simNode
-			for _, m := range c.nodes[1:] {
-				if m.alive && m.core.role == Leader && k == 10 {
-					n = m
-				}
-			}
-			if n == nil {
-				n = c.nodes[1+c.s.Rand.IntN(size)]
-			}
-			if n.alive {
-				c.crash(n)
-				c.s.After(c.s.Between(0, 300*time.Millisecond), func() {
-					if !n.alive {
-						c.restart(n)
-					}
-				})
-			}
-		case 9:
-			c.net.MaxDelay = c.s.Between(time.Millisecond, 100*time.Millisecond)
-			c.tracef("chaos: delays up to %v", c.net.MaxDelay)
+		k, pick := 0, c.s.Rand.IntN(total)
+		for pick >= c.swarm.weights[k] {
+			pick -= c.swarm.weights[k]
+			k++
 		}
+		c.inject(k)
 	}
 	c.s.After(c.s.Between(0, 500*time.Millisecond), act)
+}
+
+func (c *simCluster) inject(kind int) {
+	size := len(c.nodes) - 1
+	switch kind {
+	case faultHeal:
+		c.tracef("chaos: heal")
+		c.net.Heal()
+	case faultSplit:
+		perm := c.s.Rand.Perm(size)
+		cut := c.s.Rand.IntN(size + 1)
+		var a, b []int
+		for i, p := range perm {
+			if i < cut {
+				a = append(a, p+1)
+			} else {
+				b = append(b, p+1)
+			}
+		}
+		c.tracef("chaos: partition %v | %v", a, b)
+		c.net.Partition(a, b)
+	case faultRing: // everyone sees a majority, no two the same one
+		c.net.Heal()
+		reach := (size/2 + 1) / 2
+		for a := 1; a <= size; a++ {
+			for b := a + 1; b <= size; b++ {
+				if d := min(b-a, size-(b-a)); d > reach {
+					c.net.Cut([2]int{a, b})
+				}
+			}
+		}
+		c.tracef("chaos: majorities ring")
+	case faultBridge: // two halves that meet only at one node
+		c.net.Heal()
+		perm := c.s.Rand.Perm(size)
+		bridge, half := perm[0]+1, perm[1:]
+		for _, a := range half[:len(half)/2] {
+			for _, b := range half[len(half)/2:] {
+				c.net.Cut([2]int{a + 1, b + 1})
+			}
+		}
+		c.tracef("chaos: bridge through %d", bridge)
+	case faultIsolateLeader:
+		if l := c.leader(); l != nil {
+			c.tracef("chaos: isolate leader %d", l.id)
+			var others []int
+			for i := 1; i <= size; i++ {
+				if i != int(l.id) {
+					others = append(others, i)
+				}
+			}
+			c.net.Partition([]int{int(l.id)}, others)
+		}
+	case faultCrash:
+		c.crashSoon(c.nodes[1+c.s.Rand.IntN(size)], 0, 2*time.Second, "")
+	case faultQuickCrashLeader, faultQuickCrash:
+		n := c.leader()
+		if n == nil || kind == faultQuickCrash {
+			n = c.nodes[1+c.s.Rand.IntN(size)]
+		}
+		c.crashSoon(n, 0, 300*time.Millisecond, "")
+	case faultLossyNetwork:
+		c.net.Drop = []float64{0, 0.05, 0.2}[c.s.Rand.IntN(3)]
+		c.net.Dup = []float64{0, 0.05}[c.s.Rand.IntN(2)]
+		c.net.Reorder = []float64{0, 0.1}[c.s.Rand.IntN(2)]
+		c.tracef("chaos: drop %v dup %v reorder %v", c.net.Drop, c.net.Dup, c.net.Reorder)
+	case faultDelays:
+		c.net.MaxDelay = c.s.Between(time.Millisecond, 100*time.Millisecond)
+		c.tracef("chaos: delays up to %v", c.net.MaxDelay)
+	case faultElectionStorm: // safety must not depend on timing
+		for range 2 + c.s.Rand.IntN(2) {
+			if n := c.nodes[1+c.s.Rand.IntN(size)]; n.alive {
+				c.tracef("chaos: node %d times out now", n.id)
+				n.core.onElectionTimeout()
+				c.afterEvent(n)
+			}
+		}
+	}
+}
+
+// leader returns a live node that believes it leads, if any.
+func (c *simCluster) leader() *simNode {
+	for _, n := range c.nodes[1:] {
+		if n.alive && n.core.role == Leader {
+			return n
+		}
+	}
+	return nil
 }

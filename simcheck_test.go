@@ -1,0 +1,172 @@
+package raftlite
+
+// The simulator's checks, each named, so that a test can say which one
+// must catch a given bug (bugs_test.go).
+const (
+	checkElectionSafety     = "election safety"      // at most one leader per term
+	checkLeaderCompleteness = "leader completeness"  // a new leader holds every committed entry
+	checkLogMatching        = "log matching"         // same index and term: same entry, same history
+	checkStateMachineSafety = "state machine safety" // one entry committed per index, ever
+	checkCommitMonotonic    = "commit monotonic"     // a node's commit index never falls
+	checkDurableQuorum      = "durable quorum"       // an entry commits only once a majority's disks hold it
+	checkExactlyOnce        = "exactly once"         // a broadcast commits at most once
+	checkFIFO               = "FIFO"                 // an origin's broadcasts commit in its order, without gaps
+	checkAcknowledgement    = "acknowledgement"      // Broadcast's index holds what was broadcast
+	checkDelivery           = "delivery"             // each node delivers the committed messages, in order, no gap
+	checkLiveness           = "liveness"             // once faults stop, everything pending commits
+	checkStorage            = "storage"              // the simulated disk accepts every save
+)
+
+// checkCommits: commit indexes never fall, and every node commits the same
+// entry at each index, each broadcast at most once and in its origin's
+// order, and only once a majority's disks hold it.
+func (c *simCluster) checkCommits(n *simNode) {
+	co := n.core
+	if co.commit < n.lastCommit {
+		c.fail(checkCommitMonotonic, "node %d commit index fell from %d to %d", n.id, n.lastCommit, co.commit)
+		return
+	}
+	for i := n.lastCommit + 1; i <= co.commit; i++ {
+		e := n.entryAt(i)
+		fp := fingerprintOf(e)
+		if i <= uint64(len(c.committed)) {
+			if c.committed[i-1] != fp || c.terms[i-1] != e.Term {
+				c.fail(checkStateMachineSafety, "node %d committed %+v (term %d) at index %d where %+v (term %d) was committed",
+					n.id, fp, e.Term, i, c.committed[i-1], c.terms[i-1])
+				return
+			}
+			continue
+		}
+		if !c.checkDurable(i, e.Term) {
+			return
+		}
+		if e.Kind == EntryData {
+			if at, dup := c.once[fp]; dup {
+				c.fail(checkExactlyOnce, "broadcast %+v committed twice, at %d and %d", fp, at, i)
+				return
+			}
+			c.once[fp] = i
+			if !c.checkFIFO(fp, i) {
+				return
+			}
+		}
+		c.committed = append(c.committed, fp)
+		c.terms = append(c.terms, e.Term)
+	}
+	n.lastCommit = co.commit
+}
+
+// checkDurable: when index i first commits, a majority of disks hold it.
+func (c *simCluster) checkDurable(i, term uint64) bool {
+	holders := 0
+	for _, m := range c.nodes[1:] {
+		if m.disk.holds(i, term) {
+			holders++
+		}
+	}
+	if quorum := (len(c.nodes)-1)/2 + 1; holders < quorum {
+		c.fail(checkDurableQuorum, "index %d (term %d) committed while only %d disks hold it, fewer than %d", i, term, holders, quorum)
+		return false
+	}
+	return true
+}
+
+// checkFIFO: an origin's broadcasts commit in the order it accepted them,
+// with no gap within one of its lives (FIFO-total order).
+func (c *simCluster) checkFIFO(fp fingerprint, i uint64) bool {
+	last, seen := c.lastFrom[fp.origin]
+	next := (seen && fp.incarnation == last.incarnation && fp.seq == last.seq+1) ||
+		((!seen || fp.incarnation > last.incarnation) && fp.seq == 1)
+	if !next {
+		c.fail(checkFIFO, "broadcast %+v committed at %d after %+v from the same origin", fp, i, last)
+		return false
+	}
+	c.lastFrom[fp.origin] = fp
+	return true
+}
+
+// checkAcks: a node acknowledges only what its clients broadcast, at the
+// index where it committed.
+func (c *simCluster) checkAcks(n *simNode, acks []ack) {
+	for _, a := range acks {
+		payload, ok := n.clientSeqs[a.Seq]
+		if !ok {
+			c.fail(checkAcknowledgement, "node %d acknowledged seq %d that no client sent", n.id, a.Seq)
+			continue
+		}
+		delete(n.clientSeqs, a.Seq)
+		want := fingerprint{EntryData, n.id, n.core.hs.Incarnation, a.Seq, payload}
+		if a.Index > uint64(len(c.committed)) || c.committed[a.Index-1] != want {
+			c.fail(checkAcknowledgement, "node %d acknowledged %q at index %d, which is not what committed there", n.id, payload, a.Index)
+		}
+		c.acked[payload] = a.Index
+	}
+}
+
+// checkAcknowledged, at the end: every broadcast a client saw succeed is in
+// the committed log.
+func (c *simCluster) checkAcknowledged() {
+	for payload, idx := range c.acked {
+		if idx > uint64(len(c.committed)) {
+			c.fail(checkAcknowledgement, "acknowledged %q at %d but only %d entries committed", payload, idx, len(c.committed))
+		}
+	}
+}
+
+// checkDelivery: what a node hands its application is the next committed
+// message after the last one it handed over, skipping only entries that
+// are not messages.
+func (c *simCluster) checkDelivery(n *simNode, d Delivery) {
+	if d.Index > uint64(len(c.committed)) {
+		c.fail(checkDelivery, "node %d delivered index %d, which has not committed", n.id, d.Index)
+		return
+	}
+	got := fingerprint{EntryData, d.ID.Origin, d.ID.Incarnation, d.ID.Seq, string(d.Data)}
+	if c.committed[d.Index-1] != got {
+		c.fail(checkDelivery, "node %d delivered %+v at %d where %+v committed", n.id, got, d.Index, c.committed[d.Index-1])
+		return
+	}
+	for i := n.app.delivered + 1; i < d.Index; i++ {
+		if c.committed[i-1].kind == EntryData {
+			c.fail(checkDelivery, "node %d delivered index %d, skipping the message at %d", n.id, d.Index, i)
+			return
+		}
+	}
+}
+
+// checkNode: one leader per term, leaders hold every committed entry, and
+// logs match (entries with the same index and term are the same and follow
+// the same history).
+func (c *simCluster) checkNode(n *simNode) {
+	co := n.core
+	if co.role == Leader {
+		if l, ok := c.leaders[co.hs.Term]; ok && l != n.id {
+			c.fail(checkElectionSafety, "two leaders in term %d: %d and %d", co.hs.Term, l, n.id)
+			return
+		} else if !ok {
+			c.leaders[co.hs.Term] = n.id
+			c.tracef("node %d leads term %d", n.id, co.hs.Term)
+			for i := uint64(1); i <= uint64(len(c.committed)); i++ {
+				if co.log.term(i) != c.terms[i-1] {
+					c.fail(checkLeaderCompleteness, "leader %d of term %d lacks committed entry %d", n.id, co.hs.Term, i)
+					return
+				}
+			}
+		}
+	}
+	if n.checkedLen > co.log.lastIndex() || co.log.term(n.checkedLen) != n.checkedTerm {
+		n.checkedLen = co.commit
+		n.checkedTerm = co.log.term(co.commit)
+	}
+	for i := n.checkedLen + 1; i <= co.log.lastIndex(); i++ {
+		e := n.entryAt(i)
+		key := [2]uint64{i, e.Term}
+		val := [2]any{fingerprintOf(e), co.log.term(i - 1)}
+		if old, ok := c.logAt[key]; ok && old != val {
+			c.fail(checkLogMatching, "node %d has %v at (index %d, term %d), another node had %v", n.id, val, i, e.Term, old)
+			return
+		}
+		c.logAt[key] = val
+	}
+	n.checkedLen, n.checkedTerm = co.log.lastIndex(), co.log.lastTerm()
+}
