@@ -144,11 +144,17 @@ func (l *Log) poisonNew(seg *segment, created bool, err error) error {
 	return l.poison(err)
 }
 
-// CompactBefore removes the segments that hold only entries before index
+// compactBefore removes the segments that hold only entries before index
 // (the active segment is never removed). Entries at or after index stay;
 // some before it may stay too. Each removal is made durable before the
 // next, so a crash leaves a contiguous run of segments.
-func (l *Log) CompactBefore(index uint64) error {
+//
+// It is unexported on purpose: until the Node can take and install
+// snapshots, it may need any entry again (to deliver after a restart, to
+// catch up a lagging follower, to rebuild its table of broadcast sessions),
+// so nothing outside this package may remove one. The snapshot work will
+// call it once a snapshot covers everything before index.
+func (l *Log) compactBefore(index uint64) error {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	if err := l.usable(); err != nil {

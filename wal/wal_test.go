@@ -86,15 +86,16 @@ func TestEntriesRangeAndLimit(t *testing.T) {
 
 	_, err = l.Entries(40, 52, 0)
 	assert.ErrorIs(t, err, ErrUnavailable)
-	require.NoError(t, l.CompactBefore(30))
+	require.NoError(t, l.compactBefore(30))
 	_, err = l.Entries(1, 30, 0)
-	assert.ErrorIs(t, err, ErrCompacted)
+	assert.ErrorIs(t, err, errCompacted)
+	assert.ErrorIs(t, err, ErrUnavailable)
 }
 
-// TestCompactBeforeKeepsLaterEntriesAndHardState removes segments and checks
+// TestCompactionKeepsLaterEntriesAndHardState removes segments and checks
 // that a reopened log starts later but lost nothing at or after the cut,
 // not even a HardState saved only in a removed segment.
-func TestCompactBeforeKeepsLaterEntriesAndHardState(t *testing.T) {
+func TestCompactionKeepsLaterEntriesAndHardState(t *testing.T) {
 	dir := t.TempDir()
 	opts := Options{SegmentSize: 300}
 	l := mustOpen(t, dir, opts)
@@ -105,7 +106,7 @@ func TestCompactBeforeKeepsLaterEntriesAndHardState(t *testing.T) {
 		require.NoError(t, l.Save(nil, all[i:i+10]))
 	}
 	segsBefore := len(segmentFiles(t, dir))
-	require.NoError(t, l.CompactBefore(55))
+	require.NoError(t, l.compactBefore(55))
 	first := l.FirstIndex()
 	assert.LessOrEqual(t, first, uint64(55))
 	assert.Greater(t, first, uint64(1))
@@ -119,7 +120,7 @@ func TestCompactBeforeKeepsLaterEntriesAndHardState(t *testing.T) {
 	persistertest.RequireState(t, l, hs, all[first-1:])
 	// Compacting everything but the active segment, then cutting below the
 	// new first index, restarts the log there.
-	require.NoError(t, l.CompactBefore(1000))
+	require.NoError(t, l.compactBefore(1000))
 	require.NoError(t, l.Save(nil, persistertest.Entries(20, 21, 2)))
 	persistertest.RequireState(t, l, hs, persistertest.Entries(20, 21, 2))
 }
