@@ -181,12 +181,12 @@ func (l *Log) LastIndex() uint64 {
 
 func (l *Log) lastIndex() uint64 { return l.first + uint64(len(l.pos)) - 1 }
 
-// Syncs reports how many times the log has fdatasync'ed a segment: exactly
-// once per Save that had something to save.
+// Syncs reports how many fdatasyncs of a segment have succeeded: one per
+// Save that had something to save, and one when Open cuts a torn tail.
 func (l *Log) Syncs() int64 { return l.syncs.Load() }
 
-// DirSyncs reports how many times the log has fsync'ed its directory: once
-// per segment created or removed.
+// DirSyncs reports how many fsyncs of the directory have succeeded: one per
+// segment created or removed.
 func (l *Log) DirSyncs() int64 { return l.dirSyncs.Load() }
 
 // Close implements raftlite.Persister.

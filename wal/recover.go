@@ -165,19 +165,19 @@ func (l *Log) cutTornTail(s *segment, off int64) error {
 		if err := l.fs.Remove(s.name); err != nil {
 			return fmt.Errorf("wal: %w: %w", raftlite.ErrStorage, err)
 		}
-		l.dirSyncs.Add(1)
 		if err := l.fs.SyncDir(l.dir); err != nil {
 			return fmt.Errorf("wal: %w: %w", raftlite.ErrStorage, err)
 		}
+		l.dirSyncs.Add(1)
 		return nil
 	}
 	if err := s.f.Truncate(off); err != nil {
 		return fmt.Errorf("wal: %w: %w", raftlite.ErrStorage, err)
 	}
-	l.syncs.Add(1)
 	if err := s.f.Sync(); err != nil {
 		return fmt.Errorf("wal: %w: %w", raftlite.ErrStorage, err)
 	}
+	l.syncs.Add(1)
 	return nil
 }
 

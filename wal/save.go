@@ -75,15 +75,15 @@ func (l *Log) write(newSeq uint64) (*segment, int64, error) {
 	if _, err := seg.f.WriteAt(l.buf, off); err != nil {
 		return nil, 0, l.poisonNew(seg, newSeq != 0, err)
 	}
-	l.syncs.Add(1)
 	if err := seg.f.Sync(); err != nil {
 		return nil, 0, l.poisonNew(seg, newSeq != 0, err)
 	}
+	l.syncs.Add(1)
 	if newSeq != 0 {
-		l.dirSyncs.Add(1)
 		if err := l.fs.SyncDir(l.dir); err != nil {
 			return nil, 0, l.poisonNew(seg, true, err)
 		}
+		l.dirSyncs.Add(1)
 		l.segs = append(l.segs, seg)
 	}
 	seg.size += int64(len(l.buf))
@@ -196,10 +196,10 @@ func (l *Log) compactBefore(index uint64) error {
 		if err := l.fs.Remove(s.name); err != nil {
 			return l.poison(err)
 		}
-		l.dirSyncs.Add(1)
 		if err := l.fs.SyncDir(l.dir); err != nil {
 			return l.poison(err)
 		}
+		l.dirSyncs.Add(1)
 		l.segs = l.segs[1:]
 	}
 	// Live entries are in segment order, so the ones left are a suffix.

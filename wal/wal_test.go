@@ -1,6 +1,8 @@
 package wal
 
 import (
+	"fmt"
+	"math/rand/v2"
 	"os"
 	"path/filepath"
 	"testing"
@@ -41,16 +43,78 @@ func TestConformance(t *testing.T) {
 	}
 }
 
+// TestOneSyncPerSave checks at the file system, not by the log's own count,
+// that each Save is made durable by exactly one fdatasync that succeeded,
+// plus one directory fsync when it starts a segment: a crash right after a
+// Save returns keeps it.
 func TestOneSyncPerSave(t *testing.T) {
-	l := mustOpen(t, t.TempDir(), Options{SegmentSize: 1 << 10})
-	defer l.Close()
-	hs := raftlite.HardState{Term: 1}
-	require.NoError(t, l.Save(&hs, nil))
-	for i := uint64(1); i <= 100; i += 10 {
-		require.NoError(t, l.Save(&hs, persistertest.Entries(i, i+9, 1)))
+	require.NoError(t, checkOneSyncPerSave(newFaultFS(1)))
+}
+
+// TestOneSyncPerSaveCatchesASkippedSync shows that the check above fails
+// when the fdatasync of Save does not happen.
+func TestOneSyncPerSaveCatchesASkippedSync(t *testing.T) {
+	fsys := newFaultFS(1)
+	fsys.skipSync = true
+	err := checkOneSyncPerSave(fsys)
+	require.Error(t, err)
+	assert.Contains(t, err.Error(), "save 0: 0 fdatasyncs succeeded, want 1")
+}
+
+func checkOneSyncPerSave(fsys *faultFS) error {
+	opts := Options{SegmentSize: 1 << 10, fs: fsys}
+	l, err := Open("db", opts)
+	if err != nil {
+		return err
 	}
-	assert.EqualValues(t, 11, l.Syncs(), "one fdatasync per Save")
-	assert.Greater(t, l.DirSyncs(), int64(1), "each new segment syncs the directory")
+	defer l.Close()
+	saves := []op{{kind: opSave, hs: &raftlite.HardState{Term: 1}}}
+	for i := uint64(1); i <= 100; i += 10 {
+		hs := raftlite.HardState{Term: 1, Commit: i - 1}
+		saves = append(saves, op{kind: opSave, hs: &hs, entries: persistertest.Entries(i, i+9, 1)})
+	}
+	m := model{floor: 1}
+	for i, o := range saves {
+		files, dirs := fsys.syncCounts()
+		segs := len(l.segs)
+		if err := l.Save(o.hs, o.entries); err != nil {
+			return fmt.Errorf("save %d: %w", i, err)
+		}
+		m = m.apply(o)
+		files2, dirs2 := fsys.syncCounts()
+		if files2-files != 1 {
+			return fmt.Errorf("save %d: %d fdatasyncs succeeded, want 1", i, files2-files)
+		}
+		if started := len(l.segs) - segs; dirs2-dirs != started {
+			return fmt.Errorf("save %d started %d segments and %d directory fsyncs succeeded", i, started, dirs2-dirs)
+		}
+		if err := survivesACrash(fsys, opts, m); err != nil {
+			return fmt.Errorf("save %d returned, but a crash loses it: %w", i, err)
+		}
+	}
+	if len(l.segs) < 2 {
+		return fmt.Errorf("the saves filled only %d segment: no segment start was checked", len(l.segs))
+	}
+	if l.Syncs() != int64(len(saves)) {
+		return fmt.Errorf("Syncs() reports %d, want %d", l.Syncs(), len(saves))
+	}
+	return nil
+}
+
+// survivesACrash checks that what a crash now would leave on fsys (synced
+// data only) holds m.
+func survivesACrash(fsys *faultFS, opts Options, m model) error {
+	opts.fs = fsys.crashImage(rand.New(rand.NewPCG(1, 2)), false)
+	l, err := Open("db", opts)
+	if err != nil {
+		return err
+	}
+	defer l.Close()
+	hs, es, err := l.Load()
+	if err != nil {
+		return err
+	}
+	return matches(m, hs, es)
 }
 
 func TestSecondOpenIsRefused(t *testing.T) {
