@@ -211,6 +211,9 @@ func (l *Log) applySave(sc *scanner, s *segment, off int64, p []byte) error {
 		return errBadEncoding
 	}
 	flags := p[0]
+	if flags&^flagHardState != 0 {
+		return errBadEncoding
+	}
 	p = p[1:]
 	var hs raftlite.HardState
 	var ok bool

@@ -3,7 +3,6 @@ package wal
 import (
 	"fmt"
 	"math/rand/v2"
-	"os"
 	"path/filepath"
 	"testing"
 
@@ -194,74 +193,4 @@ func segmentFiles(t *testing.T, dir string) []string {
 	m, err := filepath.Glob(filepath.Join(dir, "*.wal"))
 	require.NoError(t, err)
 	return m
-}
-
-// TestTornTailIsCut writes garbage after the last record, as a crash in the
-// middle of a write leaves it, and expects Open to cut it off.
-func TestTornTailIsCut(t *testing.T) {
-	dir := t.TempDir()
-	l := mustOpen(t, dir, Options{})
-	require.NoError(t, l.Save(nil, persistertest.Entries(1, 5, 1)))
-	require.NoError(t, l.Save(nil, persistertest.Entries(6, 9, 1)))
-	require.NoError(t, l.Close())
-	seg := segmentFiles(t, dir)[0]
-	fi, err := os.Stat(seg)
-	require.NoError(t, err)
-
-	// Cut the last Save short: it is gone, the rest stays.
-	require.NoError(t, os.Truncate(seg, fi.Size()-3))
-	l = mustOpen(t, dir, Options{})
-	persistertest.RequireState(t, l, raftlite.HardState{}, persistertest.Entries(1, 5, 1))
-	require.NoError(t, l.Save(nil, persistertest.Entries(6, 6, 2)))
-	require.NoError(t, l.Close())
-	l = mustOpen(t, dir, Options{})
-	defer l.Close()
-	persistertest.RequireState(t, l, raftlite.HardState{}, append(persistertest.Entries(1, 5, 1), persistertest.Entries(6, 6, 2)...))
-}
-
-// TestDamageBeforeIntactRecordsIsCorruption flips a byte of a record that
-// has intact records after it: Open must refuse, naming file and offset.
-func TestDamageBeforeIntactRecordsIsCorruption(t *testing.T) {
-	dir := t.TempDir()
-	l := mustOpen(t, dir, Options{})
-	require.NoError(t, l.Save(nil, persistertest.Entries(1, 5, 1)))
-	off := l.active().size
-	require.NoError(t, l.Save(nil, persistertest.Entries(6, 9, 1)))
-	require.NoError(t, l.Save(nil, persistertest.Entries(10, 12, 1)))
-	require.NoError(t, l.Close())
-	seg := segmentFiles(t, dir)[0]
-	flipByte(t, seg, off+frameHeaderLen+3)
-
-	_, err := Open(dir, Options{})
-	require.ErrorIs(t, err, raftlite.ErrCorrupt)
-	assert.Contains(t, err.Error(), seg)
-	assert.Contains(t, err.Error(), "offset")
-}
-
-func TestMissingSegmentIsCorruption(t *testing.T) {
-	dir := t.TempDir()
-	l := mustOpen(t, dir, Options{SegmentSize: 100})
-	for i := uint64(1); i <= 40; i += 5 {
-		require.NoError(t, l.Save(nil, persistertest.Entries(i, i+4, 1)))
-	}
-	require.NoError(t, l.Close())
-	segs := segmentFiles(t, dir)
-	require.Greater(t, len(segs), 3)
-	require.NoError(t, os.Remove(segs[2]))
-	_, err := Open(dir, Options{})
-	require.ErrorIs(t, err, raftlite.ErrCorrupt)
-	assert.Contains(t, err.Error(), "missing")
-}
-
-func flipByte(t *testing.T, name string, off int64) {
-	t.Helper()
-	f, err := os.OpenFile(name, os.O_RDWR, 0)
-	require.NoError(t, err)
-	defer f.Close()
-	b := make([]byte, 1)
-	_, err = f.ReadAt(b, off)
-	require.NoError(t, err)
-	b[0] ^= 0x40
-	_, err = f.WriteAt(b, off)
-	require.NoError(t, err)
 }
