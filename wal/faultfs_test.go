@@ -316,6 +316,24 @@ func (h *faultFile) Sync() error {
 	return nil
 }
 
+// crashAfter makes the machine crash at the at-th mutating operation from
+// now; 0 means never.
+func (f *faultFS) crashAfter(at int) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.crashAt = 0
+	if at > 0 {
+		f.crashAt = f.ops + at
+	}
+}
+
+// hasCrashed reports whether the machine has crashed.
+func (f *faultFS) hasCrashed() bool {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.crashed
+}
+
 // syncCounts returns how many file Syncs and SyncDirs have succeeded.
 func (f *faultFS) syncCounts() (files, dirs int) {
 	f.mu.Lock()

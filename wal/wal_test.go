@@ -20,26 +20,57 @@ func mustOpen(t testing.TB, dir string, opts Options) *Log {
 	return l
 }
 
+// TestConformance runs the suite on Logs in a directory, and on Logs on
+// the fault file system crashed at every operation: with only what was
+// synced kept, and with random parts of what was not.
 func TestConformance(t *testing.T) {
 	for _, tc := range []struct {
-		name string
-		opts Options
+		name     string
+		opts     Options
+		unsynced bool
 	}{
-		{"DefaultSegments", Options{}},
-		{"TinySegments", Options{SegmentSize: 256}},
+		{"DefaultSegments", Options{}, false},
+		{"TinySegments", Options{SegmentSize: 256}, true},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			persistertest.Run(t, func(t *testing.T) (raftlite.Persister, func() raftlite.Persister) {
-				dir := t.TempDir()
-				l := mustOpen(t, dir, tc.opts)
-				return l, func() raftlite.Persister {
-					require.NoError(t, l.Close())
-					l = mustOpen(t, dir, tc.opts)
-					return l
-				}
+			persistertest.Run(t, persistertest.Harness{
+				Open: func(t *testing.T) (raftlite.Persister, func() raftlite.Persister) {
+					dir := t.TempDir()
+					l := mustOpen(t, dir, tc.opts)
+					return l, func() raftlite.Persister {
+						require.NoError(t, l.Close())
+						l = mustOpen(t, dir, tc.opts)
+						return l
+					}
+				},
+				Crash: func(t *testing.T, at int) (raftlite.Persister, persistertest.Machine) {
+					m := &machine{t: t, fsys: newFaultFS(uint64(at)), opts: tc.opts, unsynced: tc.unsynced, at: at}
+					m.opts.fs = m.fsys
+					l := mustOpen(t, "db", m.opts)
+					m.fsys.crashAfter(at)
+					return l, m
+				},
+				AtomicSave: true,
 			})
 		})
 	}
+}
+
+// machine is a persistertest.Machine: a Log on the fault file system.
+type machine struct {
+	t        *testing.T
+	fsys     *faultFS
+	opts     Options
+	unsynced bool // the crash keeps random parts of unsynced writes
+	at       int
+}
+
+func (m *machine) Crashed() bool { return m.fsys.hasCrashed() }
+
+func (m *machine) Reboot() raftlite.Persister {
+	opts := m.opts
+	opts.fs = m.fsys.crashImage(rand.New(rand.NewPCG(uint64(m.at), 1)), m.unsynced)
+	return mustOpen(m.t, "db", opts)
 }
 
 // TestOneSyncPerSave checks at the file system, not by the log's own count,
