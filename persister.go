@@ -3,7 +3,9 @@ package raftlite
 import "sync"
 
 // HardState is the part of a node's state, other than the log, that must
-// survive a crash.
+// survive a crash. It is saved whole: a Persister never mixes the fields of
+// two HardStates, and never makes one durable before the entries saved with
+// it (see Persister), because a restarted node trusts its Commit.
 type HardState struct {
 	Term     uint64 `msgpack:"t"`
 	VotedFor NodeID `msgpack:"v"`
@@ -13,7 +15,9 @@ type HardState struct {
 	Incarnation uint64 `msgpack:"n"`
 	// Commit is a lower bound on the commit index, saved along with other
 	// state rather than on its own: entries up to it never change, so a
-	// restarted node can deliver them before it hears from a leader.
+	// restarted node delivers them before it hears from a leader. It may
+	// cover entries of the same Save, which is why those must be durable
+	// no later than it.
 	Commit uint64 `msgpack:"c"`
 }
 
@@ -29,9 +33,28 @@ type HardState struct {
 // A Node calls Save from one goroutine at a time, but not from the goroutine
 // that runs its algorithm, so a slow disk delays acknowledgements rather than
 // stalling elections. Each Save is one group commit: it makes everything it
-// is given durable with as few syncs as the medium allows.
+// is given durable with as few syncs as the medium allows. Load may run
+// concurrently with Save and sees the state before or after each Save.
 //
-// Implementations must pass persister/persistertest.
+// What a crash may leave, exactly. A Save that returned nil is durable:
+// after a crash, Load returns its effects (or those of later Saves). A Save
+// the crash interrupted (it had not returned, or it had failed) leaves
+//
+//   - the state before it or the state after it, and nothing else if Save
+//     is atomic, which is what implementations should provide (package wal
+//     does: a Save is one checksummed record); or, at worst,
+//   - the state after Save(nil, entries[:k]) for some 1 <= k <= len(entries):
+//     the first k entries, the suffix they replace cut, the old HardState.
+//
+// So entries are durable before the HardState saved with them. Never the new
+// HardState without all of its Save's entries: on restart the Node trusts
+// HardState.Commit, which may cover those entries, and would deliver stale
+// ones in their place. Never a cut suffix without an entry replacing it, an
+// entry without the ones before it in its Save, nor a mix of two HardStates.
+// A Save rejected because its entries do not follow the log changes nothing.
+//
+// Implementations must pass persister/persistertest, with a crash hook if
+// their tests can simulate crashes.
 type Persister interface {
 	// Load returns everything saved so far: the zero HardState and no entries
 	// for a node that never saved anything. Entries are contiguous.
@@ -41,10 +64,9 @@ type Persister interface {
 	// entries, when not empty, are contiguous and entries[0].Index is at most
 	// one past the last saved index; every saved entry at or after
 	// entries[0].Index is replaced (this is how a conflicting suffix is cut).
-	// The HardState is replaced atomically: after a crash, Load returns the
-	// old one or the new one, never a mix. Save must not keep a reference to
-	// the entries slice after it returns; it may keep the entries' Data,
-	// which nobody modifies.
+	// After a crash during Save, Load returns one of the states listed
+	// above. Save must not keep a reference to the entries slice after it
+	// returns; it may keep the entries' Data, which nobody modifies.
 	Save(hs *HardState, entries []Entry) error
 
 	// Close releases the persister's resources.

@@ -53,7 +53,7 @@ type op struct {
 func (o op) String() string {
 	switch o.kind {
 	case opCompact:
-		return fmt.Sprintf("CompactBefore(%d)", o.compact)
+		return fmt.Sprintf("compactBefore(%d)", o.compact)
 	case opReopen:
 		return "reopen"
 	}
@@ -180,7 +180,7 @@ func (r *crashRun) run() error {
 		case opSave:
 			err = l.Save(o.hs, o.entries)
 		case opCompact:
-			err = l.CompactBefore(o.compact)
+			err = l.compactBefore(o.compact)
 		case opReopen:
 			l.Close()
 			l, err = Open("db", opts)
@@ -363,7 +363,7 @@ func TestFailedSavePoisonsTheLog(t *testing.T) {
 					m = m.apply(o)
 				}
 				require.Error(t, failed, "the disk failed at operation %d of %d", failAt, fsys.ops)
-				require.ErrorIs(t, l.CompactBefore(3), raftlite.ErrStorage)
+				require.ErrorIs(t, l.compactBefore(3), raftlite.ErrStorage)
 				l.Close()
 
 				l, err = Open("db", opts)

@@ -1,6 +1,19 @@
 // Package wal is a durable raftlite.Persister: a write-ahead log of
 // checksummed records in segment files in one directory.
 //
+// Open the log and hand it to a Node, which closes it:
+//
+//	l, err := wal.Open(dir, wal.Options{})
+//	if err != nil {
+//		return err // errors.Is(err, raftlite.ErrCorrupt), errors.Is(err, wal.ErrLocked), ...
+//	}
+//	node, err := raftlite.New(raftlite.Config{ID: id, Peers: peers, Transport: transport, Persister: l})
+//	if err != nil {
+//		l.Close()
+//		return err
+//	}
+//	defer node.Close()
+//
 // Each Save is one record holding the HardState, the entries and, when the
 // entries start inside the log, the cut of the old suffix; it costs one
 // write and one fdatasync (plus a directory fsync when a segment is
@@ -9,15 +22,8 @@
 // memory and reads entries back in Load and Entries. See FORMAT.md for the
 // file format and the recovery rules.
 //
-//	l, err := wal.Open("/var/lib/node1", wal.Options{})
-//	if err != nil {
-//		return err // errors.Is(err, raftlite.ErrCorrupt), wal.ErrLocked, ...
-//	}
-//	defer l.Close()
-//	node, err := raftlite.New(cfg, transport, l) // l is a raftlite.Persister
-//	...
-//	// Once a snapshot covers everything before index i:
-//	err = l.CompactBefore(i)
+// The log never removes entries: until the Node has snapshots, it may need
+// any of them again.
 //
 // A write or sync error makes Save fail with raftlite.ErrStorage, and so
 // every later Save until the Log is reopened: the Node stops rather than

@@ -30,6 +30,13 @@ type faultFS struct {
 	failAt  int   // from this operation on, fail with failErr; 0: never
 	failErr error //
 	rng     *rand.Rand
+
+	// skipSync makes every file Sync return success without syncing, as
+	// if the log skipped its fdatasync (or the disk lied about it): the
+	// mutation that TestOneSyncPerSave must catch.
+	skipSync  bool
+	fileSyncs int // file Syncs that succeeded (and synced)
+	dirSyncs  int // SyncDirs that succeeded
 }
 
 type inode struct {
@@ -138,6 +145,7 @@ func (f *faultFS) SyncDir(dir string) error {
 	}
 	f.durable = maps(f.names)
 	f.dirOps = nil
+	f.dirSyncs++
 	return nil
 }
 
@@ -294,6 +302,9 @@ func (h *faultFile) write(p []byte, off int64) {
 func (h *faultFile) Sync() error {
 	h.fs.mu.Lock()
 	defer h.fs.mu.Unlock()
+	if h.fs.skipSync {
+		return nil
+	}
 	if err := h.fs.step(); err != nil {
 		if err == errCrash && h.fs.rng.IntN(2) == 0 {
 			h.sync() // the data reached the disk before the machine died
@@ -301,7 +312,33 @@ func (h *faultFile) Sync() error {
 		return &fs.PathError{Op: "fdatasync", Path: h.name, Err: err}
 	}
 	h.sync()
+	h.fs.fileSyncs++
 	return nil
+}
+
+// crashAfter makes the machine crash at the at-th mutating operation from
+// now; 0 means never.
+func (f *faultFS) crashAfter(at int) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.crashAt = 0
+	if at > 0 {
+		f.crashAt = f.ops + at
+	}
+}
+
+// hasCrashed reports whether the machine has crashed.
+func (f *faultFS) hasCrashed() bool {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.crashed
+}
+
+// syncCounts returns how many file Syncs and SyncDirs have succeeded.
+func (f *faultFS) syncCounts() (files, dirs int) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.fileSyncs, f.dirSyncs
 }
 
 func (h *faultFile) sync() {

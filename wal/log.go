@@ -22,10 +22,11 @@ var (
 	ErrLocked = errors.New("wal: directory is locked by another Log")
 	// ErrClosed: the Log was closed.
 	ErrClosed = errors.New("wal: log closed")
-	// ErrCompacted: the entries asked for were removed by CompactBefore.
-	ErrCompacted = errors.New("wal: entries compacted")
-	// ErrUnavailable: the entries asked for were never saved.
+	// ErrUnavailable: the entries asked for are not in the log.
 	ErrUnavailable = errors.New("wal: entries not in the log")
+
+	// errCompacted: the entries asked for were removed by compactBefore.
+	errCompacted = fmt.Errorf("%w: compacted", ErrUnavailable)
 )
 
 // Options configure a Log. The zero value gives the defaults.
@@ -117,8 +118,8 @@ func Open(dir string, opts Options) (*Log, error) {
 	return l, nil
 }
 
-// Load implements raftlite.Persister. It reads the entries back from disk;
-// after CompactBefore they start at FirstIndex rather than 1.
+// Load implements raftlite.Persister. It reads the entries back from disk,
+// from FirstIndex on.
 func (l *Log) Load() (raftlite.HardState, []raftlite.Entry, error) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
@@ -131,8 +132,8 @@ func (l *Log) Load() (raftlite.HardState, []raftlite.Entry, error) {
 
 // Entries returns the entries with indices in [lo, hi), stopping early once
 // their encoded size exceeds maxBytes (but returning at least one entry);
-// maxBytes <= 0 means no limit. It fails with ErrCompacted if lo is before
-// FirstIndex and with ErrUnavailable if hi is beyond LastIndex+1.
+// maxBytes <= 0 means no limit. It fails with an error wrapping
+// ErrUnavailable unless FirstIndex <= lo <= hi <= LastIndex+1.
 func (l *Log) Entries(lo, hi uint64, maxBytes int) ([]raftlite.Entry, error) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
@@ -140,7 +141,11 @@ func (l *Log) Entries(lo, hi uint64, maxBytes int) ([]raftlite.Entry, error) {
 	case l.closed:
 		return nil, ErrClosed
 	case lo < l.first:
-		return nil, fmt.Errorf("%w: asked from %d, log starts at %d", ErrCompacted, lo, l.first)
+		err := ErrUnavailable // index 0 is never an entry
+		if lo > 0 {
+			err = errCompacted
+		}
+		return nil, fmt.Errorf("%w: asked from %d, log starts at %d", err, lo, l.first)
 	case hi > l.lastIndex()+1 || lo > hi:
 		return nil, fmt.Errorf("%w: asked for [%d, %d), log ends at %d", ErrUnavailable, lo, hi, l.lastIndex())
 	}
@@ -158,8 +163,9 @@ func (l *Log) LoadState() (raftlite.HardState, uint64, uint64, error) {
 	return l.hs, l.first, l.lastIndex(), nil
 }
 
-// FirstIndex is the index of the first entry Load returns: 1 unless
-// CompactBefore removed entries.
+// FirstIndex is the index of the first entry Load returns. It is 1: this
+// version of the package removes no entries, as the Node may need any of
+// them until it has snapshots.
 func (l *Log) FirstIndex() uint64 {
 	l.mu.Lock()
 	defer l.mu.Unlock()
@@ -175,12 +181,12 @@ func (l *Log) LastIndex() uint64 {
 
 func (l *Log) lastIndex() uint64 { return l.first + uint64(len(l.pos)) - 1 }
 
-// Syncs reports how many times the log has fdatasync'ed a segment: exactly
-// once per Save that had something to save.
+// Syncs reports how many fdatasyncs of a segment have succeeded: one per
+// Save that had something to save, and one when Open cuts a torn tail.
 func (l *Log) Syncs() int64 { return l.syncs.Load() }
 
-// DirSyncs reports how many times the log has fsync'ed its directory: once
-// per segment created or removed.
+// DirSyncs reports how many fsyncs of the directory have succeeded: one per
+// segment created or removed.
 func (l *Log) DirSyncs() int64 { return l.dirSyncs.Load() }
 
 // Close implements raftlite.Persister.

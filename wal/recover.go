@@ -165,19 +165,19 @@ func (l *Log) cutTornTail(s *segment, off int64) error {
 		if err := l.fs.Remove(s.name); err != nil {
 			return fmt.Errorf("wal: %w: %w", raftlite.ErrStorage, err)
 		}
-		l.dirSyncs.Add(1)
 		if err := l.fs.SyncDir(l.dir); err != nil {
 			return fmt.Errorf("wal: %w: %w", raftlite.ErrStorage, err)
 		}
+		l.dirSyncs.Add(1)
 		return nil
 	}
 	if err := s.f.Truncate(off); err != nil {
 		return fmt.Errorf("wal: %w: %w", raftlite.ErrStorage, err)
 	}
-	l.syncs.Add(1)
 	if err := s.f.Sync(); err != nil {
 		return fmt.Errorf("wal: %w: %w", raftlite.ErrStorage, err)
 	}
+	l.syncs.Add(1)
 	return nil
 }
 
@@ -211,6 +211,9 @@ func (l *Log) applySave(sc *scanner, s *segment, off int64, p []byte) error {
 		return errBadEncoding
 	}
 	flags := p[0]
+	if flags&^flagHardState != 0 {
+		return errBadEncoding
+	}
 	p = p[1:]
 	var hs raftlite.HardState
 	var ok bool

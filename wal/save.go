@@ -27,55 +27,77 @@ func (l *Log) Save(hs *raftlite.HardState, entries []raftlite.Entry) error {
 	if err := l.checkContiguous(entries); err != nil {
 		return err
 	}
-
-	seg := l.active()
-	roll := seg == nil || (len(entries) > 0 && seg.size >= l.opts.SegmentSize)
-	buf := l.buf[:0]
-	var seq uint64 = 1
-	if roll {
-		if seg != nil {
-			seq = seg.seq + 1
-		}
-		if seq > math.MaxUint32 {
-			return fmt.Errorf("wal: %w: out of segment numbers", raftlite.ErrStorage)
-		}
-		buf = appendSegmentHeader(buf, seq, l.lastIndex()+1, &l.hs)
-	}
-	buf, newPos, err := appendSave(buf, hs, entries, l.newPos)
-	l.buf, l.newPos = buf, newPos
+	newSeq, err := l.encode(hs, entries)
 	if err != nil {
 		return err // nothing written: the log stays usable
 	}
+	seg, off, err := l.write(newSeq)
+	if err != nil {
+		return err
+	}
+	l.apply(hs, entries, seg, off)
+	return nil
+}
 
-	if roll {
-		seg, err = l.createSegment(seq, l.lastIndex()+1)
-		if err != nil {
-			return l.poison(err)
+// encode encodes a Save into l.buf and where its entries are into
+// l.newPos. When the Save must start a new segment, the buffer begins with
+// that segment's header and newSeq is its number; otherwise newSeq is 0.
+func (l *Log) encode(hs *raftlite.HardState, entries []raftlite.Entry) (newSeq uint64, err error) {
+	seg := l.active()
+	buf := l.buf[:0]
+	if seg == nil || (len(entries) > 0 && seg.size >= l.opts.SegmentSize) {
+		newSeq = 1
+		if seg != nil {
+			newSeq = seg.seq + 1
+		}
+		if newSeq > math.MaxUint32 {
+			return 0, fmt.Errorf("wal: %w: out of segment numbers", raftlite.ErrStorage)
+		}
+		buf = appendSegmentHeader(buf, newSeq, l.lastIndex()+1, &l.hs)
+	}
+	buf, newPos, err := appendSave(buf, hs, entries, l.newPos)
+	l.buf, l.newPos = buf, newPos
+	return newSeq, err
+}
+
+// write makes l.buf durable at the end of the active segment, or in a new
+// segment numbered newSeq if that is not 0, and returns the segment and the
+// offset it was written at. Any error poisons the log.
+func (l *Log) write(newSeq uint64) (*segment, int64, error) {
+	seg := l.active()
+	if newSeq != 0 {
+		var err error
+		if seg, err = l.createSegment(newSeq, l.lastIndex()+1); err != nil {
+			return nil, 0, l.poison(err)
 		}
 	}
 	off := seg.size
-	if _, err := seg.f.WriteAt(buf, off); err != nil {
-		return l.poisonNew(seg, roll, err)
+	if _, err := seg.f.WriteAt(l.buf, off); err != nil {
+		return nil, 0, l.poisonNew(seg, newSeq != 0, err)
+	}
+	if err := seg.f.Sync(); err != nil {
+		return nil, 0, l.poisonNew(seg, newSeq != 0, err)
 	}
 	l.syncs.Add(1)
-	if err := seg.f.Sync(); err != nil {
-		return l.poisonNew(seg, roll, err)
-	}
-	if roll {
-		l.dirSyncs.Add(1)
+	if newSeq != 0 {
 		if err := l.fs.SyncDir(l.dir); err != nil {
-			return l.poisonNew(seg, roll, err)
+			return nil, 0, l.poisonNew(seg, true, err)
 		}
+		l.dirSyncs.Add(1)
 		l.segs = append(l.segs, seg)
 	}
-	seg.size += int64(len(buf))
+	seg.size += int64(len(l.buf))
+	return seg, off, nil
+}
 
+// apply brings the in-memory state up to a Save written at off in seg.
+func (l *Log) apply(hs *raftlite.HardState, entries []raftlite.Entry, seg *segment, off int64) {
 	if hs != nil {
 		l.hs = *hs
 	}
 	if len(entries) > 0 {
 		l.cutFrom(entries[0].Index)
-		for _, p := range newPos {
+		for _, p := range l.newPos {
 			p.off += off
 			p.seq = uint32(seg.seq)
 			l.pos = append(l.pos, p)
@@ -84,7 +106,6 @@ func (l *Log) Save(hs *raftlite.HardState, entries []raftlite.Entry) error {
 	if cap(l.buf) > 4<<20 {
 		l.buf = nil // do not pin the buffer of one huge Save
 	}
-	return nil
 }
 
 func (l *Log) usable() error {
@@ -144,11 +165,17 @@ func (l *Log) poisonNew(seg *segment, created bool, err error) error {
 	return l.poison(err)
 }
 
-// CompactBefore removes the segments that hold only entries before index
+// compactBefore removes the segments that hold only entries before index
 // (the active segment is never removed). Entries at or after index stay;
 // some before it may stay too. Each removal is made durable before the
 // next, so a crash leaves a contiguous run of segments.
-func (l *Log) CompactBefore(index uint64) error {
+//
+// It is unexported on purpose: until the Node can take and install
+// snapshots, it may need any entry again (to deliver after a restart, to
+// catch up a lagging follower, to rebuild its table of broadcast sessions),
+// so nothing outside this package may remove one. The snapshot work will
+// call it once a snapshot covers everything before index.
+func (l *Log) compactBefore(index uint64) error {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	if err := l.usable(); err != nil {
@@ -169,10 +196,10 @@ func (l *Log) CompactBefore(index uint64) error {
 		if err := l.fs.Remove(s.name); err != nil {
 			return l.poison(err)
 		}
-		l.dirSyncs.Add(1)
 		if err := l.fs.SyncDir(l.dir); err != nil {
 			return l.poison(err)
 		}
+		l.dirSyncs.Add(1)
 		l.segs = l.segs[1:]
 	}
 	// Live entries are in segment order, so the ones left are a suffix.

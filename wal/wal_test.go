@@ -1,7 +1,8 @@
 package wal
 
 import (
-	"os"
+	"fmt"
+	"math/rand/v2"
 	"path/filepath"
 	"testing"
 
@@ -19,38 +20,131 @@ func mustOpen(t testing.TB, dir string, opts Options) *Log {
 	return l
 }
 
+// TestConformance runs the suite on Logs in a directory, and on Logs on
+// the fault file system crashed at every operation: with only what was
+// synced kept, and with random parts of what was not.
 func TestConformance(t *testing.T) {
 	for _, tc := range []struct {
-		name string
-		opts Options
+		name     string
+		opts     Options
+		unsynced bool
 	}{
-		{"DefaultSegments", Options{}},
-		{"TinySegments", Options{SegmentSize: 256}},
+		{"DefaultSegments", Options{}, false},
+		{"TinySegments", Options{SegmentSize: 256}, true},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			persistertest.Run(t, func(t *testing.T) (raftlite.Persister, func() raftlite.Persister) {
-				dir := t.TempDir()
-				l := mustOpen(t, dir, tc.opts)
-				return l, func() raftlite.Persister {
-					require.NoError(t, l.Close())
-					l = mustOpen(t, dir, tc.opts)
-					return l
-				}
+			persistertest.Run(t, persistertest.Harness{
+				Open: func(t *testing.T) (raftlite.Persister, func() raftlite.Persister) {
+					dir := t.TempDir()
+					l := mustOpen(t, dir, tc.opts)
+					return l, func() raftlite.Persister {
+						require.NoError(t, l.Close())
+						l = mustOpen(t, dir, tc.opts)
+						return l
+					}
+				},
+				Crash: func(t *testing.T, at int) (raftlite.Persister, persistertest.Machine) {
+					m := &machine{t: t, fsys: newFaultFS(uint64(at)), opts: tc.opts, unsynced: tc.unsynced, at: at}
+					m.opts.fs = m.fsys
+					l := mustOpen(t, "db", m.opts)
+					m.fsys.crashAfter(at)
+					return l, m
+				},
+				AtomicSave: true,
 			})
 		})
 	}
 }
 
+// machine is a persistertest.Machine: a Log on the fault file system.
+type machine struct {
+	t        *testing.T
+	fsys     *faultFS
+	opts     Options
+	unsynced bool // the crash keeps random parts of unsynced writes
+	at       int
+}
+
+func (m *machine) Crashed() bool { return m.fsys.hasCrashed() }
+
+func (m *machine) Reboot() raftlite.Persister {
+	opts := m.opts
+	opts.fs = m.fsys.crashImage(rand.New(rand.NewPCG(uint64(m.at), 1)), m.unsynced)
+	return mustOpen(m.t, "db", opts)
+}
+
+// TestOneSyncPerSave checks at the file system, not by the log's own count,
+// that each Save is made durable by exactly one fdatasync that succeeded,
+// plus one directory fsync when it starts a segment: a crash right after a
+// Save returns keeps it.
 func TestOneSyncPerSave(t *testing.T) {
-	l := mustOpen(t, t.TempDir(), Options{SegmentSize: 1 << 10})
-	defer l.Close()
-	hs := raftlite.HardState{Term: 1}
-	require.NoError(t, l.Save(&hs, nil))
-	for i := uint64(1); i <= 100; i += 10 {
-		require.NoError(t, l.Save(&hs, persistertest.Entries(i, i+9, 1)))
+	require.NoError(t, checkOneSyncPerSave(newFaultFS(1)))
+}
+
+// TestOneSyncPerSaveCatchesASkippedSync shows that the check above fails
+// when the fdatasync of Save does not happen.
+func TestOneSyncPerSaveCatchesASkippedSync(t *testing.T) {
+	fsys := newFaultFS(1)
+	fsys.skipSync = true
+	err := checkOneSyncPerSave(fsys)
+	require.Error(t, err)
+	assert.Contains(t, err.Error(), "save 0: 0 fdatasyncs succeeded, want 1")
+}
+
+func checkOneSyncPerSave(fsys *faultFS) error {
+	opts := Options{SegmentSize: 1 << 10, fs: fsys}
+	l, err := Open("db", opts)
+	if err != nil {
+		return err
 	}
-	assert.EqualValues(t, 11, l.Syncs(), "one fdatasync per Save")
-	assert.Greater(t, l.DirSyncs(), int64(1), "each new segment syncs the directory")
+	defer l.Close()
+	saves := []op{{kind: opSave, hs: &raftlite.HardState{Term: 1}}}
+	for i := uint64(1); i <= 100; i += 10 {
+		hs := raftlite.HardState{Term: 1, Commit: i - 1}
+		saves = append(saves, op{kind: opSave, hs: &hs, entries: persistertest.Entries(i, i+9, 1)})
+	}
+	m := model{floor: 1}
+	for i, o := range saves {
+		files, dirs := fsys.syncCounts()
+		segs := len(l.segs)
+		if err := l.Save(o.hs, o.entries); err != nil {
+			return fmt.Errorf("save %d: %w", i, err)
+		}
+		m = m.apply(o)
+		files2, dirs2 := fsys.syncCounts()
+		if files2-files != 1 {
+			return fmt.Errorf("save %d: %d fdatasyncs succeeded, want 1", i, files2-files)
+		}
+		if started := len(l.segs) - segs; dirs2-dirs != started {
+			return fmt.Errorf("save %d started %d segments and %d directory fsyncs succeeded", i, started, dirs2-dirs)
+		}
+		if err := survivesACrash(fsys, opts, m); err != nil {
+			return fmt.Errorf("save %d returned, but a crash loses it: %w", i, err)
+		}
+	}
+	if len(l.segs) < 2 {
+		return fmt.Errorf("the saves filled only %d segment: no segment start was checked", len(l.segs))
+	}
+	if l.Syncs() != int64(len(saves)) {
+		return fmt.Errorf("Syncs() reports %d, want %d", l.Syncs(), len(saves))
+	}
+	return nil
+}
+
+// survivesACrash checks that what a crash now would leave on fsys (synced
+// data only) holds m.
+func survivesACrash(fsys *faultFS, opts Options, m model) error {
+	opts.fs = fsys.crashImage(rand.New(rand.NewPCG(1, 2)), false)
+	l, err := Open("db", opts)
+	if err != nil {
+		return err
+	}
+	defer l.Close()
+	hs, es, err := l.Load()
+	if err != nil {
+		return err
+	}
+	return matches(m, hs, es)
 }
 
 func TestSecondOpenIsRefused(t *testing.T) {
@@ -86,15 +180,16 @@ func TestEntriesRangeAndLimit(t *testing.T) {
 
 	_, err = l.Entries(40, 52, 0)
 	assert.ErrorIs(t, err, ErrUnavailable)
-	require.NoError(t, l.CompactBefore(30))
+	require.NoError(t, l.compactBefore(30))
 	_, err = l.Entries(1, 30, 0)
-	assert.ErrorIs(t, err, ErrCompacted)
+	assert.ErrorIs(t, err, errCompacted)
+	assert.ErrorIs(t, err, ErrUnavailable)
 }
 
-// TestCompactBeforeKeepsLaterEntriesAndHardState removes segments and checks
+// TestCompactionKeepsLaterEntriesAndHardState removes segments and checks
 // that a reopened log starts later but lost nothing at or after the cut,
 // not even a HardState saved only in a removed segment.
-func TestCompactBeforeKeepsLaterEntriesAndHardState(t *testing.T) {
+func TestCompactionKeepsLaterEntriesAndHardState(t *testing.T) {
 	dir := t.TempDir()
 	opts := Options{SegmentSize: 300}
 	l := mustOpen(t, dir, opts)
@@ -105,7 +200,7 @@ func TestCompactBeforeKeepsLaterEntriesAndHardState(t *testing.T) {
 		require.NoError(t, l.Save(nil, all[i:i+10]))
 	}
 	segsBefore := len(segmentFiles(t, dir))
-	require.NoError(t, l.CompactBefore(55))
+	require.NoError(t, l.compactBefore(55))
 	first := l.FirstIndex()
 	assert.LessOrEqual(t, first, uint64(55))
 	assert.Greater(t, first, uint64(1))
@@ -119,7 +214,7 @@ func TestCompactBeforeKeepsLaterEntriesAndHardState(t *testing.T) {
 	persistertest.RequireState(t, l, hs, all[first-1:])
 	// Compacting everything but the active segment, then cutting below the
 	// new first index, restarts the log there.
-	require.NoError(t, l.CompactBefore(1000))
+	require.NoError(t, l.compactBefore(1000))
 	require.NoError(t, l.Save(nil, persistertest.Entries(20, 21, 2)))
 	persistertest.RequireState(t, l, hs, persistertest.Entries(20, 21, 2))
 }
@@ -129,74 +224,4 @@ func segmentFiles(t *testing.T, dir string) []string {
 	m, err := filepath.Glob(filepath.Join(dir, "*.wal"))
 	require.NoError(t, err)
 	return m
-}
-
-// TestTornTailIsCut writes garbage after the last record, as a crash in the
-// middle of a write leaves it, and expects Open to cut it off.
-func TestTornTailIsCut(t *testing.T) {
-	dir := t.TempDir()
-	l := mustOpen(t, dir, Options{})
-	require.NoError(t, l.Save(nil, persistertest.Entries(1, 5, 1)))
-	require.NoError(t, l.Save(nil, persistertest.Entries(6, 9, 1)))
-	require.NoError(t, l.Close())
-	seg := segmentFiles(t, dir)[0]
-	fi, err := os.Stat(seg)
-	require.NoError(t, err)
-
-	// Cut the last Save short: it is gone, the rest stays.
-	require.NoError(t, os.Truncate(seg, fi.Size()-3))
-	l = mustOpen(t, dir, Options{})
-	persistertest.RequireState(t, l, raftlite.HardState{}, persistertest.Entries(1, 5, 1))
-	require.NoError(t, l.Save(nil, persistertest.Entries(6, 6, 2)))
-	require.NoError(t, l.Close())
-	l = mustOpen(t, dir, Options{})
-	defer l.Close()
-	persistertest.RequireState(t, l, raftlite.HardState{}, append(persistertest.Entries(1, 5, 1), persistertest.Entries(6, 6, 2)...))
-}
-
-// TestDamageBeforeIntactRecordsIsCorruption flips a byte of a record that
-// has intact records after it: Open must refuse, naming file and offset.
-func TestDamageBeforeIntactRecordsIsCorruption(t *testing.T) {
-	dir := t.TempDir()
-	l := mustOpen(t, dir, Options{})
-	require.NoError(t, l.Save(nil, persistertest.Entries(1, 5, 1)))
-	off := l.active().size
-	require.NoError(t, l.Save(nil, persistertest.Entries(6, 9, 1)))
-	require.NoError(t, l.Save(nil, persistertest.Entries(10, 12, 1)))
-	require.NoError(t, l.Close())
-	seg := segmentFiles(t, dir)[0]
-	flipByte(t, seg, off+frameHeaderLen+3)
-
-	_, err := Open(dir, Options{})
-	require.ErrorIs(t, err, raftlite.ErrCorrupt)
-	assert.Contains(t, err.Error(), seg)
-	assert.Contains(t, err.Error(), "offset")
-}
-
-func TestMissingSegmentIsCorruption(t *testing.T) {
-	dir := t.TempDir()
-	l := mustOpen(t, dir, Options{SegmentSize: 100})
-	for i := uint64(1); i <= 40; i += 5 {
-		require.NoError(t, l.Save(nil, persistertest.Entries(i, i+4, 1)))
-	}
-	require.NoError(t, l.Close())
-	segs := segmentFiles(t, dir)
-	require.Greater(t, len(segs), 3)
-	require.NoError(t, os.Remove(segs[2]))
-	_, err := Open(dir, Options{})
-	require.ErrorIs(t, err, raftlite.ErrCorrupt)
-	assert.Contains(t, err.Error(), "missing")
-}
-
-func flipByte(t *testing.T, name string, off int64) {
-	t.Helper()
-	f, err := os.OpenFile(name, os.O_RDWR, 0)
-	require.NoError(t, err)
-	defer f.Close()
-	b := make([]byte, 1)
-	_, err = f.ReadAt(b, off)
-	require.NoError(t, err)
-	b[0] ^= 0x40
-	_, err = f.WriteAt(b, off)
-	require.NoError(t, err)
 }

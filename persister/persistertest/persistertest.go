@@ -2,18 +2,24 @@
 // in the manner of testing/fstest: an implementation's tests call Run.
 //
 //	func TestConformance(t *testing.T) {
-//		persistertest.Run(t, func(t *testing.T) (raftlite.Persister, func() raftlite.Persister) {
-//			dir := t.TempDir()
-//			p := mustOpen(t, dir)
-//			return p, func() raftlite.Persister { p.Close(); p = mustOpen(t, dir); return p }
+//		persistertest.Run(t, persistertest.Harness{
+//			Open: func(t *testing.T) (raftlite.Persister, func() raftlite.Persister) {
+//				dir := t.TempDir()
+//				p := mustOpen(t, dir)
+//				return p, func() raftlite.Persister { p.Close(); p = mustOpen(t, dir); return p }
+//			},
 //		})
 //	}
+//
+// A persister whose tests can simulate a crash of the machine (a fault
+// injecting file system, say) also sets Harness.Crash, and the suite then
+// crashes it at every write and sync of a workload; without it, the crash
+// subtests are skipped as not applicable. Package wal's tests show both.
 package persistertest
 
 import (
-	"bytes"
 	"fmt"
-	"sync"
+	"reflect"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
@@ -22,38 +28,90 @@ import (
 	"github.com/raftlite/raftlite"
 )
 
+// Harness tells Run how to make the Persisters it checks.
+type Harness struct {
+	// Open is required.
+	Open Opener
+
+	// Crash, when not nil, enables the subtests under "Crash", which cut
+	// the power after Saves returned and crash the machine in the middle
+	// of Saves, at every operation of the medium in turn.
+	Crash CrashOpener
+
+	// AtomicSave declares that a Save interrupted by a crash leaves the
+	// state before it or after it, nothing else. Without it the crash
+	// subtests also accept the weaker outcomes the Persister contract
+	// allows: a prefix of the Save's entries with the old HardState.
+	AtomicSave bool
+}
+
 // Opener makes a fresh, empty Persister for one subtest, and a reopen
 // function that closes the last Persister it handed out and opens the same
-// storage again, as a restarted process would. A Persister that lives only
-// in memory may return itself from reopen.
+// storage again, as a restarted process would see it. Reopen must return a
+// new Persister that shares nothing with the old one but what was saved: a
+// Persister that lives only in memory hands over what Load returns, not
+// itself. The suite fails a subtest whose reopen returns the same pointer.
 type Opener func(t *testing.T) (p raftlite.Persister, reopen func() raftlite.Persister)
 
-// Run runs the conformance subtests against Persisters made by open.
-func Run(t *testing.T, open Opener) {
-	tests := []struct {
-		name string
-		run  func(t *testing.T, p raftlite.Persister, reopen func() raftlite.Persister)
-	}{
-		{"EmptyLoad", testEmptyLoad},
-		{"EmptySaveChangesNothing", testEmptySave},
-		{"HardStateIsReplaced", testHardState},
-		{"AppendedEntriesLoadInOrder", testAppend},
-		{"SaveWithHardStateAndEntries", testSaveBoth},
-		{"ConflictingSuffixIsReplaced", testSuffixTruncation},
-		{"ReopenSeesEverythingSaved", testReopen},
-		{"NonContiguousSaveIsRejected", testNonContiguous},
-		{"LoadResultIsNotAliased", testNotAliased},
-		{"LargeEntries", testLargeEntries},
-		{"LoadConcurrentWithSave", testConcurrent},
-	}
-	for _, tc := range tests {
-		t.Run(tc.name, func(t *testing.T) {
-			p, reopen := open(t)
+// CrashOpener opens a Persister on an empty medium (a file system, a
+// device) that crashes at its at-th operation counted from the open: the
+// at-th write, sync, creation or removal of a file, however the medium
+// counts them. From the crash on, every operation of the medium fails, so
+// Saves fail; what the crashing operation itself did is up to the medium
+// (a write may be torn). An at of 0 means no crash until Machine.Reboot.
+//
+// The suite never closes a Persister whose machine it crashes, as a dead
+// process would not; Reboot may release what it holds.
+type CrashOpener func(t *testing.T, at int) (raftlite.Persister, Machine)
+
+// Machine is the medium under a Persister made by a CrashOpener.
+type Machine interface {
+	// Crashed reports whether the crash has happened.
+	Crashed() bool
+	// Reboot crashes the machine now if it has not crashed yet (a power
+	// cut) and returns a Persister opened on what survived: what was
+	// synced and, at the medium's choice, part of what was not. That
+	// Persister's medium never crashes. Reboot is called at most once.
+	Reboot() raftlite.Persister
+}
+
+// Run runs the conformance subtests against Persisters made by h.
+func Run(t *testing.T, h Harness) { run(stdT{t}, h) }
+
+// run is Run over tb, so that the suite's own tests can run it on a
+// recorder and see which subtests fail against broken persisters.
+func run(t tb, h Harness) {
+	for _, tc := range conformanceTests {
+		t.Run(tc.name, func(t tb) {
+			p, reopen := h.Open(t.std())
 			last := p
-			tc.run(t, p, func() raftlite.Persister { last = reopen(); return last })
+			tc.run(t, p, func() raftlite.Persister {
+				next := reopen()
+				if samePointer(next, last) {
+					t.Fatalf("reopen returned the Persister it was to close: it must open what was " +
+						"saved afresh, as a restarted process would, or the reopen tests check nothing")
+				}
+				last = next
+				return next
+			})
 			assert.NoError(t, last.Close())
 		})
 	}
+	t.Run("Crash", func(t tb) {
+		for _, tc := range crashTests {
+			t.Run(tc.name, func(t tb) {
+				if h.Crash == nil {
+					t.Skip("not applicable: Harness.Crash is nil, so the persister under test cannot be crashed")
+				}
+				tc.run(t, h)
+			})
+		}
+	})
+}
+
+func samePointer(a, b raftlite.Persister) bool {
+	va, vb := reflect.ValueOf(a), reflect.ValueOf(b)
+	return va.Kind() == reflect.Pointer && vb.Kind() == reflect.Pointer && va.Pointer() == vb.Pointer()
 }
 
 // Entries returns entries lo..hi of a log whose term is term, with varied
@@ -97,168 +155,4 @@ func normalize(es []raftlite.Entry) []raftlite.Entry {
 		out[i] = e
 	}
 	return out
-}
-
-func save(t *testing.T, p raftlite.Persister, hs *raftlite.HardState, es []raftlite.Entry) {
-	t.Helper()
-	require.NoError(t, p.Save(hs, es))
-}
-
-func testEmptyLoad(t *testing.T, p raftlite.Persister, _ func() raftlite.Persister) {
-	hs, es, err := p.Load()
-	require.NoError(t, err)
-	assert.Zero(t, hs)
-	assert.Empty(t, es)
-}
-
-func testEmptySave(t *testing.T, p raftlite.Persister, reopen func() raftlite.Persister) {
-	save(t, p, nil, nil)
-	save(t, p, nil, []raftlite.Entry{})
-	RequireState(t, p, raftlite.HardState{}, nil)
-	RequireState(t, reopen(), raftlite.HardState{}, nil)
-}
-
-func testHardState(t *testing.T, p raftlite.Persister, _ func() raftlite.Persister) {
-	hs := raftlite.HardState{Term: 3, VotedFor: 2, Incarnation: 1}
-	save(t, p, &hs, nil)
-	RequireState(t, p, hs, nil)
-	hs = raftlite.HardState{Term: 4, VotedFor: raftlite.None, Incarnation: 1}
-	save(t, p, &hs, nil)
-	RequireState(t, p, hs, nil)
-	big := raftlite.HardState{Term: 1<<64 - 1, VotedFor: 1<<64 - 1, Incarnation: 1<<64 - 1}
-	save(t, p, &big, nil)
-	RequireState(t, p, big, nil)
-}
-
-func testAppend(t *testing.T, p raftlite.Persister, _ func() raftlite.Persister) {
-	save(t, p, nil, Entries(1, 1, 1))
-	save(t, p, nil, Entries(2, 10, 1))
-	save(t, p, nil, Entries(11, 40, 2))
-	RequireState(t, p, raftlite.HardState{}, append(Entries(1, 10, 1), Entries(11, 40, 2)...))
-}
-
-func testSaveBoth(t *testing.T, p raftlite.Persister, reopen func() raftlite.Persister) {
-	hs := raftlite.HardState{Term: 2, VotedFor: 1}
-	save(t, p, &hs, Entries(1, 5, 2))
-	RequireState(t, p, hs, Entries(1, 5, 2))
-	// A nil HardState leaves the saved one alone.
-	save(t, p, nil, Entries(6, 6, 2))
-	RequireState(t, reopen(), hs, Entries(1, 6, 2))
-}
-
-// testSuffixTruncation is how a follower drops entries that conflict with a
-// new leader's (Raft §5.3): the Save that starts inside the log replaces
-// everything from its first index on, even entries beyond its last.
-func testSuffixTruncation(t *testing.T, p raftlite.Persister, reopen func() raftlite.Persister) {
-	save(t, p, nil, Entries(1, 10, 1))
-	save(t, p, nil, Entries(6, 8, 2))
-	want := append(Entries(1, 5, 1), Entries(6, 8, 2)...)
-	RequireState(t, p, raftlite.HardState{}, want)
-
-	// Replacing the last entry, and replacing it with the same one.
-	save(t, p, nil, Entries(8, 8, 3))
-	want = append(want[:7], Entries(8, 8, 3)...)
-	RequireState(t, p, raftlite.HardState{}, want)
-	save(t, p, nil, Entries(8, 8, 3))
-	RequireState(t, p, raftlite.HardState{}, want)
-
-	p = reopen()
-	RequireState(t, p, raftlite.HardState{}, want)
-	// Replacing the whole log, then appending after the cut.
-	save(t, p, nil, Entries(1, 2, 4))
-	save(t, p, nil, Entries(3, 3, 4))
-	RequireState(t, p, raftlite.HardState{}, Entries(1, 3, 4))
-	RequireState(t, reopen(), raftlite.HardState{}, Entries(1, 3, 4))
-}
-
-func testReopen(t *testing.T, p raftlite.Persister, reopen func() raftlite.Persister) {
-	hs := raftlite.HardState{Term: 1, VotedFor: 3, Incarnation: 1}
-	save(t, p, &hs, nil)
-	save(t, p, nil, Entries(1, 20, 1))
-	p = reopen()
-	RequireState(t, p, hs, Entries(1, 20, 1))
-
-	hs = raftlite.HardState{Term: 2, Incarnation: 2}
-	save(t, p, &hs, Entries(15, 30, 2))
-	want := append(Entries(1, 14, 1), Entries(15, 30, 2)...)
-	RequireState(t, p, hs, want)
-	p = reopen()
-	RequireState(t, p, hs, want)
-	p = reopen() // reopening an unchanged store changes nothing
-	RequireState(t, p, hs, want)
-}
-
-func testNonContiguous(t *testing.T, p raftlite.Persister, reopen func() raftlite.Persister) {
-	assert.Error(t, p.Save(nil, Entries(2, 3, 1)), "first save must start at index 1")
-	assert.Error(t, p.Save(nil, []raftlite.Entry{{Index: 0, Term: 1}}), "index 0 is not an entry")
-	save(t, p, nil, Entries(1, 3, 1))
-	assert.Error(t, p.Save(nil, Entries(5, 6, 1)), "a save may not leave a gap")
-	hs := raftlite.HardState{Term: 9}
-	assert.Error(t, p.Save(&hs, Entries(5, 6, 1)), "a rejected save saves no hard state either")
-	// The persister stays usable and unchanged.
-	RequireState(t, p, raftlite.HardState{}, Entries(1, 3, 1))
-	save(t, p, nil, Entries(4, 4, 1))
-	RequireState(t, reopen(), raftlite.HardState{}, Entries(1, 4, 1))
-}
-
-func testNotAliased(t *testing.T, p raftlite.Persister, _ func() raftlite.Persister) {
-	es := Entries(1, 10, 1)
-	save(t, p, nil, es)
-	// Save keeps no reference to the slice it was given.
-	es[2].Term, es[3] = 99, raftlite.Entry{Index: 4, Term: 99}
-	RequireState(t, p, raftlite.HardState{}, Entries(1, 10, 1))
-
-	_, loaded, err := p.Load()
-	require.NoError(t, err)
-	// Later saves, appending or cutting, leave an earlier Load's result alone.
-	save(t, p, nil, Entries(11, 12, 1))
-	save(t, p, nil, Entries(5, 12, 2))
-	assert.Equal(t, normalize(Entries(1, 10, 1)), normalize(loaded))
-	// And changing a Load's result changes nothing saved.
-	loaded[0].Term = 42
-	RequireState(t, p, raftlite.HardState{}, append(Entries(1, 4, 1), Entries(5, 12, 2)...))
-}
-
-func testLargeEntries(t *testing.T, p raftlite.Persister, reopen func() raftlite.Persister) {
-	big := func(i uint64, n int) raftlite.Entry {
-		return raftlite.Entry{Index: i, Term: 1, Origin: 1, Seq: i, Data: bytes.Repeat([]byte{byte(i)}, n)}
-	}
-	want := []raftlite.Entry{big(1, 3<<20), big(2, 1), big(3, 1<<20+7)}
-	save(t, p, nil, want[:1])
-	save(t, p, nil, want[1:])
-	RequireState(t, p, raftlite.HardState{}, want)
-	RequireState(t, reopen(), raftlite.HardState{}, want)
-}
-
-// testConcurrent loads while another goroutine saves, as a Node does when
-// it restarts its algorithm while the disk goroutine is busy. Every Load
-// must see a state some sequence of completed Saves produced.
-func testConcurrent(t *testing.T, p raftlite.Persister, _ func() raftlite.Persister) {
-	const saves = 20
-	all := Entries(1, saves*5, 1)
-	var wg sync.WaitGroup
-	wg.Add(1)
-	go func() {
-		defer wg.Done()
-		for i := range saves {
-			hs := raftlite.HardState{Term: uint64(i + 1)}
-			assert.NoError(t, p.Save(&hs, all[i*5:i*5+5]))
-		}
-	}()
-	for range 3 {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for range saves {
-				hs, es, err := p.Load()
-				if !assert.NoError(t, err) {
-					return
-				}
-				assert.Equal(t, normalize(all[:len(es)]), normalize(es), "a Load must return a prefix of what was saved")
-				assert.LessOrEqual(t, uint64(len(es)), hs.Term*5, "entries are saved with or after their hard state")
-			}
-		}()
-	}
-	wg.Wait()
-	RequireState(t, p, raftlite.HardState{Term: saves}, all)
 }
