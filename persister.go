@@ -7,8 +7,8 @@ import "sync"
 // two HardStates, and never makes one durable before the entries saved with
 // it (see Persister), because a restarted node trusts its Commit.
 type HardState struct {
-	Term     uint64 `msgpack:"t"`
-	VotedFor NodeID `msgpack:"v"`
+	Term     uint64 `msgpack:"t"` // the latest term this node has seen
+	VotedFor NodeID `msgpack:"v"` // whom it voted for in Term, or None
 	// Incarnation is bumped and saved by New before the node accepts any
 	// broadcast, so that a broadcast's (Origin, Incarnation, Seq) never
 	// repeats even though Seq restarts from 1.
