@@ -9,9 +9,11 @@ import "sync"
 type HardState struct {
 	Term     uint64 `msgpack:"t"` // the latest term this node has seen
 	VotedFor NodeID `msgpack:"v"` // whom it voted for in Term, or None
-	// Incarnation is bumped and saved by New before the node accepts any
-	// broadcast, so that a broadcast's (Origin, Incarnation, Seq) never
-	// repeats even though Seq restarts from 1.
+	// Incarnation names the node's current life. New saves a new one before
+	// the node accepts any broadcast, later than both the last one saved
+	// and the clock (in nanoseconds since 1970), so that a broadcast's
+	// (Origin, Incarnation, Seq) never repeats even though Seq restarts
+	// from 1, and even when the disk that held the last one was lost.
 	Incarnation uint64 `msgpack:"n"`
 	// Commit is a lower bound on the commit index, saved along with other
 	// state rather than on its own: entries up to it never change, so a
@@ -31,8 +33,8 @@ type HardState struct {
 // saved (it may send the entry to followers before, Raft thesis §10.2.1).
 //
 // A Node calls Save from one goroutine at a time, but not from the goroutine
-// that runs its algorithm, so a slow disk delays acknowledgements rather than
-// stalling elections. Each Save is one group commit: it makes everything it
+// that runs its algorithm (unless the Persister is a MemorySaver), so a slow
+// disk delays acknowledgements rather than stalling elections. Each Save is one group commit: it makes everything it
 // is given durable with as few syncs as the medium allows. Load may run
 // concurrently with Save and sees the state before or after each Save.
 //
