@@ -250,51 +250,105 @@ func (c *Cluster) totalSyncs() int64 {
 }
 
 // Verify checks what the load measured: every node delivered exactly the
-// acknowledged broadcasts, each at its acknowledged index, in one order.
+// acknowledged broadcasts, each once and at its acknowledged index, in the
+// order of their indices; and so every node delivered the same sequence.
 func (c *Cluster) Verify(ctx context.Context) error {
-	want := map[uint64]uint64{}
+	want, last, err := c.wanted()
+	if err != nil {
+		return err
+	}
+	var first []ack
+	for i := range c.nodes {
+		got, err := c.deliveredUpTo(ctx, i, last)
+		if err != nil {
+			return err
+		}
+		if err := checkDeliveries(got, want, last); err != nil {
+			return fmt.Errorf("bench: node %d: %w", i+1, err)
+		}
+		if i == 0 {
+			first = got
+		} else if k := firstDifference(first, got); k >= 0 {
+			return fmt.Errorf("bench: nodes 1 and %d differ at delivery %d", i+1, k+1)
+		}
+	}
+	return nil
+}
+
+// wanted returns the acknowledged payloads' hashes by index, and the last
+// index; it fails if two broadcasts were acknowledged at one index, or one
+// payload (all are unique) at two.
+func (c *Cluster) wanted() (map[uint64]uint64, uint64, error) {
+	want := make(map[uint64]uint64, len(c.acked))
+	at := make(map[uint64]uint64, len(c.acked)) // payload hash -> index
 	var last uint64
 	for _, a := range c.acked {
 		if _, dup := want[a.index]; dup {
-			return fmt.Errorf("bench: two broadcasts acknowledged at index %d", a.index)
+			return nil, 0, fmt.Errorf("bench: two broadcasts acknowledged at index %d", a.index)
 		}
-		want[a.index] = a.sum
+		if i, dup := at[a.sum]; dup {
+			return nil, 0, fmt.Errorf("bench: one payload acknowledged at indices %d and %d", i, a.index)
+		}
+		want[a.index], at[a.sum] = a.sum, a.index
 		last = max(last, a.index)
 	}
-	for i := range c.nodes {
-		for {
-			c.mu.Lock()
-			n := len(c.seen[i])
-			var top uint64
-			if n > 0 {
-				top = c.seen[i][n-1].index
-			}
-			c.mu.Unlock()
-			if top >= last {
-				break
-			}
-			select {
-			case <-ctx.Done():
-				return fmt.Errorf("bench: node %d delivered up to %d of %d: %w", i+1, top, last, ctx.Err())
-			case <-time.After(time.Millisecond):
-			}
-		}
+	return want, last, nil
+}
+
+// deliveredUpTo waits until node i has delivered index last and returns
+// what it delivered.
+func (c *Cluster) deliveredUpTo(ctx context.Context, i int, last uint64) ([]ack, error) {
+	for {
 		c.mu.Lock()
 		got := c.seen[i]
 		c.mu.Unlock()
-		count := 0
-		for _, d := range got {
-			if d.index > last {
-				break
-			}
-			if w, ok := want[d.index]; !ok || w != d.sum {
-				return fmt.Errorf("bench: node %d delivered at %d something other than what was acknowledged there", i+1, d.index)
-			}
-			count++
+		var top uint64
+		if len(got) > 0 {
+			top = got[len(got)-1].index
 		}
-		if count != len(want) {
-			return fmt.Errorf("bench: node %d delivered %d of %d acknowledged broadcasts", i+1, count, len(want))
+		if top >= last {
+			return got, nil
 		}
+		select {
+		case <-ctx.Done():
+			return nil, fmt.Errorf("bench: node %d delivered up to %d of %d: %w", i+1, top, last, ctx.Err())
+		case <-time.After(time.Millisecond):
+		}
+	}
+}
+
+// firstDifference returns the first position where a and b, as far as
+// both go, differ, or -1.
+func firstDifference(a, b []ack) int {
+	for k := range min(len(a), len(b)) {
+		if a[k] != b[k] {
+			return k
+		}
+	}
+	return -1
+}
+
+// checkDeliveries checks one node's deliveries up to index last against
+// the acknowledged hashes by index: increasing indices (so none twice and
+// none out of order), each the payload acknowledged there, all of them.
+func checkDeliveries(got []ack, want map[uint64]uint64, last uint64) error {
+	var prev uint64
+	count := 0
+	for _, d := range got {
+		if d.index > last {
+			break
+		}
+		if d.index <= prev {
+			return fmt.Errorf("delivered index %d after %d: out of order or twice", d.index, prev)
+		}
+		if w, ok := want[d.index]; !ok || w != d.sum {
+			return fmt.Errorf("delivered at %d something other than what was acknowledged there", d.index)
+		}
+		prev = d.index
+		count++
+	}
+	if count != len(want) {
+		return fmt.Errorf("delivered %d of %d acknowledged broadcasts", count, len(want))
 	}
 	return nil
 }
