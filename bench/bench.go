@@ -23,6 +23,7 @@ import (
 	"time"
 
 	"github.com/raftlite/raftlite"
+	"github.com/raftlite/raftlite/internal/loopback"
 	"github.com/raftlite/raftlite/transport/mem"
 )
 
@@ -57,9 +58,9 @@ func (r Result) PerSecond() float64 { return float64(r.Commits) / r.Elapsed.Seco
 // Cluster is three nodes in this process.
 type Cluster struct {
 	setup   Setup
+	dir     string
 	nodes   []*raftlite.Node
 	syncs   []func() int64
-	dir     string
 	mu      sync.Mutex
 	seen    [][]ack // per node, what it delivered: index and payload hash
 	readers sync.WaitGroup
@@ -73,9 +74,17 @@ type ack struct {
 
 var hashSeed = maphash.MakeSeed()
 
+// transportKind returns the nodes' addresses and a constructor of each
+// node's transport; persisterKind opens a node's persister in dir, with a
+// count of its disk syncs.
+type (
+	transportKind func(ids []raftlite.NodeID) (map[raftlite.NodeID]string, func(raftlite.NodeID) (raftlite.Transport, error), error)
+	persisterKind func(dir string) (raftlite.Persister, func() int64, error)
+)
+
 // transports and persisters are filled in by the files for each kind.
 var (
-	transports = map[string]func(ids []raftlite.NodeID) (map[raftlite.NodeID]string, func(raftlite.NodeID) (raftlite.Transport, error), error){
+	transports = map[string]transportKind{
 		"mem": func(ids []raftlite.NodeID) (map[raftlite.NodeID]string, func(raftlite.NodeID) (raftlite.Transport, error), error) {
 			network := mem.NewNetwork(1)
 			peers := map[raftlite.NodeID]string{}
@@ -85,7 +94,7 @@ var (
 			return peers, func(id raftlite.NodeID) (raftlite.Transport, error) { return network.Transport(id), nil }, nil
 		},
 	}
-	persisters = map[string]func(dir string) (raftlite.Persister, func() int64, error){
+	persisters = map[string]persisterKind{
 		"memory": func(string) (raftlite.Persister, func() int64, error) {
 			p := raftlite.NewMemoryPersister()
 			return p, func() int64 { return int64(p.Saves()) }, nil
@@ -93,61 +102,85 @@ var (
 	}
 )
 
-// Start builds a cluster for s, with its data under dir, and waits for a leader.
+// Start builds a cluster for s, with its data under dir, and waits for a
+// leader. A networked cluster that finds one of its ports taken by another
+// process is started again on new ports (see package loopback).
 func Start(ctx context.Context, s Setup, dir string) (*Cluster, error) {
-	newTransports, ok := transports[s.Transport]
+	transport, ok := transports[s.Transport]
 	if !ok {
 		return nil, fmt.Errorf("bench: unknown transport %q", s.Transport)
 	}
-	newPersister, ok := persisters[s.Persister]
+	persister, ok := persisters[s.Persister]
 	if !ok {
 		return nil, fmt.Errorf("bench: unknown persister %q", s.Persister)
 	}
-	ids := []raftlite.NodeID{1, 2, 3}
-	peers, newTransport, err := newTransports(ids)
+	var c *Cluster
+	attempt := 0
+	err := loopback.Retry(func() error {
+		attempt++
+		c = &Cluster{setup: s, dir: filepath.Join(dir, fmt.Sprint("start-", attempt))}
+		return c.startNodes(transport, persister)
+	})
 	if err != nil {
 		return nil, err
-	}
-	c := &Cluster{setup: s, dir: dir, seen: make([][]ack, len(ids))}
-	for i, id := range ids {
-		p, syncs, err := newPersister(filepath.Join(dir, fmt.Sprint("node-", id)))
-		if err != nil {
-			c.Close()
-			return nil, err
-		}
-		t, err := newTransport(id)
-		if err != nil {
-			c.Close()
-			return nil, err
-		}
-		n, err := raftlite.New(raftlite.Config{
-			ID: id, Peers: peers, Transport: t, Persister: p,
-			ElectionTimeout: 300 * time.Millisecond, HeartbeatInterval: 30 * time.Millisecond,
-			RandSeed: uint64(id), MaxPendingBroadcasts: 1 << 14,
-		})
-		if err != nil {
-			c.Close()
-			return nil, err
-		}
-		c.nodes = append(c.nodes, n)
-		c.syncs = append(c.syncs, syncs)
-		c.readers.Add(1)
-		go func() {
-			defer c.readers.Done()
-			for d := range n.Deliveries() {
-				c.mu.Lock()
-				// Only a hash is kept, so that the payloads can leave memory
-				// as they would in an application.
-				c.seen[i] = append(c.seen[i], ack{d.Index, maphash.Bytes(hashSeed, d.Data)})
-				c.mu.Unlock()
-			}
-		}()
 	}
 	if _, err := c.leader(ctx); err != nil {
 		c.Close()
 		return nil, err
 	}
 	return c, nil
+}
+
+// startNodes starts three nodes, or none: if one fails, it closes the
+// others.
+func (c *Cluster) startNodes(transport transportKind, persister persisterKind) error {
+	ids := []raftlite.NodeID{1, 2, 3}
+	peers, newTransport, err := transport(ids)
+	if err != nil {
+		return err
+	}
+	c.seen = make([][]ack, len(ids))
+	for i, id := range ids {
+		p, syncs, err := persister(filepath.Join(c.dir, fmt.Sprint("node-", id)))
+		if err == nil {
+			err = c.startNode(i, id, peers, newTransport, p)
+		}
+		if err != nil {
+			c.Close()
+			return fmt.Errorf("bench: starting node %d: %w", id, err)
+		}
+		c.syncs = append(c.syncs, syncs)
+	}
+	return nil
+}
+
+// startNode starts node id, the i-th, on persister p (which it closes if
+// it fails), and records what the node delivers.
+func (c *Cluster) startNode(i int, id raftlite.NodeID, peers map[raftlite.NodeID]string,
+	newTransport func(raftlite.NodeID) (raftlite.Transport, error), p raftlite.Persister) error {
+	t, err := newTransport(id)
+	if err != nil {
+		return errors.Join(err, p.Close())
+	}
+	n, err := raftlite.New(raftlite.Config{
+		ID: id, Peers: peers, Transport: t, Persister: p,
+		ElectionTimeout: 300 * time.Millisecond, HeartbeatInterval: 30 * time.Millisecond,
+		RandSeed: uint64(id), MaxPendingBroadcasts: 1 << 14,
+	})
+	if err != nil {
+		return err
+	}
+	c.nodes = append(c.nodes, n)
+	c.readers.Go(func() {
+		for d := range n.Deliveries() {
+			c.mu.Lock()
+			// Only a hash is kept, so that the payloads can leave memory
+			// as they would in an application.
+			c.seen[i] = append(c.seen[i], ack{d.Index, maphash.Bytes(hashSeed, d.Data)})
+			c.mu.Unlock()
+		}
+	})
+	return nil
 }
 
 func (c *Cluster) leader(ctx context.Context) (int, error) {
