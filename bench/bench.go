@@ -19,7 +19,6 @@ import (
 	"slices"
 	"strconv"
 	"sync"
-	"sync/atomic"
 	"time"
 
 	"github.com/raftlite/raftlite"
@@ -217,61 +216,72 @@ func (c *Cluster) Load(ctx context.Context, total int) (Result, error) {
 	}
 	c.mu.Unlock()
 	syncsBefore := c.totalSyncs()
-	clients := max(c.setup.Clients, 1)
-	latencies := make([][]time.Duration, clients)
-	acks := make([][]ack, clients)
-	var failed atomic.Pointer[error]
+	runs := make([]clientRun, max(c.setup.Clients, 1))
 	var wg sync.WaitGroup
 	start := time.Now()
-	for k := range clients {
-		count := total / clients
-		if k < total%clients {
+	for k := range runs {
+		count := total / len(runs)
+		if k < total%len(runs) {
 			count++
 		}
-		wg.Go(func() {
-			payload := make([]byte, c.setup.Size)
-			rng := rand.New(rand.NewPCG(uint64(k), 1))
-			for i := range payload {
-				payload[i] = byte('a' + rng.IntN(26))
-			}
-			lat := make([]time.Duration, 0, count)
-			acks[k] = make([]ack, 0, count)
-			for j := range count {
-				// A unique "client/seq|" prefix (no '|' in the filler) lets
-				// the verification match deliveries to acks.
-				prefix := strconv.AppendInt(append(strconv.AppendInt(payload[:0], int64(k), 10), '/'), int64(j), 36)
-				payload[len(prefix)] = '|'
-				t0 := time.Now()
-				idx, err := target.Broadcast(ctx, payload)
-				if err != nil {
-					failed.CompareAndSwap(nil, &err)
-					return
-				}
-				lat = append(lat, time.Since(t0))
-				acks[k] = append(acks[k], ack{idx, maphash.Bytes(hashSeed, payload)})
-			}
-			latencies[k] = lat
-		})
+		wg.Go(func() { runs[k] = c.runClient(ctx, target, k, count) })
 	}
 	wg.Wait()
 	elapsed := time.Since(start)
-	if p := failed.Load(); p != nil {
-		return Result{}, *p
+	var latencies []time.Duration
+	for _, r := range runs {
+		if r.err != nil {
+			return Result{}, r.err
+		}
+		latencies = append(latencies, r.latencies...)
+		c.acked = append(c.acked, r.acks...)
 	}
-	var all []time.Duration
-	for k := range clients {
-		all = append(all, latencies[k]...)
-		c.acked = append(c.acked, acks[k]...)
+	return summarize(latencies, elapsed, c.totalSyncs()-syncsBefore), nil
+}
+
+// clientRun is what one client of a load saw.
+type clientRun struct {
+	latencies []time.Duration
+	acks      []ack
+	err       error
+}
+
+// runClient is client k of a load: count broadcasts on target, one after
+// another, each timed.
+func (c *Cluster) runClient(ctx context.Context, target *raftlite.Node, k, count int) clientRun {
+	payload := make([]byte, c.setup.Size)
+	rng := rand.New(rand.NewPCG(uint64(k), 1))
+	for i := range payload {
+		payload[i] = byte('a' + rng.IntN(26))
 	}
-	slices.Sort(all)
+	r := clientRun{latencies: make([]time.Duration, 0, count), acks: make([]ack, 0, count)}
+	for j := range count {
+		// A unique "client/seq|" prefix (no '|' in the filler) makes every
+		// payload, and so its hash, unique.
+		prefix := strconv.AppendInt(append(strconv.AppendInt(payload[:0], int64(k), 10), '/'), int64(j), 36)
+		payload[len(prefix)] = '|'
+		t0 := time.Now()
+		idx, err := target.Broadcast(ctx, payload)
+		if err != nil {
+			r.err = err
+			return r
+		}
+		r.latencies = append(r.latencies, time.Since(t0))
+		r.acks = append(r.acks, ack{idx, maphash.Bytes(hashSeed, payload)})
+	}
+	return r
+}
+
+// summarize turns a load's latencies into a Result.
+func summarize(latencies []time.Duration, elapsed time.Duration, syncs int64) Result {
+	slices.Sort(latencies)
 	pct := func(p float64) time.Duration {
-		if len(all) == 0 {
+		if len(latencies) == 0 {
 			return 0
 		}
-		return all[min(len(all)-1, int(p*float64(len(all))))]
+		return latencies[min(len(latencies)-1, int(p*float64(len(latencies))))]
 	}
-	return Result{Commits: len(all), Elapsed: elapsed, P50: pct(0.50), P90: pct(0.90), P99: pct(0.99),
-		Syncs: c.totalSyncs() - syncsBefore}, nil
+	return Result{Commits: len(latencies), Elapsed: elapsed, P50: pct(0.50), P90: pct(0.90), P99: pct(0.99), Syncs: syncs}
 }
 
 func (c *Cluster) totalSyncs() int64 {
