@@ -4,6 +4,8 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"net"
+	"os/exec"
 	"strconv"
 	"strings"
 	"sync"
@@ -157,5 +159,33 @@ func (w *lineWriter) waitFor(t *testing.T, n int, limit time.Duration) []string 
 			got := w.snapshot()
 			t.Fatalf("%d of %d lines after %v; last: %q", len(got), n, limit, got[max(len(got)-3, 0):])
 		}
+	}
+}
+
+// TestNodeExitsWithStatus3WhenItsPortIsTaken: a driver that picked the
+// port can tell this failure from the others, and pick another port.
+func TestNodeExitsWithStatus3WhenItsPortIsTaken(t *testing.T) {
+	for _, transport := range []string{"tcp", "quic"} {
+		t.Run(transport, func(t *testing.T) {
+			var addr string
+			if transport == "tcp" {
+				ln, err := net.Listen("tcp", "127.0.0.1:0")
+				require.NoError(t, err)
+				defer ln.Close()
+				addr = ln.Addr().String()
+			} else {
+				pc, err := net.ListenPacket("udp", "127.0.0.1:0")
+				require.NoError(t, err)
+				defer pc.Close()
+				addr = pc.LocalAddr().String()
+			}
+			cmd := exec.Command(binary(t), "node", "--id", "1", "--peers", "1="+addr,
+				"--data", t.TempDir(), "--transport", transport)
+			out, err := cmd.CombinedOutput()
+			var exit *exec.ExitError
+			require.ErrorAs(t, err, &exit, "%s", out)
+			assert.Equal(t, exitAddrInUse, exit.ExitCode(), "%s", out)
+			assert.Contains(t, string(out), "address already in use")
+		})
 	}
 }
