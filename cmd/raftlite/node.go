@@ -138,15 +138,20 @@ func (o nodeOptions) newTransport(logger *slog.Logger) (raftlite.Transport, erro
 }
 
 // serveNode broadcasts the lines of stdin through node and writes node's
-// deliveries to stdout until ctx ends, then closes node.
+// deliveries to stdout until ctx ends, then closes node. If the node stops
+// by itself first (a storage failure), serveNode returns why.
 func serveNode(ctx context.Context, node *raftlite.Node, stdin io.Reader, stdout io.Writer, window int, logger *slog.Logger) error {
 	written := make(chan error, 1)
 	go func() { written <- writeDeliveries(node.Deliveries(), stdout, logger) }()
 	go submitLines(ctx, node, stdin, window, logger)
-	<-ctx.Done()
-	logger.Info("stopping")
-	err := node.Close()
-	return errors.Join(err, <-written)
+	select {
+	case <-ctx.Done():
+		logger.Info("stopping")
+		err := node.Close()
+		return errors.Join(err, <-written)
+	case err := <-written: // Deliveries closed: the node has stopped
+		return errors.Join(node.Close(), err)
+	}
 }
 
 // writeDeliveries writes each delivery as "index<TAB>message", flushing
