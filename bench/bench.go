@@ -19,10 +19,10 @@ import (
 	"slices"
 	"strconv"
 	"sync"
-	"sync/atomic"
 	"time"
 
 	"github.com/raftlite/raftlite"
+	"github.com/raftlite/raftlite/internal/loopback"
 	"github.com/raftlite/raftlite/transport/mem"
 )
 
@@ -57,9 +57,9 @@ func (r Result) PerSecond() float64 { return float64(r.Commits) / r.Elapsed.Seco
 // Cluster is three nodes in this process.
 type Cluster struct {
 	setup   Setup
+	dir     string
 	nodes   []*raftlite.Node
 	syncs   []func() int64
-	dir     string
 	mu      sync.Mutex
 	seen    [][]ack // per node, what it delivered: index and payload hash
 	readers sync.WaitGroup
@@ -73,9 +73,17 @@ type ack struct {
 
 var hashSeed = maphash.MakeSeed()
 
+// transportKind returns the nodes' addresses and a constructor of each
+// node's transport; persisterKind opens a node's persister in dir, with a
+// count of its disk syncs.
+type (
+	transportKind func(ids []raftlite.NodeID) (map[raftlite.NodeID]string, func(raftlite.NodeID) (raftlite.Transport, error), error)
+	persisterKind func(dir string) (raftlite.Persister, func() int64, error)
+)
+
 // transports and persisters are filled in by the files for each kind.
 var (
-	transports = map[string]func(ids []raftlite.NodeID) (map[raftlite.NodeID]string, func(raftlite.NodeID) (raftlite.Transport, error), error){
+	transports = map[string]transportKind{
 		"mem": func(ids []raftlite.NodeID) (map[raftlite.NodeID]string, func(raftlite.NodeID) (raftlite.Transport, error), error) {
 			network := mem.NewNetwork(1)
 			peers := map[raftlite.NodeID]string{}
@@ -85,7 +93,7 @@ var (
 			return peers, func(id raftlite.NodeID) (raftlite.Transport, error) { return network.Transport(id), nil }, nil
 		},
 	}
-	persisters = map[string]func(dir string) (raftlite.Persister, func() int64, error){
+	persisters = map[string]persisterKind{
 		"memory": func(string) (raftlite.Persister, func() int64, error) {
 			p := raftlite.NewMemoryPersister()
 			return p, func() int64 { return int64(p.Saves()) }, nil
@@ -93,61 +101,85 @@ var (
 	}
 )
 
-// Start builds a cluster for s, with its data under dir, and waits for a leader.
+// Start builds a cluster for s, with its data under dir, and waits for a
+// leader. A networked cluster that finds one of its ports taken by another
+// process is started again on new ports (see package loopback).
 func Start(ctx context.Context, s Setup, dir string) (*Cluster, error) {
-	newTransports, ok := transports[s.Transport]
+	transport, ok := transports[s.Transport]
 	if !ok {
 		return nil, fmt.Errorf("bench: unknown transport %q", s.Transport)
 	}
-	newPersister, ok := persisters[s.Persister]
+	persister, ok := persisters[s.Persister]
 	if !ok {
 		return nil, fmt.Errorf("bench: unknown persister %q", s.Persister)
 	}
-	ids := []raftlite.NodeID{1, 2, 3}
-	peers, newTransport, err := newTransports(ids)
+	var c *Cluster
+	attempt := 0
+	err := loopback.Retry(func() error {
+		attempt++
+		c = &Cluster{setup: s, dir: filepath.Join(dir, fmt.Sprint("start-", attempt))}
+		return c.startNodes(transport, persister)
+	})
 	if err != nil {
 		return nil, err
-	}
-	c := &Cluster{setup: s, dir: dir, seen: make([][]ack, len(ids))}
-	for i, id := range ids {
-		p, syncs, err := newPersister(filepath.Join(dir, fmt.Sprint("node-", id)))
-		if err != nil {
-			c.Close()
-			return nil, err
-		}
-		t, err := newTransport(id)
-		if err != nil {
-			c.Close()
-			return nil, err
-		}
-		n, err := raftlite.New(raftlite.Config{
-			ID: id, Peers: peers, Transport: t, Persister: p,
-			ElectionTimeout: 300 * time.Millisecond, HeartbeatInterval: 30 * time.Millisecond,
-			RandSeed: uint64(id), MaxPendingBroadcasts: 1 << 14,
-		})
-		if err != nil {
-			c.Close()
-			return nil, err
-		}
-		c.nodes = append(c.nodes, n)
-		c.syncs = append(c.syncs, syncs)
-		c.readers.Add(1)
-		go func() {
-			defer c.readers.Done()
-			for d := range n.Deliveries() {
-				c.mu.Lock()
-				// Only a hash is kept, so that the payloads can leave memory
-				// as they would in an application.
-				c.seen[i] = append(c.seen[i], ack{d.Index, maphash.Bytes(hashSeed, d.Data)})
-				c.mu.Unlock()
-			}
-		}()
 	}
 	if _, err := c.leader(ctx); err != nil {
 		c.Close()
 		return nil, err
 	}
 	return c, nil
+}
+
+// startNodes starts three nodes, or none: if one fails, it closes the
+// others.
+func (c *Cluster) startNodes(transport transportKind, persister persisterKind) error {
+	ids := []raftlite.NodeID{1, 2, 3}
+	peers, newTransport, err := transport(ids)
+	if err != nil {
+		return err
+	}
+	c.seen = make([][]ack, len(ids))
+	for i, id := range ids {
+		p, syncs, err := persister(filepath.Join(c.dir, fmt.Sprint("node-", id)))
+		if err == nil {
+			err = c.startNode(i, id, peers, newTransport, p)
+		}
+		if err != nil {
+			c.Close()
+			return fmt.Errorf("bench: starting node %d: %w", id, err)
+		}
+		c.syncs = append(c.syncs, syncs)
+	}
+	return nil
+}
+
+// startNode starts node id, the i-th, on persister p (which it closes if
+// it fails), and records what the node delivers.
+func (c *Cluster) startNode(i int, id raftlite.NodeID, peers map[raftlite.NodeID]string,
+	newTransport func(raftlite.NodeID) (raftlite.Transport, error), p raftlite.Persister) error {
+	t, err := newTransport(id)
+	if err != nil {
+		return errors.Join(err, p.Close())
+	}
+	n, err := raftlite.New(raftlite.Config{
+		ID: id, Peers: peers, Transport: t, Persister: p,
+		ElectionTimeout: 300 * time.Millisecond, HeartbeatInterval: 30 * time.Millisecond,
+		RandSeed: uint64(id), MaxPendingBroadcasts: 1 << 14,
+	})
+	if err != nil {
+		return err
+	}
+	c.nodes = append(c.nodes, n)
+	c.readers.Go(func() {
+		for d := range n.Deliveries() {
+			c.mu.Lock()
+			// Only a hash is kept, so that the payloads can leave memory
+			// as they would in an application.
+			c.seen[i] = append(c.seen[i], ack{d.Index, maphash.Bytes(hashSeed, d.Data)})
+			c.mu.Unlock()
+		}
+	})
+	return nil
 }
 
 func (c *Cluster) leader(ctx context.Context) (int, error) {
@@ -184,61 +216,72 @@ func (c *Cluster) Load(ctx context.Context, total int) (Result, error) {
 	}
 	c.mu.Unlock()
 	syncsBefore := c.totalSyncs()
-	clients := max(c.setup.Clients, 1)
-	latencies := make([][]time.Duration, clients)
-	acks := make([][]ack, clients)
-	var failed atomic.Pointer[error]
+	runs := make([]clientRun, max(c.setup.Clients, 1))
 	var wg sync.WaitGroup
 	start := time.Now()
-	for k := range clients {
-		count := total / clients
-		if k < total%clients {
+	for k := range runs {
+		count := total / len(runs)
+		if k < total%len(runs) {
 			count++
 		}
-		wg.Go(func() {
-			payload := make([]byte, c.setup.Size)
-			rng := rand.New(rand.NewPCG(uint64(k), 1))
-			for i := range payload {
-				payload[i] = byte('a' + rng.IntN(26))
-			}
-			lat := make([]time.Duration, 0, count)
-			acks[k] = make([]ack, 0, count)
-			for j := range count {
-				// A unique "client/seq|" prefix (no '|' in the filler) lets
-				// the verification match deliveries to acks.
-				prefix := strconv.AppendInt(append(strconv.AppendInt(payload[:0], int64(k), 10), '/'), int64(j), 36)
-				payload[len(prefix)] = '|'
-				t0 := time.Now()
-				idx, err := target.Broadcast(ctx, payload)
-				if err != nil {
-					failed.CompareAndSwap(nil, &err)
-					return
-				}
-				lat = append(lat, time.Since(t0))
-				acks[k] = append(acks[k], ack{idx, maphash.Bytes(hashSeed, payload)})
-			}
-			latencies[k] = lat
-		})
+		wg.Go(func() { runs[k] = c.runClient(ctx, target, k, count) })
 	}
 	wg.Wait()
 	elapsed := time.Since(start)
-	if p := failed.Load(); p != nil {
-		return Result{}, *p
+	var latencies []time.Duration
+	for _, r := range runs {
+		if r.err != nil {
+			return Result{}, r.err
+		}
+		latencies = append(latencies, r.latencies...)
+		c.acked = append(c.acked, r.acks...)
 	}
-	var all []time.Duration
-	for k := range clients {
-		all = append(all, latencies[k]...)
-		c.acked = append(c.acked, acks[k]...)
+	return summarize(latencies, elapsed, c.totalSyncs()-syncsBefore), nil
+}
+
+// clientRun is what one client of a load saw.
+type clientRun struct {
+	latencies []time.Duration
+	acks      []ack
+	err       error
+}
+
+// runClient is client k of a load: count broadcasts on target, one after
+// another, each timed.
+func (c *Cluster) runClient(ctx context.Context, target *raftlite.Node, k, count int) clientRun {
+	payload := make([]byte, c.setup.Size)
+	rng := rand.New(rand.NewPCG(uint64(k), 1))
+	for i := range payload {
+		payload[i] = byte('a' + rng.IntN(26))
 	}
-	slices.Sort(all)
+	r := clientRun{latencies: make([]time.Duration, 0, count), acks: make([]ack, 0, count)}
+	for j := range count {
+		// A unique "client/seq|" prefix (no '|' in the filler) makes every
+		// payload, and so its hash, unique.
+		prefix := strconv.AppendInt(append(strconv.AppendInt(payload[:0], int64(k), 10), '/'), int64(j), 36)
+		payload[len(prefix)] = '|'
+		t0 := time.Now()
+		idx, err := target.Broadcast(ctx, payload)
+		if err != nil {
+			r.err = err
+			return r
+		}
+		r.latencies = append(r.latencies, time.Since(t0))
+		r.acks = append(r.acks, ack{idx, maphash.Bytes(hashSeed, payload)})
+	}
+	return r
+}
+
+// summarize turns a load's latencies into a Result.
+func summarize(latencies []time.Duration, elapsed time.Duration, syncs int64) Result {
+	slices.Sort(latencies)
 	pct := func(p float64) time.Duration {
-		if len(all) == 0 {
+		if len(latencies) == 0 {
 			return 0
 		}
-		return all[min(len(all)-1, int(p*float64(len(all))))]
+		return latencies[min(len(latencies)-1, int(p*float64(len(latencies))))]
 	}
-	return Result{Commits: len(all), Elapsed: elapsed, P50: pct(0.50), P90: pct(0.90), P99: pct(0.99),
-		Syncs: c.totalSyncs() - syncsBefore}, nil
+	return Result{Commits: len(latencies), Elapsed: elapsed, P50: pct(0.50), P90: pct(0.90), P99: pct(0.99), Syncs: syncs}
 }
 
 func (c *Cluster) totalSyncs() int64 {
@@ -250,51 +293,105 @@ func (c *Cluster) totalSyncs() int64 {
 }
 
 // Verify checks what the load measured: every node delivered exactly the
-// acknowledged broadcasts, each at its acknowledged index, in one order.
+// acknowledged broadcasts, each once and at its acknowledged index, in the
+// order of their indices; and so every node delivered the same sequence.
 func (c *Cluster) Verify(ctx context.Context) error {
-	want := map[uint64]uint64{}
+	want, last, err := c.wanted()
+	if err != nil {
+		return err
+	}
+	var first []ack
+	for i := range c.nodes {
+		got, err := c.deliveredUpTo(ctx, i, last)
+		if err != nil {
+			return err
+		}
+		if err := checkDeliveries(got, want, last); err != nil {
+			return fmt.Errorf("bench: node %d: %w", i+1, err)
+		}
+		if i == 0 {
+			first = got
+		} else if k := firstDifference(first, got); k >= 0 {
+			return fmt.Errorf("bench: nodes 1 and %d differ at delivery %d", i+1, k+1)
+		}
+	}
+	return nil
+}
+
+// wanted returns the acknowledged payloads' hashes by index, and the last
+// index; it fails if two broadcasts were acknowledged at one index, or one
+// payload (all are unique) at two.
+func (c *Cluster) wanted() (map[uint64]uint64, uint64, error) {
+	want := make(map[uint64]uint64, len(c.acked))
+	at := make(map[uint64]uint64, len(c.acked)) // payload hash -> index
 	var last uint64
 	for _, a := range c.acked {
 		if _, dup := want[a.index]; dup {
-			return fmt.Errorf("bench: two broadcasts acknowledged at index %d", a.index)
+			return nil, 0, fmt.Errorf("bench: two broadcasts acknowledged at index %d", a.index)
 		}
-		want[a.index] = a.sum
+		if i, dup := at[a.sum]; dup {
+			return nil, 0, fmt.Errorf("bench: one payload acknowledged at indices %d and %d", i, a.index)
+		}
+		want[a.index], at[a.sum] = a.sum, a.index
 		last = max(last, a.index)
 	}
-	for i := range c.nodes {
-		for {
-			c.mu.Lock()
-			n := len(c.seen[i])
-			var top uint64
-			if n > 0 {
-				top = c.seen[i][n-1].index
-			}
-			c.mu.Unlock()
-			if top >= last {
-				break
-			}
-			select {
-			case <-ctx.Done():
-				return fmt.Errorf("bench: node %d delivered up to %d of %d: %w", i+1, top, last, ctx.Err())
-			case <-time.After(time.Millisecond):
-			}
-		}
+	return want, last, nil
+}
+
+// deliveredUpTo waits until node i has delivered index last and returns
+// what it delivered.
+func (c *Cluster) deliveredUpTo(ctx context.Context, i int, last uint64) ([]ack, error) {
+	for {
 		c.mu.Lock()
 		got := c.seen[i]
 		c.mu.Unlock()
-		count := 0
-		for _, d := range got {
-			if d.index > last {
-				break
-			}
-			if w, ok := want[d.index]; !ok || w != d.sum {
-				return fmt.Errorf("bench: node %d delivered at %d something other than what was acknowledged there", i+1, d.index)
-			}
-			count++
+		var top uint64
+		if len(got) > 0 {
+			top = got[len(got)-1].index
 		}
-		if count != len(want) {
-			return fmt.Errorf("bench: node %d delivered %d of %d acknowledged broadcasts", i+1, count, len(want))
+		if top >= last {
+			return got, nil
 		}
+		select {
+		case <-ctx.Done():
+			return nil, fmt.Errorf("bench: node %d delivered up to %d of %d: %w", i+1, top, last, ctx.Err())
+		case <-time.After(time.Millisecond):
+		}
+	}
+}
+
+// firstDifference returns the first position where a and b, as far as
+// both go, differ, or -1.
+func firstDifference(a, b []ack) int {
+	for k := range min(len(a), len(b)) {
+		if a[k] != b[k] {
+			return k
+		}
+	}
+	return -1
+}
+
+// checkDeliveries checks one node's deliveries up to index last against
+// the acknowledged hashes by index: increasing indices (so none twice and
+// none out of order), each the payload acknowledged there, all of them.
+func checkDeliveries(got []ack, want map[uint64]uint64, last uint64) error {
+	var prev uint64
+	count := 0
+	for _, d := range got {
+		if d.index > last {
+			break
+		}
+		if d.index <= prev {
+			return fmt.Errorf("delivered index %d after %d: out of order or twice", d.index, prev)
+		}
+		if w, ok := want[d.index]; !ok || w != d.sum {
+			return fmt.Errorf("delivered at %d something other than what was acknowledged there", d.index)
+		}
+		prev = d.index
+		count++
+	}
+	if count != len(want) {
+		return fmt.Errorf("delivered %d of %d acknowledged broadcasts", count, len(want))
 	}
 	return nil
 }

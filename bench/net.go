@@ -11,22 +11,20 @@ import (
 	"github.com/raftlite/raftlite/transport/tlsutil"
 )
 
-// The networked transports run over 127.0.0.1 on ports the OS picks, with
-// mutual TLS from a throwaway CA for quic (where TLS is always on) and
-// plaintext for tcp, as a LAN deployment behind its own firewall would.
+// The networked transports run over 127.0.0.1 on random ports (see package
+// loopback), with mutual TLS from a throwaway CA for quic (where TLS is
+// always on) and plaintext for tcp, as a LAN deployment behind its own
+// firewall would.
 func init() {
 	quiet := slog.New(slog.NewTextHandler(io.Discard, nil))
 	transports["tcp"] = func(ids []raftlite.NodeID) (map[raftlite.NodeID]string, func(raftlite.NodeID) (raftlite.Transport, error), error) {
-		peers, err := freeAddrs(ids, "tcp")
+		peers := loopbackPeers(ids)
 		return peers, func(id raftlite.NodeID) (raftlite.Transport, error) {
 			return tcp.New(tcp.Config{ClusterID: "bench", Logger: quiet, SendQueue: 1 << 14}), nil
-		}, err
+		}, nil
 	}
 	transports["quic"] = func(ids []raftlite.NodeID) (map[raftlite.NodeID]string, func(raftlite.NodeID) (raftlite.Transport, error), error) {
-		peers, err := freeAddrs(ids, "udp")
-		if err != nil {
-			return nil, nil, err
-		}
+		peers := loopbackPeers(ids)
 		ca, err := tlsutil.NewCA("raftlite bench")
 		if err != nil {
 			return nil, nil, err
@@ -41,15 +39,13 @@ func init() {
 	}
 }
 
-// freeAddrs reserves a loopback address per node.
-func freeAddrs(ids []raftlite.NodeID, network string) (map[raftlite.NodeID]string, error) {
+// loopbackPeers gives each node a candidate address on 127.0.0.1; Start
+// starts the cluster again on new ones if a port is taken.
+func loopbackPeers(ids []raftlite.NodeID) map[raftlite.NodeID]string {
+	addrs := loopback.Candidates(len(ids))
 	peers := map[raftlite.NodeID]string{}
-	for _, id := range ids {
-		addr, err := loopback.Addr(network)
-		if err != nil {
-			return nil, err
-		}
-		peers[id] = addr
+	for i, id := range ids {
+		peers[id] = addrs[i]
 	}
-	return peers, nil
+	return peers
 }

@@ -25,28 +25,23 @@ func runBench(args []string, stdout, stderr io.Writer) error {
 	}
 	re, err := regexp.Compile(*match)
 	if err != nil {
-		return err
+		return fmt.Errorf("bench: --run: %w", err)
 	}
 	dir, err := os.MkdirTemp("", "raftlite-bench-")
 	if err != nil {
-		return err
+		return fmt.Errorf("bench: %w", err)
 	}
 	defer os.RemoveAll(dir)
 	ctx := context.Background()
 	floor, err := bench.MeasureFloor(dir, 500)
 	if err != nil {
-		return err
+		return fmt.Errorf("bench: measuring the floor: %w", err)
 	}
 	fmt.Fprintf(stdout, "# floor: fdatasync p50 %v, second of three concurrent fdatasyncs p50 %v, loopback tcp rtt p50 %v\n",
 		floor.Fsync, floor.QuorumFsync, floor.LoopbackRTT)
 	fmt.Fprintf(stdout, "BenchmarkFloor 1 %d fsync-p50-ns %d quorum-fsync-p50-ns %d rtt-p50-ns\n",
 		floor.Fsync.Nanoseconds(), floor.QuorumFsync.Nanoseconds(), floor.LoopbackRTT.Nanoseconds())
-	var setups []bench.Setup
-	for _, s := range bench.Matrix() {
-		if bench.Available(s) && re.MatchString(s.String()) {
-			setups = append(setups, s)
-		}
-	}
+	setups := selectSetups(re)
 	for i, s := range setups {
 		for range *count {
 			fmt.Fprintf(stderr, "\r[%d/%d] %-70s", i+1, len(setups), s)
@@ -58,21 +53,42 @@ func runBench(args []string, stdout, stderr io.Writer) error {
 			if err != nil {
 				return fmt.Errorf("%s: %w", s, err)
 			}
-			floorNs := floor.LoopbackRTT
-			extra := ""
-			if s.Persister == "wal" {
-				floorNs += floor.Fsync
-				extra = fmt.Sprintf(" %.3f fsyncs/op", float64(r.Syncs)/float64(r.Commits))
-			}
-			fmt.Fprintf(stdout, "BenchmarkCommit/%s %d %d ns/op %.0f commits/s %d p50-ns %d p90-ns %d p99-ns %.2f p50/floor%s\n",
-				s, r.Commits, r.Elapsed.Nanoseconds()/int64(r.Commits), r.PerSecond(),
-				r.P50.Nanoseconds(), r.P90.Nanoseconds(), r.P99.Nanoseconds(), float64(r.P50)/float64(floorNs), extra)
+			printResult(stdout, s, r, floor)
 		}
 	}
 	fmt.Fprintln(stderr)
 	return nil
 }
 
+// selectSetups returns the setups of the matrix that this build can run
+// and whose names match re.
+func selectSetups(re *regexp.Regexp) []bench.Setup {
+	var setups []bench.Setup
+	for _, s := range bench.Matrix() {
+		if bench.Available(s) && re.MatchString(s.String()) {
+			setups = append(setups, s)
+		}
+	}
+	return setups
+}
+
+// printResult prints one run as a benchstat line, with p50 as a multiple
+// of the floor a commit cannot beat: a round trip, and a disk sync if the
+// setup persists to disk.
+func printResult(stdout io.Writer, s bench.Setup, r bench.Result, floor bench.Floor) {
+	floorNs := floor.LoopbackRTT
+	extra := ""
+	if s.Persister == "wal" {
+		floorNs += floor.Fsync
+		extra = fmt.Sprintf(" %.3f fsyncs/op", float64(r.Syncs)/float64(r.Commits))
+	}
+	fmt.Fprintf(stdout, "BenchmarkCommit/%s %d %d ns/op %.0f commits/s %d p50-ns %d p90-ns %d p99-ns %.2f p50/floor%s\n",
+		s, r.Commits, r.Elapsed.Nanoseconds()/int64(r.Commits), r.PerSecond(),
+		r.P50.Nanoseconds(), r.P90.Nanoseconds(), r.P99.Nanoseconds(), float64(r.P50)/float64(floorNs), extra)
+}
+
+// runOne starts a cluster for s, loads it with total broadcasts and
+// verifies what every node delivered.
 func runOne(ctx context.Context, s bench.Setup, dir string, total int) (bench.Result, error) {
 	ctx, cancel := context.WithTimeout(ctx, 5*time.Minute)
 	defer cancel()

@@ -1,38 +1,32 @@
+//go:build unix
+
 package main
 
 import (
-	"bufio"
-	"encoding/json"
+	"errors"
 	"fmt"
-	"io"
 	"math/rand/v2"
-	"os/exec"
-	"path/filepath"
-	"strconv"
-	"strings"
-	"sync"
-	"syscall"
 	"testing"
 	"time"
 
-	"github.com/raftlite/raftlite/internal/loopback"
 	"github.com/stretchr/testify/require"
 )
 
 // TestKillNineCluster runs three `raftlite node` processes on 127.0.0.1 and,
-// while a client broadcasts through them, kills nodes with SIGKILL, pauses
-// them with SIGSTOP/SIGCONT and restarts them on their data directories.
-// At the end every broadcast a client saw acknowledged must be delivered
-// exactly once, at its acknowledged index, by every node, and all nodes
-// must have delivered the same sequence.
+// while a client writes lines to their stdins, kills nodes with SIGKILL,
+// pauses them with SIGSTOP/SIGCONT and restarts them on their data
+// directories. At the end every line a node acknowledged must be delivered
+// exactly once, at its acknowledged index, by every node; all nodes must
+// have delivered the same sequence; and the lines written to one life of a
+// node must be delivered in the order they were written (FIFO). Every
+// process must die only of our SIGKILL, or stop cleanly on SIGTERM at the
+// end.
 func TestKillNineCluster(t *testing.T) {
 	rounds := 8
 	if testing.Short() {
 		rounds = 3
 	}
-	bin := filepath.Join(t.TempDir(), "raftlite")
-	out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput()
-	require.NoError(t, err, "%s", out)
+	bin := binary(t)
 	for _, transport := range []string{"tcp", "quic"} {
 		t.Run(transport, func(t *testing.T) {
 			n := rounds
@@ -44,214 +38,93 @@ func TestKillNineCluster(t *testing.T) {
 	}
 }
 
-type proc struct {
-	cmd       *exec.Cmd
-	stdin     io.WriteCloser
-	mu        sync.Mutex
-	delivered []string // "index\tmessage", this life
-	done      chan struct{}
-	stopped   bool
-}
-
-type crashCluster struct {
-	t         *testing.T
-	bin       string
-	transport string
-	peers     string
-	addrs     []string
-	dirs      []string
-	procs     []*proc
-	mu        sync.Mutex
-	acked     map[string]uint64 // message -> index acknowledged
-	kills     int
-	pauses    int
-	restarts  int
-}
-
 func runKillNine(t *testing.T, bin, transport string, rounds int) {
-	c := &crashCluster{t: t, bin: bin, transport: transport, acked: map[string]uint64{}}
-	for i := range 3 {
-		c.addrs = append(c.addrs, freePort(t, transport))
-		c.dirs = append(c.dirs, filepath.Join(t.TempDir(), fmt.Sprint("node-", i+1)))
-	}
-	var parts []string
-	for i, a := range c.addrs {
-		parts = append(parts, fmt.Sprintf("%d=%s", i+1, a))
-	}
-	c.peers = strings.Join(parts, ",")
-	c.procs = make([]*proc, 3)
-	for i := range 3 {
-		c.start(i)
-	}
-	t.Cleanup(func() {
-		for _, p := range c.procs {
-			c.kill(p)
-		}
-	})
+	c := newCrashCluster(t, bin, transport)
 	rng := rand.New(rand.NewPCG(1, uint64(len(transport))))
 	deadline := time.Now().Add(90 * time.Second)
-	sent := 0
 	for round := range rounds {
 		require.True(t, time.Now().Before(deadline), "the test ran out of time")
 		for k := range 40 {
 			i := rng.IntN(3)
-			if p := c.procs[i]; !p.stopped {
-				fmt.Fprintf(p.stdin, "r%d-m%d-via%d\n", round, k, i+1)
-				sent++
-			}
-			time.Sleep(5 * time.Millisecond) // pacing the client, not waiting for a condition
+			c.write(i, fmt.Sprintf("r%d-m%d-via%d", round, k, i+1))
 		}
+		// The fault strikes while those lines are in flight.
 		victim := rng.IntN(3)
-		if round%3 == 2 {
-			p := c.procs[victim]
-			p.cmd.Process.Signal(syscall.SIGSTOP)
-			c.pauses++
-			time.Sleep(time.Duration(200+rng.IntN(800)) * time.Millisecond)
-			p.cmd.Process.Signal(syscall.SIGCONT)
+		pause := round%3 == 2
+		if pause {
+			c.pause(victim)
+			for k := range 5 {
+				c.write(victim, fmt.Sprintf("r%d-paused%d-via%d", round, k, victim+1))
+			}
 		} else {
-			c.kill(c.procs[victim])
+			c.kill(victim)
 			c.kills++
-			time.Sleep(time.Duration(rng.IntN(500)) * time.Millisecond)
-			c.start(victim)
+		}
+		c.progressWithout(victim, round)
+		if pause {
+			c.resume(victim)
+		} else {
+			require.NoError(t, c.start(victim), "restarting node %d", victim+1)
 			c.restarts++
 		}
 	}
 	// Let the cluster settle: everything acknowledged must reach everyone.
 	c.waitConverged(30 * time.Second)
+	c.stopAll()
 	c.mu.Lock()
 	acked := len(c.acked)
 	c.mu.Unlock()
 	t.Logf("%s: %d rounds, %d kills, %d restarts, %d pauses, %d lines sent, %d acknowledged and checked",
-		c.transport, rounds, c.kills, c.restarts, c.pauses, sent, acked)
+		c.transport, rounds, c.kills, c.restarts, c.pauses, len(c.written), acked)
 	require.Positive(t, acked, "some broadcasts must have been acknowledged")
 }
 
-func (c *crashCluster) start(i int) {
-	cmd := exec.Command(c.bin, "node", "--id", strconv.Itoa(i+1), "--listen", c.addrs[i], "--peers", c.peers,
-		"--data", c.dirs[i], "--transport", c.transport, "--log-format", "json")
-	stdin, err := cmd.StdinPipe()
-	require.NoError(c.t, err)
-	stdout, err := cmd.StdoutPipe()
-	require.NoError(c.t, err)
-	stderr, err := cmd.StderrPipe()
-	require.NoError(c.t, err)
-	require.NoError(c.t, cmd.Start())
-	p := &proc{cmd: cmd, stdin: stdin, done: make(chan struct{})}
-	c.procs[i] = p
-	var readers sync.WaitGroup
-	readers.Go(func() {
-		lines := bufio.NewScanner(stdout)
-		for lines.Scan() {
-			p.mu.Lock()
-			p.delivered = append(p.delivered, lines.Text())
-			p.mu.Unlock()
-		}
-	})
-	readers.Go(func() {
-		lines := bufio.NewScanner(stderr)
-		for lines.Scan() {
-			var rec struct {
-				Msg   string `json:"msg"`
-				Index uint64 `json:"index"`
-				Data  string `json:"data"`
-			}
-			if json.Unmarshal(lines.Bytes(), &rec) == nil && rec.Msg == "committed" {
-				c.mu.Lock()
-				if old, ok := c.acked[rec.Data]; ok && old != rec.Index {
-					c.t.Errorf("%q acknowledged at %d and at %d", rec.Data, old, rec.Index)
-				}
-				c.acked[rec.Data] = rec.Index
-				c.mu.Unlock()
-			}
-		}
-	})
-	go func() {
-		readers.Wait()
-		cmd.Wait()
-		close(p.done)
-	}()
-}
-
-func (c *crashCluster) kill(p *proc) {
-	if p == nil || p.stopped {
-		return
+// progressWithout writes lines to the nodes other than victim and waits
+// until one of them is acknowledged: the cluster works on without it.
+func (c *crashCluster) progressWithout(victim, round int) {
+	var lines []string
+	for k := range 10 {
+		i := (victim + 1 + k%2) % 3
+		line := fmt.Sprintf("r%d-without%d-m%d-via%d", round, victim+1, k, i+1)
+		c.write(i, line)
+		lines = append(lines, line)
 	}
-	p.stopped = true
-	p.cmd.Process.Signal(syscall.SIGCONT)
-	p.cmd.Process.Kill()
-	<-p.done
+	c.waitFor(fmt.Sprintf("a line acknowledged while node %d is out", victim+1), 20*time.Second, func() error {
+		c.mu.Lock()
+		defer c.mu.Unlock()
+		for _, line := range lines {
+			if _, ok := c.acked[line]; ok {
+				return nil
+			}
+		}
+		return errors.New("none yet")
+	})
 }
 
-// waitConverged polls until every node has delivered every acknowledged
-// broadcast, then checks the sequences.
+// waitConverged waits until every node has delivered every acknowledged
+// line and all agree, checking the sequences each time a node prints or
+// acknowledges something.
 func (c *crashCluster) waitConverged(limit time.Duration) {
-	deadline := time.Now().Add(limit)
+	c.waitFor("convergence", limit, c.check)
+}
+
+// waitFor waits until cond returns nil, re-evaluating it whenever a node
+// prints or acknowledges a line, and fails the test after limit or as soon
+// as a process exits on its own.
+func (c *crashCluster) waitFor(what string, limit time.Duration, cond func() error) {
+	c.t.Helper()
+	timeout := time.After(limit)
 	for {
-		err := c.check()
+		err := cond()
 		if err == nil {
 			return
 		}
-		if time.Now().After(deadline) {
-			c.t.Fatalf("%s: no convergence: %v", c.transport, err)
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
-}
-
-func (c *crashCluster) check() error {
-	c.mu.Lock()
-	acked := make(map[string]uint64, len(c.acked))
-	for k, v := range c.acked {
-		acked[k] = v
-	}
-	c.mu.Unlock()
-	var ref []string
-	for i, p := range c.procs {
-		p.mu.Lock()
-		got := append([]string(nil), p.delivered...)
-		p.mu.Unlock()
-		seen := map[string]uint64{}
-		for _, line := range got {
-			idxText, msg, _ := strings.Cut(line, "\t")
-			idx, _ := strconv.ParseUint(idxText, 10, 64)
-			if _, dup := seen[msg]; dup {
-				c.t.Fatalf("node %d delivered %q twice", i+1, msg)
-			}
-			seen[msg] = idx
-		}
-		for msg, idx := range acked {
-			if at, ok := seen[msg]; !ok {
-				return fmt.Errorf("node %d has not delivered acknowledged %q", i+1, msg)
-			} else if at != idx {
-				c.t.Fatalf("node %d delivered %q at %d, acknowledged at %d", i+1, msg, at, idx)
-			}
-		}
-		if ref == nil || len(got) > len(ref) {
-			ref, got = got, ref
-		}
-		for k := range min(len(got), len(ref)) {
-			if got[k] != ref[k] {
-				c.t.Fatalf("nodes disagree at delivery %d: %q vs %q", k+1, got[k], ref[k])
-			}
+		select {
+		case <-c.progress:
+		case <-c.failed:
+			c.t.Fatalf("%s: waiting for %s: a node exited on its own", c.transport, what)
+		case <-timeout:
+			c.t.Fatalf("%s: no %s after %v: %v", c.transport, what, limit, err)
 		}
 	}
-	for _, p := range c.procs {
-		p.mu.Lock()
-		n := len(p.delivered)
-		p.mu.Unlock()
-		if n != len(ref) {
-			return fmt.Errorf("a node delivered %d of %d", n, len(ref))
-		}
-	}
-	return nil
-}
-
-func freePort(t *testing.T, transport string) string {
-	network := "tcp"
-	if transport == "quic" {
-		network = "udp"
-	}
-	addr, err := loopback.Addr(network)
-	require.NoError(t, err)
-	return addr
 }

@@ -5,13 +5,22 @@
 //	raftlite bench   the benchmark matrix of package bench, benchstat-compatible
 //
 // Run "raftlite help" for every subcommand.
+//
+// The exit status is 0 after a clean stop, 3 when the node's listen address
+// is in use (a driver that picked the port may pick another and retry), and
+// 1 on any other error.
 package main
 
 import (
+	"errors"
 	"fmt"
 	"io"
 	"os"
+	"syscall"
 )
+
+// exitAddrInUse is the exit status when a listen address is in use.
+const exitAddrInUse = 3
 
 type command struct {
 	name    string
@@ -30,6 +39,9 @@ func commands() []command {
 func main() {
 	if err := dispatch(os.Args[1:], os.Stdout, os.Stderr); err != nil {
 		fmt.Fprintln(os.Stderr, "raftlite:", err)
+		if errors.Is(err, syscall.EADDRINUSE) {
+			os.Exit(exitAddrInUse)
+		}
 		os.Exit(1)
 	}
 }

@@ -13,7 +13,6 @@ import (
 	"os/signal"
 	"strconv"
 	"strings"
-	"sync"
 	"syscall"
 
 	"github.com/raftlite/raftlite"
@@ -23,123 +22,164 @@ import (
 	"github.com/raftlite/raftlite/wal"
 )
 
+// nodeOptions are the flags of `raftlite node`.
+type nodeOptions struct {
+	id          raftlite.NodeID
+	listen      string
+	peersFlag   string
+	peers       map[raftlite.NodeID]string // parsed from peersFlag
+	data        string
+	transport   string
+	cluster     string
+	tlsCA       string
+	tlsCert     string
+	tlsKey      string
+	concurrency int
+	logFormat   string
+}
+
 // runNode runs one node as its own process: each line read on stdin is
-// broadcast, each delivered message is written to stdout as
+// broadcast, in stdin order, each delivered message is written to stdout as
 // "index<TAB>message", and logs go to stderr.
 func runNode(args []string, stdout, stderr io.Writer) error {
+	o, err := parseNodeFlags(args, stderr)
+	if err != nil {
+		return err
+	}
+	logger := o.logger(stderr)
+	node, err := o.start(logger)
+	if err != nil {
+		return err
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	return serveNode(ctx, node, os.Stdin, stdout, o.concurrency, logger)
+}
+
+func parseNodeFlags(args []string, stderr io.Writer) (nodeOptions, error) {
+	var o nodeOptions
 	fs := flag.NewFlagSet("node", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	id := fs.Uint64("id", 0, "this node's id (required)")
-	listen := fs.String("listen", "", "address to listen on (default: this node's address in --peers)")
-	peersFlag := fs.String("peers", "", "every voting member, this node included: id=host:port,... (required)")
-	data := fs.String("data", "", "directory for the write-ahead log (required)")
-	transport := fs.String("transport", "tcp", "tcp or quic")
-	cluster := fs.String("cluster", "raftlite", "cluster id; nodes of other clusters are refused")
-	tlsCA := fs.String("tls-ca", "", "CA certificate (PEM): with --tls-cert and --tls-key, turns on mutual TLS")
-	tlsCert := fs.String("tls-cert", "", "this node's certificate (PEM), naming URI raftlite:node:<id>")
-	tlsKey := fs.String("tls-key", "", "this node's private key (PEM)")
-	concurrency := fs.Int("concurrency", 64, "broadcasts from stdin in flight at once")
-	logFormat := fs.String("log-format", "text", "text or json (on stderr)")
+	fs.StringVar(&o.listen, "listen", "", "address to listen on (default: this node's address in --peers)")
+	fs.StringVar(&o.peersFlag, "peers", "", "every voting member, this node included: id=host:port,... (required)")
+	fs.StringVar(&o.data, "data", "", "directory for the write-ahead log (required)")
+	fs.StringVar(&o.transport, "transport", "tcp", "tcp or quic")
+	fs.StringVar(&o.cluster, "cluster", "raftlite", "cluster id; nodes of other clusters are refused")
+	fs.StringVar(&o.tlsCA, "tls-ca", "", "CA certificate (PEM): with --tls-cert and --tls-key, turns on mutual TLS")
+	fs.StringVar(&o.tlsCert, "tls-cert", "", "this node's certificate (PEM), naming URI raftlite:node:<id>")
+	fs.StringVar(&o.tlsKey, "tls-key", "", "this node's private key (PEM)")
+	fs.IntVar(&o.concurrency, "concurrency", 64, "broadcasts from stdin in flight at once (submitted, not yet known to be committed)")
+	fs.StringVar(&o.logFormat, "log-format", "text", "text or json (on stderr)")
 	if err := fs.Parse(args); err != nil {
-		return err
+		return o, err
 	}
+	o.id = raftlite.NodeID(*id)
+	peers, err := parsePeers(o.peersFlag)
+	if err != nil {
+		return o, err
+	}
+	o.peers = peers
+	switch {
+	case o.id == 0:
+		return o, errors.New("node: --id is required")
+	case o.data == "":
+		return o, errors.New("node: --data is required")
+	}
+	if _, ok := peers[o.id]; !ok {
+		return o, fmt.Errorf("node: --peers must include this node's id %d", o.id)
+	}
+	return o, nil
+}
+
+func (o nodeOptions) logger(stderr io.Writer) *slog.Logger {
 	var handler slog.Handler = slog.NewTextHandler(stderr, nil)
-	if *logFormat == "json" {
+	if o.logFormat == "json" {
 		handler = slog.NewJSONHandler(stderr, nil)
 	}
-	logger := slog.New(handler).With("node", *id)
+	return slog.New(handler).With("node", uint64(o.id))
+}
 
-	peers, err := parsePeers(*peersFlag)
+// start opens the node's write-ahead log and transport and starts the node.
+// If its listen address is in use, the error says so (syscall.EADDRINUSE).
+func (o nodeOptions) start(logger *slog.Logger) (*raftlite.Node, error) {
+	tr, err := o.newTransport(logger)
 	if err != nil {
-		return err
+		return nil, err
 	}
-	switch {
-	case *id == 0:
-		return errors.New("node: --id is required")
-	case *data == "":
-		return errors.New("node: --data is required")
-	}
-	self := raftlite.NodeID(*id)
-	if _, ok := peers[self]; !ok {
-		return fmt.Errorf("node: --peers must include this node's id %d", self)
-	}
-	tlsConfig, err := loadTLS(self, *tlsCA, *tlsCert, *tlsKey)
+	log, err := wal.Open(o.data, wal.Options{})
 	if err != nil {
-		return err
+		return nil, errors.Join(err, tr.Close())
 	}
-	var tr raftlite.Transport
-	switch *transport {
+	// New closes the transport and the log if it fails.
+	node, err := raftlite.New(raftlite.Config{ID: o.id, Peers: o.peers, Transport: tr, Persister: log, Logger: logger})
+	if err != nil {
+		return nil, err
+	}
+	logger.Info("started", "transport", o.transport, "peers", o.peersFlag, "data", o.data)
+	return node, nil
+}
+
+func (o nodeOptions) newTransport(logger *slog.Logger) (raftlite.Transport, error) {
+	tlsConfig, err := loadTLS(o.id, o.tlsCA, o.tlsCert, o.tlsKey)
+	if err != nil {
+		return nil, err
+	}
+	switch o.transport {
 	case "tcp":
 		if tlsConfig == nil {
 			logger.Warn("no TLS flags: tcp traffic is plaintext and unauthenticated")
 		}
-		tr = tcp.New(tcp.Config{ClusterID: *cluster, Listen: *listen, TLS: tlsConfig, Logger: logger})
+		return tcp.New(tcp.Config{ClusterID: o.cluster, Listen: o.listen, TLS: tlsConfig, Logger: logger}), nil
 	case "quic":
-		tr = quic.New(quic.Config{ClusterID: *cluster, Listen: *listen, TLS: tlsConfig, Logger: logger})
-	default:
-		return fmt.Errorf("node: --transport must be tcp or quic, not %q", *transport)
+		return quic.New(quic.Config{ClusterID: o.cluster, Listen: o.listen, TLS: tlsConfig, Logger: logger}), nil
 	}
-	log, err := wal.Open(*data, wal.Options{})
-	if err != nil {
-		tr.Close()
-		return err
-	}
-	node, err := raftlite.New(raftlite.Config{ID: self, Peers: peers, Transport: tr, Persister: log, Logger: logger})
-	if err != nil {
-		tr.Close()
-		log.Close()
-		return err
-	}
-	logger.Info("started", "transport", *transport, "peers", *peersFlag, "data", *data)
-
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	defer stop()
-	delivered := make(chan struct{})
-	go func() {
-		defer close(delivered)
-		out := bufio.NewWriter(stdout)
-		for d := range node.Deliveries() {
-			fmt.Fprintf(out, "%d\t%s\n", d.Index, d.Data)
-			if len(node.Deliveries()) == 0 {
-				out.Flush()
-			}
-		}
-		out.Flush()
-	}()
-	go broadcastLines(ctx, node, os.Stdin, *concurrency, logger)
-
-	<-ctx.Done()
-	logger.Info("stopping")
-	err = node.Close()
-	<-delivered
-	return err
+	return nil, fmt.Errorf("node: --transport must be tcp or quic, not %q", o.transport)
 }
 
-// broadcastLines broadcasts each line of r, several at a time, and logs
-// each outcome, so that a driver reading stderr knows what was acknowledged.
-func broadcastLines(ctx context.Context, node *raftlite.Node, r io.Reader, concurrency int, logger *slog.Logger) {
-	sem := make(chan struct{}, max(concurrency, 1))
-	var wg sync.WaitGroup
-	defer wg.Wait()
-	lines := bufio.NewScanner(r)
-	lines.Buffer(make([]byte, 64<<10), 1<<20)
-	for lines.Scan() {
-		msg := lines.Text()
-		select {
-		case sem <- struct{}{}:
-		case <-ctx.Done():
-			return
-		}
-		wg.Go(func() {
-			defer func() { <-sem }()
-			index, err := node.Broadcast(ctx, []byte(msg))
-			if err != nil {
-				logger.Warn("broadcast failed", "data", msg, "err", err)
-				return
-			}
-			logger.Info("committed", "index", index, "data", msg)
-		})
+// serveNode broadcasts the lines of stdin through node and writes node's
+// deliveries to stdout until ctx ends, then closes node. If the node stops
+// by itself first (a storage failure), serveNode returns why.
+func serveNode(ctx context.Context, node *raftlite.Node, stdin io.Reader, stdout io.Writer, window int, logger *slog.Logger) error {
+	written := make(chan error, 1)
+	go func() { written <- writeDeliveries(node.Deliveries(), stdout, logger) }()
+	go submitLines(ctx, node, stdin, window, logger)
+	select {
+	case <-ctx.Done():
+		logger.Info("stopping")
+		err := node.Close()
+		return errors.Join(err, <-written)
+	case err := <-written: // Deliveries closed: the node has stopped
+		return errors.Join(node.Close(), err)
 	}
+}
+
+// writeDeliveries writes each delivery as "index<TAB>message", flushing
+// whenever no other delivery is waiting. If writing fails it logs why once,
+// keeps draining deliveries (so that the node is not held up) and returns
+// the error when they end.
+func writeDeliveries(deliveries <-chan raftlite.Delivery, stdout io.Writer, logger *slog.Logger) error {
+	out := bufio.NewWriter(stdout)
+	var err error
+	for d := range deliveries {
+		if err != nil {
+			continue
+		}
+		if _, err = fmt.Fprintf(out, "%d\t%s\n", d.Index, d.Data); err == nil && len(deliveries) == 0 {
+			err = out.Flush()
+		}
+		if err != nil {
+			err = fmt.Errorf("node: writing deliveries: %w", err)
+			logger.Error("writing deliveries failed; no more will be written", "err", err)
+		}
+	}
+	if err != nil {
+		return err
+	}
+	if err := out.Flush(); err != nil {
+		return fmt.Errorf("node: writing deliveries: %w", err)
+	}
+	return nil
 }
 
 func parsePeers(s string) (map[raftlite.NodeID]string, error) {
