@@ -2,6 +2,7 @@ package wire
 
 import (
 	"fmt"
+	"time"
 
 	"github.com/raftlite/raftlite"
 )
@@ -55,11 +56,13 @@ func RefusalFor(err error) Refusal {
 // Handshake opens every connection, in both directions: the dialer sends
 // its own, the acceptor answers with its own, carrying a Refusal and a
 // reason if it will not talk to the dialer. Only then do message frames
-// follow, from the dialer only.
+// follow, from the dialer, and keep-alive frames, from the acceptor if the
+// dialer asked for them.
 //
 // On the wire it is a msgpack map with keys "v" (Version), "c" (ClusterID),
-// "n" (Node), "i" (Instance), "r" (Refusal) and "m" (Reason). Every future
-// version must keep "v" and "r" so that mismatches are reported clearly.
+// "n" (Node), "i" (Instance), "r" (Refusal), "m" (Reason) and, when not
+// zero, "k" (KeepAlive, in milliseconds). Every future version must keep
+// "v" and "r" so that mismatches are reported clearly.
 type Handshake struct {
 	Version   uint64
 	ClusterID string
@@ -70,7 +73,17 @@ type Handshake struct {
 	Instance uint64
 	Refusal  Refusal
 	Reason   string
+	// KeepAlive, from a dialer, asks the acceptor to send an empty frame
+	// this often, so that the dialer can tell a dead connection from an
+	// idle one; from an acceptor, it is the interval it will keep. Zero
+	// means none: peers of earlier releases neither ask nor answer, and
+	// the encoding omits the key. It travels in whole milliseconds, and is
+	// read as at most MaxKeepAlive.
+	KeepAlive time.Duration
 }
+
+// MaxKeepAlive bounds Handshake.KeepAlive as read from the network.
+const MaxKeepAlive = time.Hour
 
 // Check reports whether a peer's handshake is compatible with ours.
 func (h *Handshake) Check(clusterID string) error {
@@ -94,13 +107,30 @@ func (h *Handshake) Err() error {
 
 // AppendHandshake appends the msgpack encoding of h to b.
 func AppendHandshake(b []byte, h *Handshake) []byte {
-	b = appendMapLen(b, 6)
+	keepAlive := keepAliveMillis(h.KeepAlive)
+	if keepAlive == 0 {
+		b = appendMapLen(b, 6)
+	} else {
+		b = appendMapLen(b, 7)
+	}
 	b = appendUint(append(b, 0xa1, 'v'), h.Version)
 	b = appendStr(append(b, 0xa1, 'c'), h.ClusterID)
 	b = appendUint(append(b, 0xa1, 'n'), uint64(h.Node))
 	b = appendUint(append(b, 0xa1, 'i'), h.Instance)
 	b = appendUint(append(b, 0xa1, 'r'), uint64(h.Refusal))
-	return appendStr(append(b, 0xa1, 'm'), h.Reason)
+	b = appendStr(append(b, 0xa1, 'm'), h.Reason)
+	if keepAlive != 0 {
+		b = appendUint(append(b, 0xa1, 'k'), keepAlive)
+	}
+	return b
+}
+
+// keepAliveMillis rounds a positive interval up to whole milliseconds.
+func keepAliveMillis(d time.Duration) uint64 {
+	if d <= 0 {
+		return 0
+	}
+	return uint64((min(d, MaxKeepAlive) + time.Millisecond - 1) / time.Millisecond)
 }
 
 // DecodeHandshake decodes one complete encoded handshake from b into *h.
@@ -137,6 +167,10 @@ func DecodeHandshake(b []byte, h *Handshake) error {
 			var s []byte
 			s, err = d.raw()
 			h.Reason = string(s)
+		case "k":
+			var ms uint64
+			ms, err = d.uint()
+			h.KeepAlive = time.Duration(min(ms, uint64(MaxKeepAlive/time.Millisecond))) * time.Millisecond
 		default:
 			err = d.skip(0)
 		}
