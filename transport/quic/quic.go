@@ -23,9 +23,11 @@ import (
 // ALPN is the TLS application protocol raftlite negotiates over QUIC.
 const ALPN = "raftlite/1"
 
-// DefaultIdleTimeout is how long a silent connection lives; keep-alives go
-// out at a third of it, so only a dead peer ever reaches it.
-const DefaultIdleTimeout = 30 * time.Second
+// DefaultIdleTimeout is how long a connection may hear nothing from the
+// peer before it is given up as dead: two of raftlite's default election
+// timeouts. Keep-alives go out at a quarter of it, so only a dead peer or
+// a cut network ever reaches it.
+const DefaultIdleTimeout = link.DefaultIdleTimeout
 
 // Config configures a Transport. Zero values pick the defaults noted. The
 // fields mean what they do for transport/tcp, except TLS.
@@ -45,14 +47,18 @@ type Config struct {
 	MaxFrameBytes int
 	// SendQueue is the per-peer queue length; Send drops when full. Default 1024.
 	SendQueue int
-	// DialTimeout bounds the QUIC/TLS handshake and ours. Default 5s.
+	// DialTimeout bounds one attempt at connecting: the QUIC/TLS handshake
+	// and ours. Default 2s. Attempts overlap, as in transport/tcp.
 	DialTimeout time.Duration
 	// WriteTimeout bounds each write. Default 10s.
 	WriteTimeout time.Duration
-	// IdleTimeout closes a connection that hears nothing for this long.
-	// Default 30s.
+	// IdleTimeout is how long a connection may hear nothing from the peer
+	// before it is given up as dead and redialed; keep-alives go out at a
+	// quarter of it. Default DefaultIdleTimeout (1s).
 	IdleTimeout time.Duration
-	// MaxBackoff caps the delay between reconnection attempts. Default 1s.
+	// MaxBackoff caps the delay between attempts while the peer refuses
+	// our handshake; other failures are retried as soon as there is a
+	// message to send. Default 1s.
 	MaxBackoff time.Duration
 	// Logger receives connection events; default slog.Default().
 	Logger *slog.Logger
@@ -98,8 +104,9 @@ func (t *Transport) Start(self raftlite.NodeID, peers map[raftlite.NodeID]string
 	}
 	e := link.New(link.Config{
 		ClusterID: t.cfg.ClusterID, MaxFrameBytes: t.cfg.MaxFrameBytes, SendQueue: t.cfg.SendQueue,
-		DialTimeout: t.cfg.DialTimeout, WriteTimeout: t.cfg.WriteTimeout, MaxBackoff: t.cfg.MaxBackoff,
-		Logger: t.cfg.Logger, CheckCerts: t.cfg.TLS != nil, Dial: t.dial,
+		DialTimeout: t.cfg.DialTimeout, WriteTimeout: t.cfg.WriteTimeout, IdleTimeout: t.idleTimeout(),
+		MaxBackoff: t.cfg.MaxBackoff,
+		Logger:     t.cfg.Logger, CheckCerts: t.cfg.TLS != nil, Dial: t.dial,
 	}, self, peers, deliver)
 	server, client, err := t.tlsConfigs(e, self)
 	if err != nil {
@@ -178,11 +185,15 @@ func (t *Transport) timeout() time.Duration {
 	return link.DefaultDialTimeout
 }
 
-func (t *Transport) quicConfig() *quicgo.Config {
-	idle := t.cfg.IdleTimeout
-	if idle <= 0 {
-		idle = DefaultIdleTimeout
+func (t *Transport) idleTimeout() time.Duration {
+	if t.cfg.IdleTimeout > 0 {
+		return t.cfg.IdleTimeout
 	}
+	return DefaultIdleTimeout
+}
+
+func (t *Transport) quicConfig() *quicgo.Config {
+	idle := t.idleTimeout()
 	maxFrame := t.cfg.MaxFrameBytes
 	if maxFrame <= 0 {
 		maxFrame = wire.DefaultMaxFrameBytes
@@ -192,9 +203,11 @@ func (t *Transport) quicConfig() *quicgo.Config {
 	// must hold the stream window (the handshake stream is tiny).
 	window := max(uint64(maxFrame)+64<<10, 6<<20)
 	return &quicgo.Config{
-		HandshakeIdleTimeout:       t.timeout(),
+		HandshakeIdleTimeout: t.timeout(),
+		// Our own keep-alives tell a dialer that its connection is dead;
+		// QUIC's idle timeout and PINGs do the same for the acceptor.
 		MaxIdleTimeout:             idle,
-		KeepAlivePeriod:            idle / 3,
+		KeepAlivePeriod:            idle / 4,
 		MaxStreamReceiveWindow:     window,
 		MaxConnectionReceiveWindow: window + 1<<20,
 		// One stream per connection: a peer has no reason to open more.

@@ -38,12 +38,21 @@ type Config struct {
 	// SendQueue is the per-peer queue length; Send drops when it is full.
 	// Default 1024.
 	SendQueue int
-	// DialTimeout bounds connecting, TLS and the handshake. Default 5s.
+	// DialTimeout bounds one attempt at connecting: TCP, TLS and the
+	// handshake. Default 2s. Attempts overlap (see package doc), so a long
+	// one does not delay reconnecting after a partition.
 	DialTimeout time.Duration
 	// WriteTimeout bounds each write; a peer that stops reading for longer
 	// is disconnected. Default 10s.
 	WriteTimeout time.Duration
-	// MaxBackoff caps the delay between reconnection attempts. Default 1s.
+	// IdleTimeout is how long a connection may hear nothing from the peer
+	// before it is given up as dead and redialed; the peer sends a
+	// keep-alive every quarter of it. Default 1s: two of raftlite's
+	// default election timeouts.
+	IdleTimeout time.Duration
+	// MaxBackoff caps the delay between attempts while the peer refuses
+	// our handshake (another cluster, a wrong identity). Other failures
+	// are retried as soon as there is a message to send. Default 1s.
 	MaxBackoff time.Duration
 	// Logger receives connection events; default slog.Default().
 	Logger *slog.Logger
@@ -91,8 +100,9 @@ func (t *Transport) Start(self raftlite.NodeID, peers map[raftlite.NodeID]string
 	t.ln = ln
 	e := link.New(link.Config{
 		ClusterID: t.cfg.ClusterID, MaxFrameBytes: t.cfg.MaxFrameBytes, SendQueue: t.cfg.SendQueue,
-		DialTimeout: t.cfg.DialTimeout, WriteTimeout: t.cfg.WriteTimeout, MaxBackoff: t.cfg.MaxBackoff,
-		Logger: t.cfg.Logger, CheckCerts: t.cfg.TLS != nil, Dial: t.dial,
+		DialTimeout: t.cfg.DialTimeout, WriteTimeout: t.cfg.WriteTimeout, IdleTimeout: t.cfg.IdleTimeout,
+		MaxBackoff: t.cfg.MaxBackoff,
+		Logger:     t.cfg.Logger, CheckCerts: t.cfg.TLS != nil, Dial: t.dial,
 	}, self, peers, deliver)
 	t.engine.Store(e)
 	e.Go(func() { t.accept(e, serverTLS) })
