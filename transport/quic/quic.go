@@ -82,7 +82,10 @@ type Transport struct {
 	closeOnce sync.Once
 }
 
-var _ raftlite.Transport = (*Transport)(nil)
+var (
+	_ raftlite.Transport          = (*Transport)(nil)
+	_ raftlite.MessageSizeLimiter = (*Transport)(nil)
+)
 
 // New returns an unstarted Transport.
 func New(cfg Config) *Transport { return &Transport{cfg: cfg} }
@@ -168,6 +171,17 @@ func (t *Transport) Close() error {
 	})
 	e.Wait()
 	return nil
+}
+
+// MaxMessageBytes returns the largest message the transport carries, as
+// wire.Size measures it: Config.MaxFrameBytes, or wire.DefaultMaxFrameBytes
+// if that is zero. raftlite.New uses it to refuse a Config whose largest
+// message would never get through.
+func (t *Transport) MaxMessageBytes() int {
+	if t.cfg.MaxFrameBytes > 0 {
+		return t.cfg.MaxFrameBytes
+	}
+	return wire.DefaultMaxFrameBytes
 }
 
 // Stats returns a snapshot of the counters.

@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 	"go.uber.org/goleak"
 
@@ -32,6 +33,19 @@ func freeAddr(t *testing.T) string {
 	addr := c.LocalAddr().String()
 	require.NoError(t, c.Close())
 	return addr
+}
+
+// conformanceOptions takes the size limit from the transport itself, so the
+// suite checks that MaxMessageBytes is the limit: a message of that size
+// arrives, and one a byte larger does not.
+var conformanceOptions = transporttest.Options{
+	MaxMessageBytes: New(Config{MaxFrameBytes: testMaxFrame}).MaxMessageBytes(),
+	Size:            wire.Size,
+}
+
+func TestMaxMessageBytesIsTheFrameLimit(t *testing.T) {
+	assert.Equal(t, wire.DefaultMaxFrameBytes, New(Config{}).MaxMessageBytes())
+	assert.Equal(t, testMaxFrame, New(Config{MaxFrameBytes: testMaxFrame}).MaxMessageBytes())
 }
 
 // makeNet puts each node behind a netsplit proxy, so that the suite can
@@ -64,7 +78,7 @@ func makeNet(tlsFor func(t *testing.T, id raftlite.NodeID) *tls.Config) transpor
 }
 
 func TestConformanceUnauthenticated(t *testing.T) {
-	transporttest.Run(t, makeNet(nil), transporttest.Options{MaxMessageBytes: testMaxFrame, Size: wire.Size})
+	transporttest.Run(t, makeNet(nil), conformanceOptions)
 }
 
 func TestConformanceMutualTLS(t *testing.T) {
@@ -82,7 +96,7 @@ func TestConformanceMutualTLS(t *testing.T) {
 		}
 		return cfgs[id]
 	}
-	transporttest.Run(t, makeNet(tlsFor), transporttest.Options{MaxMessageBytes: testMaxFrame, Size: wire.Size})
+	transporttest.Run(t, makeNet(tlsFor), conformanceOptions)
 }
 
 func TestStrangersAndImpostorsCannotConnect(t *testing.T) {

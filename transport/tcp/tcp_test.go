@@ -43,6 +43,19 @@ func freeAddr(t *testing.T) string {
 	return addr
 }
 
+// conformanceOptions takes the size limit from the transport itself, so the
+// suite checks that MaxMessageBytes is the limit: a message of that size
+// arrives, and one a byte larger does not.
+var conformanceOptions = transporttest.Options{
+	MaxMessageBytes: New(Config{MaxFrameBytes: testMaxFrame}).MaxMessageBytes(),
+	Size:            wire.Size,
+}
+
+func TestMaxMessageBytesIsTheFrameLimit(t *testing.T) {
+	assert.Equal(t, wire.DefaultMaxFrameBytes, New(Config{}).MaxMessageBytes())
+	assert.Equal(t, testMaxFrame, New(Config{MaxFrameBytes: testMaxFrame}).MaxMessageBytes())
+}
+
 // makeNet puts each node behind a netsplit proxy, so that the suite can
 // cut the network: peers reach a node at its proxy's address, and the node
 // listens on an address of its own.
@@ -73,7 +86,7 @@ func makeNet(tlsFor func(t *testing.T, id raftlite.NodeID) *tls.Config) transpor
 }
 
 func TestConformance(t *testing.T) {
-	transporttest.Run(t, makeNet(nil), transporttest.Options{MaxMessageBytes: testMaxFrame, Size: wire.Size})
+	transporttest.Run(t, makeNet(nil), conformanceOptions)
 }
 
 func TestConformanceMutualTLS(t *testing.T) {
@@ -91,7 +104,7 @@ func TestConformanceMutualTLS(t *testing.T) {
 		}
 		return cfgs[id]
 	}
-	transporttest.Run(t, makeNet(tlsFor), transporttest.Options{MaxMessageBytes: testMaxFrame, Size: wire.Size})
+	transporttest.Run(t, makeNet(tlsFor), conformanceOptions)
 }
 
 func TestStrangersAndImpostorsCannotConnect(t *testing.T) {
