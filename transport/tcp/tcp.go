@@ -59,7 +59,9 @@ type Config struct {
 	Logger *slog.Logger
 }
 
-// Stats counts what a Transport did; see the field docs.
+// Stats counts what a Transport did since Start: messages sent, delivered
+// and dropped (each drop under its cause), malformed frames, refused
+// handshakes, dial failures and connects. tcp and quic share the type.
 type Stats = link.Stats
 
 // Transport is a raftlite.Transport over TCP. Create it with New.
@@ -288,4 +290,6 @@ type conn struct {
 	certs []*x509.Certificate
 }
 
+// PeerCertificates returns the certificates the peer presented in the TLS
+// handshake, leaf first; nil without TLS.
 func (c *conn) PeerCertificates() []*x509.Certificate { return c.certs }

@@ -6,14 +6,13 @@
 //		transporttest.Run(t, func(t *testing.T, ids []raftlite.NodeID) transporttest.Net {
 //			peers := map[raftlite.NodeID]string{}
 //			for _, id := range ids {
-//				peers[id] = freeAddress(t) // or any opaque name your transport resolves
+//				peers[id] = freeAddr(t) // or any opaque name your transport resolves
 //			}
-//			return transporttest.Net{
-//				Peers: peers,
-//				New:   func(id raftlite.NodeID) raftlite.Transport { return mytransport.New(...) },
-//			}
-//		}, transporttest.Options{MaxMessageBytes: 1 << 20, Size: mytransport.Size})
+//			return transporttest.Net{Peers: peers, New: newTransport}
+//		}, transporttest.Options{MaxMessageBytes: 1 << 20, Size: wire.Size})
 //	}
+//
+// ExampleRun shows it whole, for transport/tcp.
 //
 // The suite calls MakeNet once per subtest, calls New once per node it starts
 // (and again for a node it restarts, which must come back on the same

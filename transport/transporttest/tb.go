@@ -25,6 +25,7 @@ type tb interface {
 // realT is a *testing.T seen as a tb.
 type realT struct{ *testing.T }
 
+// Run runs f as a subtest of t.
 func (t realT) Run(name string, f func(tb)) bool {
 	return t.T.Run(name, func(t *testing.T) { f(realT{t}) })
 }

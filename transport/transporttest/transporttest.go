@@ -9,7 +9,8 @@ import (
 	"github.com/raftlite/raftlite"
 )
 
-// Net is a set of nodes under test.
+// Net is the network of one subtest: the nodes' addresses, a way to make
+// their transports and, optionally, a way to cut the network.
 type Net struct {
 	// Peers maps every node id the suite asked for to its address.
 	Peers map[raftlite.NodeID]string
@@ -49,9 +50,11 @@ type Options struct {
 	// ReconnectWithin bounds the time from a peer's restart, or from the
 	// end of a partition, to the first message delivered again while the
 	// other side sends every few milliseconds; default
-	// DefaultReconnectWithin.
+	// DefaultReconnectWithin. The partition subtests hold a partition for
+	// twice this long.
 	ReconnectWithin time.Duration
-	// Goleak options, e.g. to ignore a library's global goroutines.
+	// Goleak holds options for the goroutine-leak check, e.g. to ignore a
+	// library's global goroutines.
 	Goleak []goleak.Option
 }
 

@@ -17,14 +17,22 @@ const Version = 1
 // able to make us buffer megabytes before we know who it is.
 const MaxHandshakeBytes = 4096
 
-// Refusal says why a handshake was refused.
+// Refusal says why a handshake was refused. Handshake.Err turns it into an
+// error wrapping ErrRefused and the matching sentinel.
 type Refusal uint8
 
+// The refusals an acceptor may answer with.
 const (
+	// Accepted is no refusal: the acceptor will read our messages.
 	Accepted Refusal = iota
+	// RefuseVersion: we speak another protocol version (ErrVersion).
 	RefuseVersion
+	// RefuseCluster: we belong to another cluster (ErrCluster).
 	RefuseCluster
+	// RefuseUnknownPeer: our node id is not a member (ErrUnknownPeer).
 	RefuseUnknownPeer
+	// RefuseIdentity: our certificate does not name our node id
+	// (ErrIdentity).
 	RefuseIdentity
 )
 
@@ -43,7 +51,8 @@ func (r Refusal) sentinel() error {
 }
 
 // RefusalFor maps an error from Check or an identity check to the code
-// sent back to the peer.
+// sent back to the peer: the code of the sentinel it wraps, or
+// RefuseIdentity if it wraps none.
 func RefusalFor(err error) Refusal {
 	for _, r := range []Refusal{RefuseVersion, RefuseCluster, RefuseUnknownPeer, RefuseIdentity} {
 		if isErr(err, r.sentinel()) {
@@ -64,15 +73,21 @@ func RefusalFor(err error) Refusal {
 // zero, "k" (KeepAlive, in milliseconds). Every future version must keep
 // "v" and "r" so that mismatches are reported clearly.
 type Handshake struct {
-	Version   uint64
+	// Version is the protocol version the sender speaks.
+	Version uint64
+	// ClusterID names the sender's cluster.
 	ClusterID string
-	Node      raftlite.NodeID
+	// Node is the sender's node id.
+	Node raftlite.NodeID
 	// Instance is chosen at random each time a transport starts. A new value
 	// from a peer means the peer restarted, so any connection we hold to it
 	// is stale even if it has not failed yet.
 	Instance uint64
-	Refusal  Refusal
-	Reason   string
+	// Refusal, in an acceptor's answer, says why it will not talk to the
+	// dialer; Accepted otherwise.
+	Refusal Refusal
+	// Reason explains a refusal in words, for the dialer's log.
+	Reason string
 	// KeepAlive, from a dialer, asks the acceptor to send an empty frame
 	// this often, so that the dialer can tell a dead connection from an
 	// idle one; from an acceptor, it is the interval it will keep. Zero
