@@ -16,7 +16,7 @@ import (
 func TestSkipPassesOverEveryType(t *testing.T) {
 	long := strings.Repeat("x", 70000)
 	values := []any{
-		nil, true, false, 1, -1, -100, 200, -30000, 60000, -2000000, 4000000000, int64(math.MinInt64), uint64(math.MaxUint64),
+		nil, true, false, 1, -1, -100, 200, -30000, 60000, -2000000, int64(4000000000), int64(math.MinInt64), uint64(math.MaxUint64),
 		float32(1.5), 2.5, "", "short", strings.Repeat("y", 200), strings.Repeat("z", 1000), long,
 		[]byte{}, []byte("bin"), make([]byte, 300), []byte(long),
 		[]int{1, 2}, make([]int, 20), make([]int, 70000), map[string]int{"a": 1}, bigMap(20), bigMap(70000),
