@@ -2,15 +2,21 @@
 // encrypted with TLS 1.3 and, when configured, mutually authenticated with
 // the same node-identity certificates as transport/tcp.
 //
-//	tr := quic.New(quic.Config{ClusterID: "prod", TLS: tlsConfig})
-//	peers := map[raftlite.NodeID]string{1: "10.0.0.1:7000", 2: "10.0.0.2:7000", 3: "10.0.0.3:7000"}
-//	err := tr.Start(1, peers, node.Deliver) // UDP addresses
-//	defer tr.Close()
+//	tr := quic.New(quic.Config{ClusterID: "prod", TLS: tlsConfig}) // see transport/tlsutil
+//	node, err := raftlite.New(raftlite.Config{
+//		ID:        1,
+//		Peers:     map[raftlite.NodeID]string{1: "10.0.0.1:7000", 2: "10.0.0.2:7000", 3: "10.0.0.3:7000"}, // UDP
+//		Transport: tr, // the Node starts and closes it
+//		Persister: persister,
+//	})
+//
+// The package Example drives two transports by hand.
 //
 // Each direction of each pair of nodes is one QUIC connection carrying one
 // long-lived stream (not a stream per message: Raft wants order per pair),
 // with the same handshake and frames as transport/tcp (transport/wire), and
-// the same queueing, dropping and ordering rules; see that package.
+// the same queueing, dropping, ordering and reconnection rules; see that
+// package.
 //
 // # Without TLS: encrypted, not authenticated
 //
@@ -24,8 +30,9 @@
 // # Choices
 //
 // ALPN is "raftlite/1". 0-RTT is off (replayable early data and Raft do not
-// mix). Keep-alives go out at a third of Config.IdleTimeout. Flow-control
-// windows are sized from MaxFrameBytes so that the largest frame fits. A
-// restarted peer is noticed by its CONNECTION_CLOSE or, after a crash, by
-// the new instance number in its handshake when it reconnects.
+// mix). Flow-control windows are sized from MaxFrameBytes so that the
+// largest frame fits. QUIC's own idle timeout is Config.IdleTimeout, with
+// PINGs at a quarter of it, beside the keep-alives of transport/wire: a
+// crashed peer sends no CONNECTION_CLOSE, and its connection is given up
+// within IdleTimeout rather than lingering.
 package quic

@@ -23,9 +23,11 @@ import (
 // ALPN is the TLS application protocol raftlite negotiates over QUIC.
 const ALPN = "raftlite/1"
 
-// DefaultIdleTimeout is how long a silent connection lives; keep-alives go
-// out at a third of it, so only a dead peer ever reaches it.
-const DefaultIdleTimeout = 30 * time.Second
+// DefaultIdleTimeout is how long a connection may hear nothing from the
+// peer before it is given up as dead: two of raftlite's default election
+// timeouts. Keep-alives go out at a quarter of it, so only a dead peer or
+// a cut network ever reaches it.
+const DefaultIdleTimeout = link.DefaultIdleTimeout
 
 // Config configures a Transport. Zero values pick the defaults noted. The
 // fields mean what they do for transport/tcp, except TLS.
@@ -45,20 +47,26 @@ type Config struct {
 	MaxFrameBytes int
 	// SendQueue is the per-peer queue length; Send drops when full. Default 1024.
 	SendQueue int
-	// DialTimeout bounds the QUIC/TLS handshake and ours. Default 5s.
+	// DialTimeout bounds one attempt at connecting: the QUIC/TLS handshake
+	// and ours. Default 2s. Attempts overlap, as in transport/tcp.
 	DialTimeout time.Duration
 	// WriteTimeout bounds each write. Default 10s.
 	WriteTimeout time.Duration
-	// IdleTimeout closes a connection that hears nothing for this long.
-	// Default 30s.
+	// IdleTimeout is how long a connection may hear nothing from the peer
+	// before it is given up as dead and redialed; keep-alives go out at a
+	// quarter of it. Default DefaultIdleTimeout (1s).
 	IdleTimeout time.Duration
-	// MaxBackoff caps the delay between reconnection attempts. Default 1s.
+	// MaxBackoff caps the delay between attempts while the peer refuses
+	// our handshake; other failures are retried as soon as there is a
+	// message to send. Default 1s.
 	MaxBackoff time.Duration
 	// Logger receives connection events; default slog.Default().
 	Logger *slog.Logger
 }
 
-// Stats counts what a Transport did.
+// Stats counts what a Transport did since Start: messages sent, delivered
+// and dropped (each drop under its cause), malformed frames, refused
+// handshakes, dial failures and connects. tcp and quic share the type.
 type Stats = link.Stats
 
 // Transport is a raftlite.Transport over QUIC: one connection and one
@@ -76,7 +84,10 @@ type Transport struct {
 	closeOnce sync.Once
 }
 
-var _ raftlite.Transport = (*Transport)(nil)
+var (
+	_ raftlite.Transport          = (*Transport)(nil)
+	_ raftlite.MessageSizeLimiter = (*Transport)(nil)
+)
 
 // New returns an unstarted Transport.
 func New(cfg Config) *Transport { return &Transport{cfg: cfg} }
@@ -98,8 +109,9 @@ func (t *Transport) Start(self raftlite.NodeID, peers map[raftlite.NodeID]string
 	}
 	e := link.New(link.Config{
 		ClusterID: t.cfg.ClusterID, MaxFrameBytes: t.cfg.MaxFrameBytes, SendQueue: t.cfg.SendQueue,
-		DialTimeout: t.cfg.DialTimeout, WriteTimeout: t.cfg.WriteTimeout, MaxBackoff: t.cfg.MaxBackoff,
-		Logger: t.cfg.Logger, CheckCerts: t.cfg.TLS != nil, Dial: t.dial,
+		DialTimeout: t.cfg.DialTimeout, WriteTimeout: t.cfg.WriteTimeout, IdleTimeout: t.idleTimeout(),
+		MaxBackoff: t.cfg.MaxBackoff,
+		Logger:     t.cfg.Logger, CheckCerts: t.cfg.TLS != nil, Dial: t.dial,
 	}, self, peers, deliver)
 	server, client, err := t.tlsConfigs(e, self)
 	if err != nil {
@@ -163,6 +175,17 @@ func (t *Transport) Close() error {
 	return nil
 }
 
+// MaxMessageBytes returns the largest message the transport carries, as
+// wire.Size measures it: Config.MaxFrameBytes, or wire.DefaultMaxFrameBytes
+// if that is zero. raftlite.New uses it to refuse a Config whose largest
+// message would never get through.
+func (t *Transport) MaxMessageBytes() int {
+	if t.cfg.MaxFrameBytes > 0 {
+		return t.cfg.MaxFrameBytes
+	}
+	return wire.DefaultMaxFrameBytes
+}
+
 // Stats returns a snapshot of the counters.
 func (t *Transport) Stats() Stats {
 	if e := t.engine.Load(); e != nil {
@@ -178,11 +201,15 @@ func (t *Transport) timeout() time.Duration {
 	return link.DefaultDialTimeout
 }
 
-func (t *Transport) quicConfig() *quicgo.Config {
-	idle := t.cfg.IdleTimeout
-	if idle <= 0 {
-		idle = DefaultIdleTimeout
+func (t *Transport) idleTimeout() time.Duration {
+	if t.cfg.IdleTimeout > 0 {
+		return t.cfg.IdleTimeout
 	}
+	return DefaultIdleTimeout
+}
+
+func (t *Transport) quicConfig() *quicgo.Config {
+	idle := t.idleTimeout()
 	maxFrame := t.cfg.MaxFrameBytes
 	if maxFrame <= 0 {
 		maxFrame = wire.DefaultMaxFrameBytes
@@ -192,9 +219,11 @@ func (t *Transport) quicConfig() *quicgo.Config {
 	// must hold the stream window (the handshake stream is tiny).
 	window := max(uint64(maxFrame)+64<<10, 6<<20)
 	return &quicgo.Config{
-		HandshakeIdleTimeout:       t.timeout(),
+		HandshakeIdleTimeout: t.timeout(),
+		// Our own keep-alives tell a dialer that its connection is dead;
+		// QUIC's idle timeout and PINGs do the same for the acceptor.
 		MaxIdleTimeout:             idle,
-		KeepAlivePeriod:            idle / 3,
+		KeepAlivePeriod:            idle / 4,
 		MaxStreamReceiveWindow:     window,
 		MaxConnectionReceiveWindow: window + 1<<20,
 		// One stream per connection: a peer has no reason to open more.
@@ -315,6 +344,7 @@ func newConn(qc *quicgo.Conn, st *quicgo.Stream) *conn {
 	return &conn{Stream: st, qc: qc, certs: qc.ConnectionState().TLS.PeerCertificates}
 }
 
+// Close closes the stream's connection, telling the peer at once.
 func (c *conn) Close() error {
 	c.once.Do(func() {
 		_ = c.qc.CloseWithError(0, "closed")
@@ -322,4 +352,6 @@ func (c *conn) Close() error {
 	return nil
 }
 
+// PeerCertificates returns the certificates the peer presented in the TLS
+// handshake, leaf first; nil without TLS.
 func (c *conn) PeerCertificates() []*x509.Certificate { return c.certs }

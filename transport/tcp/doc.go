@@ -2,11 +2,15 @@
 // Pick it for ordinary deployments; transport/quic is the alternative when
 // head-of-line blocking or connection migration matters.
 //
-//	tr := tcp.New(tcp.Config{ClusterID: "prod", TLS: tlsConfig}) // TLS optional
-//	peers := map[raftlite.NodeID]string{1: "10.0.0.1:7000", 2: "10.0.0.2:7000", 3: "10.0.0.3:7000"}
-//	err := tr.Start(1, peers, node.Deliver) // normally done by the raftlite Node
-//	tr.Send(raftlite.Message{To: 2, ...})
-//	defer tr.Close()
+//	tr := tcp.New(tcp.Config{ClusterID: "prod", TLS: tlsConfig}) // TLS optional: see transport/tlsutil
+//	node, err := raftlite.New(raftlite.Config{
+//		ID:        1,
+//		Peers:     map[raftlite.NodeID]string{1: "10.0.0.1:7000", 2: "10.0.0.2:7000", 3: "10.0.0.3:7000"},
+//		Transport: tr, // the Node starts and closes it
+//		Persister: persister,
+//	})
+//
+// The package Example drives two transports by hand.
 //
 // Each node keeps one outbound connection to each peer and accepts one from
 // each, so each direction of each pair is one ordered stream. Connections
@@ -24,6 +28,23 @@
 // sender arrive in the order sent, across reconnections too. The reader
 // calls deliver in order and waits for it, so a busy node pushes back
 // through TCP flow control to the sender, whose queue then drops.
+//
+// # Failures
+//
+// A link is back within Config.IdleTimeout (default 1s, two of raftlite's
+// default election timeouts) of a peer restarting or a partition healing,
+// and usually much sooner, so that a follower hears its leader again
+// before it calls an election. The accepting side sends a
+// keep-alive every quarter of IdleTimeout, and the dialing side gives up a
+// connection that hears nothing for IdleTimeout, whether the peer crashed
+// or the network cut it. After a failure the writer dials again as soon as
+// a message is sent, not after a backoff grown long while the peer was
+// away, and at once when the peer, restarted, connects to us. An attempt
+// whose packets a partition swallowed may take up to Config.DialTimeout to
+// fail; while messages are sent, another starts beside it every quarter of
+// IdleTimeout, and the first to succeed wins. Only a peer that refuses the
+// handshake (another cluster, a wrong identity) is retried with backoff,
+// up to Config.MaxBackoff.
 //
 // # Security
 //

@@ -15,6 +15,7 @@ import (
 	"github.com/raftlite/raftlite"
 	"github.com/raftlite/raftlite/transport/internal/link"
 	"github.com/raftlite/raftlite/transport/tlsutil"
+	"github.com/raftlite/raftlite/transport/wire"
 )
 
 // Config configures a Transport. Zero values pick the defaults noted.
@@ -38,18 +39,29 @@ type Config struct {
 	// SendQueue is the per-peer queue length; Send drops when it is full.
 	// Default 1024.
 	SendQueue int
-	// DialTimeout bounds connecting, TLS and the handshake. Default 5s.
+	// DialTimeout bounds one attempt at connecting: TCP, TLS and the
+	// handshake. Default 2s. Attempts overlap (see package doc), so a long
+	// one does not delay reconnecting after a partition.
 	DialTimeout time.Duration
 	// WriteTimeout bounds each write; a peer that stops reading for longer
 	// is disconnected. Default 10s.
 	WriteTimeout time.Duration
-	// MaxBackoff caps the delay between reconnection attempts. Default 1s.
+	// IdleTimeout is how long a connection may hear nothing from the peer
+	// before it is given up as dead and redialed; the peer sends a
+	// keep-alive every quarter of it. Default 1s: two of raftlite's
+	// default election timeouts.
+	IdleTimeout time.Duration
+	// MaxBackoff caps the delay between attempts while the peer refuses
+	// our handshake (another cluster, a wrong identity). Other failures
+	// are retried as soon as there is a message to send. Default 1s.
 	MaxBackoff time.Duration
 	// Logger receives connection events; default slog.Default().
 	Logger *slog.Logger
 }
 
-// Stats counts what a Transport did; see the field docs.
+// Stats counts what a Transport did since Start: messages sent, delivered
+// and dropped (each drop under its cause), malformed frames, refused
+// handshakes, dial failures and connects. tcp and quic share the type.
 type Stats = link.Stats
 
 // Transport is a raftlite.Transport over TCP. Create it with New.
@@ -61,7 +73,10 @@ type Transport struct {
 	closeOnce sync.Once
 }
 
-var _ raftlite.Transport = (*Transport)(nil)
+var (
+	_ raftlite.Transport          = (*Transport)(nil)
+	_ raftlite.MessageSizeLimiter = (*Transport)(nil)
+)
 
 // New returns an unstarted Transport.
 func New(cfg Config) *Transport {
@@ -91,8 +106,9 @@ func (t *Transport) Start(self raftlite.NodeID, peers map[raftlite.NodeID]string
 	t.ln = ln
 	e := link.New(link.Config{
 		ClusterID: t.cfg.ClusterID, MaxFrameBytes: t.cfg.MaxFrameBytes, SendQueue: t.cfg.SendQueue,
-		DialTimeout: t.cfg.DialTimeout, WriteTimeout: t.cfg.WriteTimeout, MaxBackoff: t.cfg.MaxBackoff,
-		Logger: t.cfg.Logger, CheckCerts: t.cfg.TLS != nil, Dial: t.dial,
+		DialTimeout: t.cfg.DialTimeout, WriteTimeout: t.cfg.WriteTimeout, IdleTimeout: t.cfg.IdleTimeout,
+		MaxBackoff: t.cfg.MaxBackoff,
+		Logger:     t.cfg.Logger, CheckCerts: t.cfg.TLS != nil, Dial: t.dial,
 	}, self, peers, deliver)
 	t.engine.Store(e)
 	e.Go(func() { t.accept(e, serverTLS) })
@@ -129,6 +145,17 @@ func (t *Transport) Close() error {
 	})
 	e.Wait()
 	return nil
+}
+
+// MaxMessageBytes returns the largest message the transport carries, as
+// wire.Size measures it: Config.MaxFrameBytes, or wire.DefaultMaxFrameBytes
+// if that is zero. raftlite.New uses it to refuse a Config whose largest
+// message would never get through.
+func (t *Transport) MaxMessageBytes() int {
+	if t.cfg.MaxFrameBytes > 0 {
+		return t.cfg.MaxFrameBytes
+	}
+	return wire.DefaultMaxFrameBytes
 }
 
 // Stats returns a snapshot of the counters.
@@ -263,4 +290,6 @@ type conn struct {
 	certs []*x509.Certificate
 }
 
+// PeerCertificates returns the certificates the peer presented in the TLS
+// handshake, leaf first; nil without TLS.
 func (c *conn) PeerCertificates() []*x509.Certificate { return c.certs }

@@ -17,6 +17,7 @@ import (
 	"go.uber.org/goleak"
 
 	"github.com/raftlite/raftlite"
+	"github.com/raftlite/raftlite/transport/internal/netsplit"
 	"github.com/raftlite/raftlite/transport/internal/tlstest"
 	"github.com/raftlite/raftlite/transport/tlsutil"
 	"github.com/raftlite/raftlite/transport/transporttest"
@@ -42,24 +43,50 @@ func freeAddr(t *testing.T) string {
 	return addr
 }
 
+// conformanceOptions takes the size limit from the transport itself, so the
+// suite checks that MaxMessageBytes is the limit: a message of that size
+// arrives, and one a byte larger does not.
+var conformanceOptions = transporttest.Options{
+	MaxMessageBytes: New(Config{MaxFrameBytes: testMaxFrame}).MaxMessageBytes(),
+	Size:            wire.Size,
+}
+
+func TestMaxMessageBytesIsTheFrameLimit(t *testing.T) {
+	assert.Equal(t, wire.DefaultMaxFrameBytes, New(Config{}).MaxMessageBytes())
+	assert.Equal(t, testMaxFrame, New(Config{MaxFrameBytes: testMaxFrame}).MaxMessageBytes())
+}
+
+// makeNet puts each node behind a netsplit proxy, so that the suite can
+// cut the network: peers reach a node at its proxy's address, and the node
+// listens on an address of its own.
 func makeNet(tlsFor func(t *testing.T, id raftlite.NodeID) *tls.Config) transporttest.MakeNet {
 	return func(t *testing.T, ids []raftlite.NodeID) transporttest.Net {
-		peers := map[raftlite.NodeID]string{}
+		peers, listen := map[raftlite.NodeID]string{}, map[raftlite.NodeID]string{}
+		var proxies []netsplit.Proxy
 		for _, id := range ids {
-			peers[id] = freeAddr(t)
+			listen[id] = freeAddr(t)
+			p, err := netsplit.NewTCP(listen[id])
+			require.NoError(t, err)
+			t.Cleanup(func() { _ = p.Close() })
+			peers[id] = p.Addr()
+			proxies = append(proxies, p)
 		}
-		return transporttest.Net{Peers: peers, New: func(id raftlite.NodeID) raftlite.Transport {
-			cfg := Config{ClusterID: "conformance", MaxFrameBytes: testMaxFrame, Logger: quiet}
-			if tlsFor != nil {
-				cfg.TLS = tlsFor(t, id)
-			}
-			return New(cfg)
-		}}
+		return transporttest.Net{
+			Peers: peers,
+			New: func(id raftlite.NodeID) raftlite.Transport {
+				cfg := Config{ClusterID: "conformance", Listen: listen[id], MaxFrameBytes: testMaxFrame, Logger: quiet}
+				if tlsFor != nil {
+					cfg.TLS = tlsFor(t, id)
+				}
+				return New(cfg)
+			},
+			Partition: func() func() { return netsplit.Partition(proxies...) },
+		}
 	}
 }
 
 func TestConformance(t *testing.T) {
-	transporttest.Run(t, makeNet(nil), transporttest.Options{MaxMessageBytes: testMaxFrame, Size: wire.Size})
+	transporttest.Run(t, makeNet(nil), conformanceOptions)
 }
 
 func TestConformanceMutualTLS(t *testing.T) {
@@ -77,7 +104,7 @@ func TestConformanceMutualTLS(t *testing.T) {
 		}
 		return cfgs[id]
 	}
-	transporttest.Run(t, makeNet(tlsFor), transporttest.Options{MaxMessageBytes: testMaxFrame, Size: wire.Size})
+	transporttest.Run(t, makeNet(tlsFor), conformanceOptions)
 }
 
 func TestStrangersAndImpostorsCannotConnect(t *testing.T) {

@@ -20,7 +20,8 @@ import (
 	"github.com/raftlite/raftlite"
 )
 
-// ErrNoIdentity: a certificate does not name the expected node id.
+// ErrNoIdentity is returned when a certificate does not name the node id
+// its holder claims, or the peer presented no certificate at all.
 var ErrNoIdentity = errors.New("tlsutil: certificate does not name the node id")
 
 // NodeURI returns the URI SAN that names node id: raftlite:node:<id>.
@@ -82,17 +83,22 @@ func VerifyChain(state tls.ConnectionState, roots *x509.CertPool) error {
 	return nil
 }
 
-// CA is a throwaway certificate authority held in memory.
+// CA is a throwaway certificate authority held in memory, for tests and
+// demos: NewCA makes one, Issue and Config make node certificates with it.
 type CA struct {
-	Cert    *x509.Certificate
-	Key     *ecdsa.PrivateKey
+	// Cert is the CA's self-signed certificate.
+	Cert *x509.Certificate
+	// Key is the CA's private key, which signs what Issue makes.
+	Key *ecdsa.PrivateKey
+	// CertPEM is Cert, PEM-encoded: what every node trusts.
 	CertPEM []byte
 }
 
 // validity of generated certificates: long enough for a demo left running.
 const validity = 365 * 24 * time.Hour
 
-// NewCA makes a self-signed ECDSA P-256 CA.
+// NewCA makes a self-signed ECDSA P-256 CA whose certificate is named
+// name and valid for a year.
 func NewCA(name string) (*CA, error) {
 	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	if err != nil {
@@ -118,11 +124,15 @@ func NewCA(name string) (*CA, error) {
 	return &CA{Cert: cert, Key: key, CertPEM: pemBlock("CERTIFICATE", der)}, nil
 }
 
-// Identity is a node's certificate and key, PEM-encoded.
+// Identity is a node's certificate and key, PEM-encoded, as CA.Issue
+// makes them.
 type Identity struct {
-	ID      raftlite.NodeID
+	// ID is the node id the certificate names.
+	ID raftlite.NodeID
+	// CertPEM is the node's certificate.
 	CertPEM []byte
-	KeyPEM  []byte
+	// KeyPEM is the node's private key; keep it secret.
+	KeyPEM []byte
 }
 
 // Issue makes an ECDSA P-256 certificate naming node id, usable as both TLS
@@ -152,7 +162,9 @@ func (ca *CA) Issue(id raftlite.NodeID) (*Identity, error) {
 	return &Identity{ID: id, CertPEM: pemBlock("CERTIFICATE", der), KeyPEM: pemBlock("PRIVATE KEY", keyDER)}, nil
 }
 
-// Config issues a certificate for node id and returns its TLS config.
+// Config issues a certificate for node id and returns the TLS config that
+// node uses, both to accept and to dial: Config(id, ca.CertPEM, ...) with
+// the new certificate.
 func (ca *CA) Config(id raftlite.NodeID) (*tls.Config, error) {
 	ident, err := ca.Issue(id)
 	if err != nil {
@@ -161,7 +173,7 @@ func (ca *CA) Config(id raftlite.NodeID) (*tls.Config, error) {
 	return Config(id, ca.CertPEM, ident.CertPEM, ident.KeyPEM)
 }
 
-// WriteFiles writes the CA certificate to dir/ca.pem.
+// WriteFiles writes the CA certificate to dir/ca.pem, for LoadConfig.
 func (ca *CA) WriteFiles(dir string) error {
 	return writeFile(filepath.Join(dir, "ca.pem"), ca.CertPEM, 0o644)
 }
@@ -207,7 +219,8 @@ func Config(id raftlite.NodeID, caPEM, certPEM, keyPEM []byte) (*tls.Config, err
 	}, nil
 }
 
-// LoadConfig is Config reading PEM files.
+// LoadConfig is Config reading PEM files, such as those WriteFiles writes:
+// the CA certificate(s), the node's certificate and its key.
 func LoadConfig(id raftlite.NodeID, caFile, certFile, keyFile string) (*tls.Config, error) {
 	var pems [3][]byte
 	for i, f := range []string{caFile, certFile, keyFile} {

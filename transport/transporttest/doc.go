@@ -6,14 +6,13 @@
 //		transporttest.Run(t, func(t *testing.T, ids []raftlite.NodeID) transporttest.Net {
 //			peers := map[raftlite.NodeID]string{}
 //			for _, id := range ids {
-//				peers[id] = freeAddress(t) // or any opaque name your transport resolves
+//				peers[id] = freeAddr(t) // or any opaque name your transport resolves
 //			}
-//			return transporttest.Net{
-//				Peers: peers,
-//				New:   func(id raftlite.NodeID) raftlite.Transport { return mytransport.New(...) },
-//			}
-//		}, transporttest.Options{MaxMessageBytes: 1 << 20, Size: mytransport.Size})
+//			return transporttest.Net{Peers: peers, New: newTransport}
+//		}, transporttest.Options{MaxMessageBytes: 1 << 20, Size: wire.Size})
 //	}
+//
+// ExampleRun shows it whole, for transport/tcp.
 //
 // The suite calls MakeNet once per subtest, calls New once per node it starts
 // (and again for a node it restarts, which must come back on the same
@@ -24,8 +23,14 @@
 // What it checks: delivery of every field; FIFO order per pair with
 // thousands of messages; the size limit (or, without one, a large message);
 // many goroutines sending at once; a peer restarting on the same address;
+// how soon messages flow again after a peer restarts, after a partition
+// heals and after a peer crashes and restarts behind a partition (within
+// Options.ReconnectWithin, two of raftlite's default election timeouts);
 // Send not blocking while a peer is down; Close during traffic (deliver is
 // not called after Close returns); and no goroutine left behind (goleak).
+// The partition subtests need Net.Partition, a way for the transport's
+// test to cut the network (transport/tcp and transport/quic put a proxy in
+// front of every node); without it they are skipped.
 //
 // The suite keeps at most 64 messages in flight per sending goroutine and at
 // most 256 per pair, so a transport whose queues hold that many must not

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"sync"
 	"testing"
+	"time"
 
 	"go.uber.org/goleak"
 
@@ -14,21 +15,64 @@ import (
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
 
 // The suite runs against a minimal in-memory transport whose addresses are
-// names, not sockets, as transport/mem's will be.
+// names, not sockets, as transport/mem's are.
 func TestSuiteRunsWithoutRealAddresses(t *testing.T) {
-	transporttest.Run(t, func(t *testing.T, ids []raftlite.NodeID) transporttest.Net {
+	transporttest.Run(t, makeFakeNet(nil), fakeOptions)
+}
+
+// fakeOptions keep the suite quick on a transport that delivers at once.
+var fakeOptions = transporttest.Options{Timeout: time.Second, ReconnectWithin: 200 * time.Millisecond}
+
+// makeFakeNet returns a MakeNet of fakes, each passed through wrap (if not
+// nil) on its way to the suite.
+func makeFakeNet(wrap func(*fake) raftlite.Transport) transporttest.MakeNet {
+	return func(t *testing.T, ids []raftlite.NodeID) transporttest.Net {
 		n := &fakeNet{nodes: map[string]*fake{}}
 		peers := map[raftlite.NodeID]string{}
 		for _, id := range ids {
 			peers[id] = fmt.Sprintf("node-%d", id)
 		}
-		return transporttest.Net{Peers: peers, New: func(raftlite.NodeID) raftlite.Transport { return &fake{net: n} }}
-	}, transporttest.Options{})
+		return transporttest.Net{
+			Peers: peers,
+			New: func(raftlite.NodeID) raftlite.Transport {
+				f := &fake{net: n}
+				if wrap == nil {
+					return f
+				}
+				return wrap(f)
+			},
+			Partition: n.partition,
+		}
+	}
 }
 
+// fakeNet connects fakes by address. While cut, it loses every message.
 type fakeNet struct {
 	mu    sync.Mutex
 	nodes map[string]*fake
+	cut   bool
+}
+
+func (n *fakeNet) partition() (heal func()) {
+	n.mu.Lock()
+	n.cut = true
+	n.mu.Unlock()
+	return func() {
+		n.mu.Lock()
+		n.cut = false
+		n.mu.Unlock()
+	}
+}
+
+// route returns the fake listening at addr, or nil if there is none or the
+// network is cut.
+func (n *fakeNet) route(addr string) *fake {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	if n.cut {
+		return nil
+	}
+	return n.nodes[addr]
 }
 
 // fake delivers through one inbox per node and one goroutine, which keeps
@@ -66,9 +110,7 @@ func (f *fake) Start(self raftlite.NodeID, peers map[raftlite.NodeID]string, del
 }
 
 func (f *fake) Send(m raftlite.Message) {
-	f.net.mu.Lock()
-	to := f.net.nodes[f.peers[m.To]]
-	f.net.mu.Unlock()
+	to := f.net.route(f.peers[m.To])
 	if to == nil {
 		return
 	}

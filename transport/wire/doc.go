@@ -3,15 +3,16 @@
 // handshake and then msgpack-encoded raftlite.Messages.
 //
 //	w := wire.NewWriter(bufConn, wire.DefaultMaxFrameBytes)
-//	w.WriteHandshake(&wire.Handshake{Version: wire.Version, ClusterID: "prod", Node: 1})
-//	w.WriteMessage(&m)
-//	bufConn.Flush()
+//	err := w.WriteHandshake(&wire.Handshake{Version: wire.Version, ClusterID: "prod", Node: 1})
+//	err = w.WriteMessage(&m)
+//	err = bufConn.Flush()
 //
 //	r := wire.NewReader(conn, wire.DefaultMaxFrameBytes)
 //	var h wire.Handshake
-//	err := r.ReadHandshake(&h) // then h.Check("prod")
-//	var m raftlite.Message
-//	err = r.ReadMessage(&m) // errors.Is(err, wire.ErrMalformed) etc.
+//	err = r.ReadHandshake(&h) // then h.Check("prod")
+//	err = r.ReadMessage(&m)   // errors.Is(err, wire.ErrMalformed) etc.
+//
+// The package Example runs the same through a buffer.
 //
 // # Frames
 //
@@ -27,8 +28,11 @@
 // its own Handshake; if it refuses, that answer carries a Refusal code and a
 // reason and the connection is closed, so the dialer learns why
 // (Handshake.Err wraps ErrRefused and ErrVersion, ErrCluster, ...). After an
-// accepted handshake only the dialer sends: one Message frame per message.
-// Connections are one-way; each ordered pair of nodes has its own.
+// accepted handshake the dialer sends one Message frame per message, and
+// the acceptor, if the dialer's handshake asked for it (KeepAlive), an
+// empty frame at the interval its answer names, so that the dialer can tell
+// a dead connection from an idle one. Messages flow one way; each ordered
+// pair of nodes has its own connection.
 //
 // # Messages
 //

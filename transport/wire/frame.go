@@ -57,6 +57,13 @@ func (w *Writer) WriteHandshake(h *Handshake) error {
 	return w.write(func(b []byte) []byte { return AppendHandshake(b, h) }, MaxHandshakeBytes)
 }
 
+// WriteKeepAlive writes an empty frame, which an acceptor sends to prove to
+// the dialer that the connection is alive (see Handshake.KeepAlive).
+func (w *Writer) WriteKeepAlive() error {
+	_, err := w.w.Write([]byte{0})
+	return err
+}
+
 func (w *Writer) write(encode func([]byte) []byte, limit int) error {
 	// Reserve the largest uvarint prefix, encode after it, then slide the
 	// prefix into place: one buffer, one Write call.
@@ -116,6 +123,19 @@ func (r *Reader) ReadHandshake(h *Handshake) error {
 		return err
 	}
 	return DecodeHandshake(b, h)
+}
+
+// ReadKeepAlive reads one keep-alive frame. A frame that is not empty is
+// an error wrapping ErrMalformed, and nothing of it is read or allocated.
+func (r *Reader) ReadKeepAlive() error {
+	n, err := r.readLength()
+	if err != nil {
+		return err
+	}
+	if n != 0 {
+		return fmt.Errorf("%w: want an empty keep-alive frame, got a length of %d", ErrMalformed, n)
+	}
+	return nil
 }
 
 // readFrame returns the body of the next frame, valid until the next call.

@@ -2,6 +2,7 @@ package wire
 
 import (
 	"fmt"
+	"time"
 
 	"github.com/raftlite/raftlite"
 )
@@ -16,14 +17,22 @@ const Version = 1
 // able to make us buffer megabytes before we know who it is.
 const MaxHandshakeBytes = 4096
 
-// Refusal says why a handshake was refused.
+// Refusal says why a handshake was refused. Handshake.Err turns it into an
+// error wrapping ErrRefused and the matching sentinel.
 type Refusal uint8
 
+// The refusals an acceptor may answer with.
 const (
+	// Accepted is no refusal: the acceptor will read our messages.
 	Accepted Refusal = iota
+	// RefuseVersion: we speak another protocol version (ErrVersion).
 	RefuseVersion
+	// RefuseCluster: we belong to another cluster (ErrCluster).
 	RefuseCluster
+	// RefuseUnknownPeer: our node id is not a member (ErrUnknownPeer).
 	RefuseUnknownPeer
+	// RefuseIdentity: our certificate does not name our node id
+	// (ErrIdentity).
 	RefuseIdentity
 )
 
@@ -42,7 +51,8 @@ func (r Refusal) sentinel() error {
 }
 
 // RefusalFor maps an error from Check or an identity check to the code
-// sent back to the peer.
+// sent back to the peer: the code of the sentinel it wraps, or
+// RefuseIdentity if it wraps none.
 func RefusalFor(err error) Refusal {
 	for _, r := range []Refusal{RefuseVersion, RefuseCluster, RefuseUnknownPeer, RefuseIdentity} {
 		if isErr(err, r.sentinel()) {
@@ -55,22 +65,40 @@ func RefusalFor(err error) Refusal {
 // Handshake opens every connection, in both directions: the dialer sends
 // its own, the acceptor answers with its own, carrying a Refusal and a
 // reason if it will not talk to the dialer. Only then do message frames
-// follow, from the dialer only.
+// follow, from the dialer, and keep-alive frames, from the acceptor if the
+// dialer asked for them.
 //
 // On the wire it is a msgpack map with keys "v" (Version), "c" (ClusterID),
-// "n" (Node), "i" (Instance), "r" (Refusal) and "m" (Reason). Every future
-// version must keep "v" and "r" so that mismatches are reported clearly.
+// "n" (Node), "i" (Instance), "r" (Refusal), "m" (Reason) and, when not
+// zero, "k" (KeepAlive, in milliseconds). Every future version must keep
+// "v" and "r" so that mismatches are reported clearly.
 type Handshake struct {
-	Version   uint64
+	// Version is the protocol version the sender speaks.
+	Version uint64
+	// ClusterID names the sender's cluster.
 	ClusterID string
-	Node      raftlite.NodeID
+	// Node is the sender's node id.
+	Node raftlite.NodeID
 	// Instance is chosen at random each time a transport starts. A new value
 	// from a peer means the peer restarted, so any connection we hold to it
 	// is stale even if it has not failed yet.
 	Instance uint64
-	Refusal  Refusal
-	Reason   string
+	// Refusal, in an acceptor's answer, says why it will not talk to the
+	// dialer; Accepted otherwise.
+	Refusal Refusal
+	// Reason explains a refusal in words, for the dialer's log.
+	Reason string
+	// KeepAlive, from a dialer, asks the acceptor to send an empty frame
+	// this often, so that the dialer can tell a dead connection from an
+	// idle one; from an acceptor, it is the interval it will keep. Zero
+	// means none: peers of earlier releases neither ask nor answer, and
+	// the encoding omits the key. It travels in whole milliseconds, and is
+	// read as at most MaxKeepAlive.
+	KeepAlive time.Duration
 }
+
+// MaxKeepAlive bounds Handshake.KeepAlive as read from the network.
+const MaxKeepAlive = time.Hour
 
 // Check reports whether a peer's handshake is compatible with ours.
 func (h *Handshake) Check(clusterID string) error {
@@ -94,13 +122,30 @@ func (h *Handshake) Err() error {
 
 // AppendHandshake appends the msgpack encoding of h to b.
 func AppendHandshake(b []byte, h *Handshake) []byte {
-	b = appendMapLen(b, 6)
+	keepAlive := keepAliveMillis(h.KeepAlive)
+	if keepAlive == 0 {
+		b = appendMapLen(b, 6)
+	} else {
+		b = appendMapLen(b, 7)
+	}
 	b = appendUint(append(b, 0xa1, 'v'), h.Version)
 	b = appendStr(append(b, 0xa1, 'c'), h.ClusterID)
 	b = appendUint(append(b, 0xa1, 'n'), uint64(h.Node))
 	b = appendUint(append(b, 0xa1, 'i'), h.Instance)
 	b = appendUint(append(b, 0xa1, 'r'), uint64(h.Refusal))
-	return appendStr(append(b, 0xa1, 'm'), h.Reason)
+	b = appendStr(append(b, 0xa1, 'm'), h.Reason)
+	if keepAlive != 0 {
+		b = appendUint(append(b, 0xa1, 'k'), keepAlive)
+	}
+	return b
+}
+
+// keepAliveMillis rounds a positive interval up to whole milliseconds.
+func keepAliveMillis(d time.Duration) uint64 {
+	if d <= 0 {
+		return 0
+	}
+	return uint64((min(d, MaxKeepAlive) + time.Millisecond - 1) / time.Millisecond)
 }
 
 // DecodeHandshake decodes one complete encoded handshake from b into *h.
@@ -137,6 +182,10 @@ func DecodeHandshake(b []byte, h *Handshake) error {
 			var s []byte
 			s, err = d.raw()
 			h.Reason = string(s)
+		case "k":
+			var ms uint64
+			ms, err = d.uint()
+			h.KeepAlive = time.Duration(min(ms, uint64(MaxKeepAlive/time.Millisecond))) * time.Millisecond
 		default:
 			err = d.skip(0)
 		}

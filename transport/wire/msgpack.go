@@ -274,67 +274,11 @@ func (d *decoder) skip(depth int) error {
 	if err != nil {
 		return err
 	}
-	var k int // bytes of payload to skip
-	var items int
-	switch {
-	case c < 0x80 || c >= 0xe0 || c == 0xc0 || c == 0xc2 || c == 0xc3:
-		return nil
-	case c&0xf0 == 0x80:
-		items = 2 * int(c&0x0f)
-	case c&0xf0 == 0x90:
-		items = int(c & 0x0f)
-	case c&0xe0 == 0xa0:
-		k = int(c & 0x1f)
-	case c == 0xcc || c == 0xd0:
-		k = 1
-	case c == 0xcd || c == 0xd1:
-		k = 2
-	case c == 0xce || c == 0xd2 || c == 0xca:
-		k = 4
-	case c == 0xcf || c == 0xd3 || c == 0xcb:
-		k = 8
-	case c == 0xd9 || c == 0xc4:
-		k, err = d.length(1, 1)
-	case c == 0xda || c == 0xc5:
-		k, err = d.length(2, 1)
-	case c == 0xdb || c == 0xc6:
-		k, err = d.length(4, 1)
-	case c == 0xdc:
-		items, err = d.length(2, 1)
-	case c == 0xdd:
-		items, err = d.length(4, 1)
-	case c == 0xde:
-		items, err = d.length(2, 2)
-		items *= 2
-	case c == 0xdf:
-		items, err = d.length(4, 2)
-		items *= 2
-	case c == 0xd4:
-		k = 2
-	case c == 0xd5:
-		k = 3
-	case c == 0xd6:
-		k = 5
-	case c == 0xd7:
-		k = 9
-	case c == 0xd8:
-		k = 17
-	case c == 0xc7:
-		k, err = d.length(1, 1)
-		k++
-	case c == 0xc8:
-		k, err = d.length(2, 1)
-		k++
-	case c == 0xc9:
-		k, err = d.length(4, 1)
-		k++
-	default:
-		return malformed("reserved code 0x%02x", c)
-	}
+	payload, items, err := d.extent(c)
 	if err != nil {
 		return err
 	}
-	if _, err := d.n(k); err != nil {
+	if _, err := d.n(payload); err != nil {
 		return err
 	}
 	for range items {
@@ -343,4 +287,73 @@ func (d *decoder) skip(depth int) error {
 		}
 	}
 	return nil
+}
+
+// extent reads the rest of the header of a value whose type code is c and
+// returns how many bytes of payload follow it and how many values nest in
+// it (a map's keys and values both).
+func (d *decoder) extent(c byte) (payload, items int, err error) {
+	switch {
+	case c < 0x80 || c >= 0xe0 || c == 0xc0 || c == 0xc2 || c == 0xc3:
+		return 0, 0, nil // fixints, nil and bools are all code
+	case c&0xf0 == 0x80:
+		return 0, 2 * int(c&0x0f), nil
+	case c&0xf0 == 0x90:
+		return 0, int(c & 0x0f), nil
+	case c&0xe0 == 0xa0:
+		return int(c & 0x1f), 0, nil
+	}
+	if k := fixedPayload(c); k > 0 {
+		return k, 0, nil
+	}
+	switch c {
+	case 0xd9, 0xc4, 0xda, 0xc5, 0xdb, 0xc6: // str 8/16/32, bin 8/16/32
+		payload, err = d.length(lengthBytes(c), 1)
+	case 0xc7, 0xc8, 0xc9: // ext 8/16/32: a length, a type byte, the data
+		payload, err = d.length(1<<(c-0xc7), 1)
+		payload++
+	case 0xdc, 0xdd: // array 16/32
+		items, err = d.length(2<<(c-0xdc), 1)
+	case 0xde, 0xdf: // map 16/32
+		items, err = d.length(2<<(c-0xde), 2)
+		items *= 2
+	default:
+		return 0, 0, malformed("reserved code 0x%02x", c)
+	}
+	return payload, items, err
+}
+
+// fixedPayload returns the payload size of the types whose size the code
+// alone gives (numbers and fixext), or 0.
+func fixedPayload(c byte) int {
+	switch c {
+	case 0xcc, 0xd0:
+		return 1
+	case 0xcd, 0xd1, 0xd4:
+		return 2
+	case 0xd5:
+		return 3
+	case 0xce, 0xd2, 0xca:
+		return 4
+	case 0xd6:
+		return 5
+	case 0xcf, 0xd3, 0xcb:
+		return 8
+	case 0xd7:
+		return 9
+	case 0xd8:
+		return 17
+	}
+	return 0
+}
+
+// lengthBytes returns how many bytes of length follow a str or bin code.
+func lengthBytes(c byte) int {
+	switch c {
+	case 0xd9, 0xc4:
+		return 1
+	case 0xda, 0xc5:
+		return 2
+	}
+	return 4
 }

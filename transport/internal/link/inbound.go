@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"time"
 
 	"github.com/raftlite/raftlite"
@@ -13,63 +14,125 @@ import (
 )
 
 // Serve runs the acceptor's side of connection c until it ends: handshake,
-// then deliver every message read, in order. Call it on a goroutine started
-// with Go.
+// then deliver every message read, in order, while sending the keep-alives
+// the dialer asked for. Call it on a goroutine started with Go.
 func (e *Engine) Serve(c Conn, remote string) {
 	if !e.track(c) {
 		return
 	}
 	defer e.drop(c)
-	log := e.log.With("remote", remote)
-	deadline := time.Now().Add(e.cfg.DialTimeout)
-	_ = c.SetReadDeadline(deadline)
-	_ = c.SetWriteDeadline(deadline)
+	bw := bufio.NewWriterSize(c, 512)
+	ic := &inConn{c: c, r: wire.NewReader(c, e.cfg.MaxFrameBytes), bw: bw,
+		w: wire.NewWriter(bw, wire.MaxHandshakeBytes), log: e.log.With("remote", remote)}
+	h, keepAlive, ok := e.answer(ic)
+	if !ok {
+		return
+	}
+	e.noteInstance(h.Node, h.Instance)
+	if keepAlive > 0 {
+		stop := make(chan struct{})
+		defer close(stop)
+		if !e.Go(func() { e.sendKeepAlives(ic, keepAlive, stop) }) {
+			return
+		}
+	}
+	e.read(ic, h.Node)
+}
 
-	r := wire.NewReader(c, e.cfg.MaxFrameBytes)
+// inConn is an accepted connection: the dialer's messages come in on r,
+// our handshake and keep-alives go out on w.
+type inConn struct {
+	c   Conn
+	r   *wire.Reader
+	bw  *bufio.Writer
+	w   *wire.Writer
+	log *slog.Logger
+}
+
+// Keep-alive intervals a dialer may ask for are held within these bounds.
+const (
+	minKeepAlive = 10 * time.Millisecond
+	maxKeepAlive = time.Minute
+)
+
+// answer runs the acceptor's half of the handshake: it reads the dialer's,
+// admits or refuses it, and replies. It returns the dialer's handshake and
+// the keep-alive interval granted (zero if none was asked for).
+func (e *Engine) answer(ic *inConn) (*wire.Handshake, time.Duration, bool) {
+	deadline := time.Now().Add(e.cfg.DialTimeout)
+	_ = ic.c.SetReadDeadline(deadline)
+	_ = ic.c.SetWriteDeadline(deadline)
 	var h wire.Handshake
-	if err := r.ReadHandshake(&h); err != nil {
+	if err := ic.r.ReadHandshake(&h); err != nil {
 		if errors.Is(err, wire.ErrMalformed) || errors.Is(err, wire.ErrFrameTooLarge) {
 			e.stats.malformed.Add(1)
-			log.Warn("closing connection: bad handshake", "err", err)
+			ic.log.Warn("closing connection: bad handshake", "err", err)
 		} else {
-			log.Debug("connection ended before handshake", "err", err)
+			ic.log.Debug("connection ended before handshake", "err", err)
 		}
-		return
+		return nil, 0, false
 	}
-	bw := bufio.NewWriterSize(c, 512)
-	w := wire.NewWriter(bw, wire.MaxHandshakeBytes)
-	if err := e.admit(&h, c); err != nil {
-		e.stats.refused.Add(1)
-		log.Warn("refusing connection", "claims", uint64(h.Node), "err", err)
-		reply := e.hello()
-		// The reason quotes the peer's cluster id, which the peer chose;
-		// keep the reply well inside the handshake limit.
-		reason := err.Error()
-		if len(reason) > 1024 {
-			reason = reason[:1024]
-		}
-		reply.Refusal, reply.Reason = wire.RefusalFor(err), reason
-		if w.WriteHandshake(reply) == nil {
-			_ = bw.Flush()
-		}
-		return
+	if err := e.admit(&h, ic.c); err != nil {
+		e.refuse(ic, &h, err)
+		return nil, 0, false
 	}
-	if err := w.WriteHandshake(e.hello()); err != nil {
-		return
+	reply := e.hello()
+	if h.KeepAlive > 0 {
+		reply.KeepAlive = min(max(h.KeepAlive, minKeepAlive), maxKeepAlive)
 	}
-	if err := bw.Flush(); err != nil {
-		log.Debug("connection ended during handshake", "err", err)
-		return
+	if err := ic.w.WriteHandshake(reply); err != nil {
+		return nil, 0, false
 	}
-	_ = c.SetReadDeadline(time.Time{})
-	_ = c.SetWriteDeadline(time.Time{})
+	if err := ic.bw.Flush(); err != nil {
+		ic.log.Debug("connection ended during handshake", "err", err)
+		return nil, 0, false
+	}
+	_ = ic.c.SetReadDeadline(time.Time{})
+	_ = ic.c.SetWriteDeadline(time.Time{})
+	return &h, reply.KeepAlive, true
+}
 
-	slot := e.claim(h.Node, c, h.Instance)
-	if slot == nil {
-		return
+// refuse tells the dialer why we will not talk to it.
+func (e *Engine) refuse(ic *inConn, h *wire.Handshake, err error) {
+	e.stats.refused.Add(1)
+	ic.log.Warn("refusing connection", "claims", uint64(h.Node), "err", err)
+	reply := e.hello()
+	// The reason quotes the peer's cluster id, which the peer chose; keep
+	// the reply well inside the handshake limit.
+	reason := err.Error()
+	if len(reason) > 1024 {
+		reason = reason[:1024]
 	}
-	defer e.release(h.Node, slot)
-	e.read(r, h.Node, log)
+	reply.Refusal, reply.Reason = wire.RefusalFor(err), reason
+	if ic.w.WriteHandshake(reply) == nil {
+		_ = ic.bw.Flush()
+	}
+}
+
+// sendKeepAlives writes an empty frame every interval until stop is closed
+// or a write fails; a failed write closes the connection, which ends its
+// reader too.
+func (e *Engine) sendKeepAlives(ic *inConn, every time.Duration, stop <-chan struct{}) {
+	tick := time.NewTicker(every)
+	defer tick.Stop()
+	for {
+		select {
+		case <-stop:
+			return
+		case <-e.ctx.Done():
+			return
+		case <-tick.C:
+		}
+		_ = ic.c.SetWriteDeadline(time.Now().Add(e.cfg.WriteTimeout))
+		err := ic.w.WriteKeepAlive()
+		if err == nil {
+			err = ic.bw.Flush()
+		}
+		if err != nil {
+			_ = ic.c.Close()
+			return
+		}
+	}
 }
 
 // admit decides whether to talk to the node that sent h over c.
@@ -88,16 +151,13 @@ func (e *Engine) admit(h *wire.Handshake, c Conn) error {
 	return nil
 }
 
-// claim makes c the one inbound connection from node id. Any older one is
-// closed and its reader waited for, so that two connections from one peer
-// never deliver concurrently: that is what keeps FIFO order across a
-// reconnect. It also notices a restarted peer. It returns nil on shutdown.
-func (e *Engine) claim(id raftlite.NodeID, c Conn, instance uint64) *inbound {
-	cur := &inbound{c: c, done: make(chan struct{})}
+// noteInstance records the instance a peer's handshake announced. A new
+// one means the peer restarted: its writer is told at once, so that it
+// drops the connection it holds to the old instance (or dials at once)
+// rather than wait for the connection to fail.
+func (e *Engine) noteInstance(id raftlite.NodeID, instance uint64) {
 	p := e.peers[id]
 	e.mu.Lock()
-	prev := e.inbound[id]
-	e.inbound[id] = cur
 	restarted := p.instance != instance
 	p.instance = instance
 	e.mu.Unlock()
@@ -107,6 +167,18 @@ func (e *Engine) claim(id raftlite.NodeID, c Conn, instance uint64) *inbound {
 		default:
 		}
 	}
+}
+
+// claim makes c the one inbound connection from node id. Any older one is
+// closed and its reader waited for, so that two connections from one peer
+// never deliver concurrently: that is what keeps FIFO order across a
+// reconnect. It returns nil on shutdown.
+func (e *Engine) claim(id raftlite.NodeID, c Conn) *inbound {
+	cur := &inbound{c: c, done: make(chan struct{})}
+	e.mu.Lock()
+	prev := e.inbound[id]
+	e.inbound[id] = cur
+	e.mu.Unlock()
 	if prev != nil {
 		_ = prev.c.Close()
 		select {
@@ -129,22 +201,27 @@ func (e *Engine) release(id raftlite.NodeID, cur *inbound) {
 }
 
 // read delivers messages from the node the handshake proved, until the
-// connection fails.
-func (e *Engine) read(r *wire.Reader, from raftlite.NodeID, log interface {
-	Warn(string, ...any)
-	Debug(string, ...any)
-}) {
+// connection fails. The connection claims the node's inbound slot only with
+// its first message: a dialer that raced two attempts uses one and closes
+// the other, and the other must not displace the one in use.
+func (e *Engine) read(ic *inConn, from raftlite.NodeID) {
+	var slot *inbound
+	defer func() {
+		if slot != nil {
+			e.release(from, slot)
+		}
+	}()
 	for {
 		var m raftlite.Message
-		err := r.ReadMessage(&m)
+		err := ic.r.ReadMessage(&m)
 		switch {
 		case errors.Is(err, wire.ErrMalformed) || errors.Is(err, wire.ErrFrameTooLarge):
 			e.stats.malformed.Add(1)
-			log.Warn("closing connection: bad frame", "peer", uint64(from), "err", err)
+			ic.log.Warn("closing connection: bad frame", "peer", uint64(from), "err", err)
 			return
 		case err != nil:
 			if !errors.Is(err, io.EOF) && e.ctx.Err() == nil {
-				log.Debug("inbound connection ended", "peer", uint64(from), "err", err)
+				ic.log.Debug("inbound connection ended", "peer", uint64(from), "err", err)
 			}
 			return
 		case m.From != from || m.To != e.self:
@@ -152,6 +229,11 @@ func (e *Engine) read(r *wire.Reader, from raftlite.NodeID, log interface {
 			continue
 		case e.ctx.Err() != nil:
 			return
+		}
+		if slot == nil {
+			if slot = e.claim(from, ic.c); slot == nil {
+				return
+			}
 		}
 		e.deliver(m)
 		e.stats.delivered.Add(1)

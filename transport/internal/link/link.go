@@ -30,10 +30,10 @@ type Conn interface {
 // Defaults for Config fields left zero.
 const (
 	DefaultSendQueue    = 1024
-	DefaultDialTimeout  = 5 * time.Second
+	DefaultDialTimeout  = 2 * time.Second
 	DefaultWriteTimeout = 10 * time.Second
+	DefaultIdleTimeout  = time.Second
 	DefaultMaxBackoff   = time.Second
-	minBackoff          = 20 * time.Millisecond
 )
 
 // Config is the part of a transport's configuration that link uses.
@@ -43,8 +43,13 @@ type Config struct {
 	SendQueue     int
 	DialTimeout   time.Duration
 	WriteTimeout  time.Duration
-	MaxBackoff    time.Duration
-	Logger        *slog.Logger
+	// IdleTimeout: an outbound connection on which the peer's keep-alives
+	// stop for this long is given up and redialed.
+	IdleTimeout time.Duration
+	// MaxBackoff caps the delay between attempts while the peer refuses
+	// our handshake.
+	MaxBackoff time.Duration
+	Logger     *slog.Logger
 	// CheckCerts: TLS is on, so a peer's certificate must name its node id.
 	CheckCerts bool
 	// Dial opens a stream to the node at addr, TLS handshake included. ctx
@@ -65,6 +70,9 @@ func (c *Config) setDefaults() {
 	if c.WriteTimeout <= 0 {
 		c.WriteTimeout = DefaultWriteTimeout
 	}
+	if c.IdleTimeout <= 0 {
+		c.IdleTimeout = DefaultIdleTimeout
+	}
 	if c.MaxBackoff <= 0 {
 		c.MaxBackoff = DefaultMaxBackoff
 	}
@@ -72,6 +80,11 @@ func (c *Config) setDefaults() {
 		c.Logger = slog.Default()
 	}
 }
+
+// keepAlive is how often a dialer asks its peer for a keep-alive: four
+// chances per IdleTimeout, so that one late one does not kill a healthy
+// connection.
+func (c *Config) keepAlive() time.Duration { return c.IdleTimeout / 4 }
 
 // Engine moves messages for one started transport.
 type Engine struct {
@@ -99,9 +112,12 @@ type peer struct {
 	queue chan raftlite.Message
 	// instance is the peer's latest start as seen by our acceptor; a change
 	// is signalled on restarted so the writer drops its stale connection
-	// (or stops backing off) at once rather than after a failed write.
+	// (or dials at once) rather than wait for a failed write.
 	instance  uint64
 	restarted chan struct{}
+	// sent gets a value when Send queues a message, so that a writer
+	// without a connection dials when there is something to send.
+	sent chan struct{}
 }
 
 type inbound struct {
@@ -122,7 +138,7 @@ func New(cfg Config, self raftlite.NodeID, addrs map[raftlite.NodeID]string, del
 	for id, addr := range addrs {
 		if id != self {
 			e.peers[id] = &peer{id: id, addr: addr, queue: make(chan raftlite.Message, cfg.SendQueue),
-				restarted: make(chan struct{}, 1)}
+				restarted: make(chan struct{}, 1), sent: make(chan struct{}, 1)}
 		}
 	}
 	return e
@@ -202,6 +218,10 @@ func (e *Engine) Send(m raftlite.Message) {
 	default:
 		e.stats.queueFull.Add(1)
 	}
+	select {
+	case p.sent <- struct{}{}:
+	default:
+	}
 }
 
 // track registers c so that Shutdown closes it; if shutdown has begun it
@@ -224,6 +244,7 @@ func (e *Engine) drop(c Conn) {
 	e.mu.Unlock()
 }
 
+// hello returns our handshake, without a keep-alive interval.
 func (e *Engine) hello() *wire.Handshake {
 	return &wire.Handshake{Version: wire.Version, ClusterID: e.cfg.ClusterID, Node: e.self, Instance: e.instance}
 }

@@ -5,8 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"log/slog"
-	"math/rand/v2"
+	"net"
 	"time"
 
 	"github.com/raftlite/raftlite"
@@ -21,55 +20,35 @@ type outConn struct {
 	w        *wire.Writer
 	r        *wire.Reader
 	instance uint64 // the peer's, from its handshake
+	// keepAlive is the interval the peer promised; zero from a peer of an
+	// earlier release, which sends nothing.
+	keepAlive time.Duration
 }
 
-// runWriter keeps one connection to p up and drains p's queue into it.
+// runWriter keeps a connection to p up while there is something to send,
+// and drains p's queue into it.
 func (e *Engine) runWriter(p *peer) {
-	b := backoff{cur: minBackoff, max: e.cfg.MaxBackoff}
-	var lastErr string
-	for e.ctx.Err() == nil {
-		oc, err := e.connect(p)
-		if err != nil {
-			if e.ctx.Err() != nil {
-				return
-			}
-			e.stats.dialFailures.Add(1)
-			// A peer that is down fails every attempt; say so once, not at
-			// every retry. Refusals are configuration errors: always warn.
-			level := slog.LevelDebug
-			if isRefusal(err) || err.Error() != lastErr {
-				level = slog.LevelInfo
-				if isRefusal(err) {
-					level = slog.LevelWarn
-				}
-			}
-			lastErr = err.Error()
-			e.log.Log(e.ctx, level, "cannot connect to peer", "peer", uint64(p.id), "addr", p.addr, "err", err)
-			if !b.wait(e.ctx, p.restarted) {
-				return
-			}
-			continue
+	d := &dialer{e: e, p: p}
+	for {
+		oc := d.connect()
+		if oc == nil {
+			return // shut down
 		}
-		b.cur = minBackoff
-		lastErr = ""
 		e.stats.connects.Add(1)
 		e.log.Debug("connected to peer", "peer", uint64(p.id), "addr", p.addr)
-		err = e.pump(p, oc)
+		err := e.pump(p, oc)
 		e.drop(oc.c)
-		if e.ctx.Err() == nil {
-			e.log.Info("connection to peer lost", "peer", uint64(p.id), "err", err)
+		if e.ctx.Err() != nil {
+			return
 		}
+		e.log.Info("connection to peer lost", "peer", uint64(p.id), "err", err)
 	}
 }
 
-func isRefusal(err error) bool {
-	return errors.Is(err, wire.ErrRefused) || errors.Is(err, wire.ErrIdentity) ||
-		errors.Is(err, wire.ErrVersion) || errors.Is(err, wire.ErrCluster)
-}
-
-// connect dials p and runs the dialer's half of the handshake.
-func (e *Engine) connect(p *peer) (*outConn, error) {
-	ctx, cancel := context.WithTimeout(e.ctx, e.cfg.DialTimeout)
+// connect dials p and runs the dialer's half of the handshake, within
+// DialTimeout; cancelling ctx abandons it.
+func (e *Engine) connect(ctx context.Context, p *peer) (*outConn, error) {
+	ctx, cancel := context.WithTimeout(ctx, e.cfg.DialTimeout)
 	defer cancel()
 	c, err := e.cfg.Dial(ctx, p.addr)
 	if err != nil {
@@ -78,7 +57,13 @@ func (e *Engine) connect(p *peer) (*outConn, error) {
 	if !e.track(c) {
 		return nil, errClosed
 	}
+	// The handshake runs on deadlines, not on ctx: closing c is what
+	// interrupts it.
+	interrupt := context.AfterFunc(ctx, func() { _ = c.Close() })
 	oc, err := e.handshake(p, c)
+	if !interrupt() && err == nil {
+		err = ctx.Err()
+	}
 	if err != nil {
 		e.drop(c)
 		return nil, err
@@ -97,7 +82,9 @@ func (e *Engine) handshake(p *peer, c Conn) (*outConn, error) {
 	_ = c.SetReadDeadline(deadline)
 	bw := bufio.NewWriterSize(c, 64<<10)
 	oc := &outConn{c: c, bw: bw, w: wire.NewWriter(bw, e.cfg.MaxFrameBytes), r: wire.NewReader(c, wire.MaxHandshakeBytes)}
-	if err := oc.w.WriteHandshake(e.hello()); err != nil {
+	hello := e.hello()
+	hello.KeepAlive = e.cfg.keepAlive()
+	if err := oc.w.WriteHandshake(hello); err != nil {
 		return nil, err
 	}
 	if err := bw.Flush(); err != nil {
@@ -116,26 +103,19 @@ func (e *Engine) handshake(p *peer, c Conn) (*outConn, error) {
 	if h.Node != p.id {
 		return nil, fmt.Errorf("%w: the node at %s is node %d, expected node %d", wire.ErrIdentity, p.addr, h.Node, p.id)
 	}
-	oc.instance = h.Instance
+	oc.instance, oc.keepAlive = h.Instance, h.KeepAlive
 	_ = c.SetWriteDeadline(time.Time{})
 	_ = c.SetReadDeadline(time.Time{})
 	return oc, nil
 }
 
-// pump writes queued messages to oc until it fails or the peer restarts.
-// Whatever is queued when it wakes goes out in one flush, so a burst costs
-// one write, and a lone heartbeat is not held back waiting for company.
+// pump writes queued messages to oc until it fails, falls silent or the
+// peer restarts. Whatever is queued when it wakes goes out in one flush,
+// so a burst costs one write, and a lone heartbeat is not held back
+// waiting for company.
 func (e *Engine) pump(p *peer, oc *outConn) error {
-	// The acceptor sends nothing after its handshake, so a read returns
-	// only when the connection dies; watching for that lets us reconnect
-	// before the next message is lost to a dead socket.
-	dead := make(chan struct{})
-	if !e.Go(func() {
-		defer close(dead)
-		var one [1]byte
-		_, _ = oc.c.Read(one[:])
-		_ = oc.c.Close()
-	}) {
+	dead := make(chan error, 1)
+	if !e.Go(func() { dead <- e.watch(oc) }) {
 		return errClosed
 	}
 	for {
@@ -143,8 +123,8 @@ func (e *Engine) pump(p *peer, oc *outConn) error {
 		select {
 		case <-e.ctx.Done():
 			return errClosed
-		case <-dead:
-			return errors.New("connection closed by peer")
+		case err := <-dead:
+			return err
 		case <-p.restarted:
 			if e.peerInstance(p) != oc.instance {
 				return errors.New("peer restarted")
@@ -152,20 +132,54 @@ func (e *Engine) pump(p *peer, oc *outConn) error {
 			continue
 		case m = <-p.queue:
 		}
-		for {
-			if err := e.write(oc, &m); err != nil {
-				return err
-			}
-			select {
-			case m = <-p.queue:
-				continue
-			default:
-			}
-			break
+		if err := e.writeQueued(p, oc, &m); err != nil {
+			return err
 		}
-		_ = oc.c.SetWriteDeadline(time.Now().Add(e.cfg.WriteTimeout))
-		if err := oc.bw.Flush(); err != nil {
-			return fmt.Errorf("writing: %w", err)
+	}
+}
+
+// writeQueued writes m and whatever else is queued for p, then flushes.
+func (e *Engine) writeQueued(p *peer, oc *outConn, m *raftlite.Message) error {
+	for {
+		if err := e.write(oc, m); err != nil {
+			return err
+		}
+		select {
+		case *m = <-p.queue:
+			continue
+		default:
+		}
+		break
+	}
+	_ = oc.c.SetWriteDeadline(time.Now().Add(e.cfg.WriteTimeout))
+	if err := oc.bw.Flush(); err != nil {
+		return fmt.Errorf("writing: %w", err)
+	}
+	return nil
+}
+
+// watch reads what the peer sends on oc, which is only keep-alives, until
+// they stop for IdleTimeout or the connection fails, and then closes oc so
+// that a write blocked on it returns. A connection is thus given up within
+// IdleTimeout however it died: the peer crashed, the network cut it, or
+// its FIN was lost. A peer of an earlier release sends nothing, and a read
+// from it returns only when the connection fails.
+func (e *Engine) watch(oc *outConn) error {
+	defer oc.c.Close()
+	if oc.keepAlive == 0 {
+		var one [1]byte
+		_, _ = oc.c.Read(one[:])
+		return errors.New("connection closed by peer")
+	}
+	// A peer may have granted a slower rate than we asked for.
+	idle := max(e.cfg.IdleTimeout, 3*oc.keepAlive)
+	for {
+		_ = oc.c.SetReadDeadline(time.Now().Add(idle))
+		if err := oc.r.ReadKeepAlive(); err != nil {
+			if ne, ok := errors.AsType[net.Error](err); ok && ne.Timeout() {
+				return fmt.Errorf("no keep-alive from the peer for %v", idle)
+			}
+			return fmt.Errorf("connection closed by peer: %w", err)
 		}
 	}
 }
@@ -191,26 +205,4 @@ func (e *Engine) peerInstance(p *peer) uint64 {
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	return p.instance
-}
-
-// backoff is exponential with jitter, so that a cluster restarting
-// together does not redial in lockstep.
-type backoff struct{ cur, max time.Duration }
-
-// wait sleeps for the next backoff interval; a restart signal cuts it
-// short, since the peer is evidently back. It reports false on shutdown.
-func (b *backoff) wait(ctx context.Context, restarted <-chan struct{}) bool {
-	d := b.cur/2 + rand.N(b.cur/2+1)
-	b.cur = min(2*b.cur, b.max)
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
-		return false
-	case <-restarted:
-		b.cur = minBackoff
-		return true
-	case <-t.C:
-		return true
-	}
 }

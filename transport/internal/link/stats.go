@@ -5,30 +5,33 @@ import "sync/atomic"
 // Stats counts what a transport did since it started. Every drop is counted
 // somewhere, so that "messages go missing" can be told apart by cause.
 type Stats struct {
-	// Sent: messages written to a connection (not necessarily received).
+	// Sent counts messages written to a connection (not necessarily
+	// received).
 	Sent uint64
-	// Delivered: inbound messages handed to deliver.
+	// Delivered counts inbound messages handed to deliver.
 	Delivered uint64
-	// DroppedQueueFull: Send found the peer's queue full (peer slow or down).
+	// DroppedQueueFull counts messages Send dropped because the peer's
+	// queue was full: the peer is slow, or down.
 	DroppedQueueFull uint64
-	// DroppedUnroutable: Send to a node that is not a peer (or self), or
-	// before Start or after Close.
+	// DroppedUnroutable counts messages sent to a node that is not a peer
+	// (or is this node), or before Start or after Close.
 	DroppedUnroutable uint64
-	// DroppedOversize: outbound messages larger than MaxFrameBytes.
+	// DroppedOversize counts outbound messages larger than MaxFrameBytes.
 	DroppedOversize uint64
-	// DroppedSpoofed: inbound messages whose From is not the node id the
-	// connection's handshake proved, or whose To is not us.
+	// DroppedSpoofed counts inbound messages whose From is not the node id
+	// the connection's handshake proved, or whose To is not this node.
 	DroppedSpoofed uint64
-	// MalformedFrames: inbound frames (or handshakes) that were malformed or
-	// too large; each closes its connection.
+	// MalformedFrames counts inbound frames (or handshakes) that were
+	// malformed or too large; each closes its connection.
 	MalformedFrames uint64
-	// RefusedHandshakes: inbound connections we refused (version, cluster,
-	// unknown node id, certificate identity).
+	// RefusedHandshakes counts inbound connections this node refused
+	// (version, cluster, unknown node id, certificate identity).
 	RefusedHandshakes uint64
-	// DialFailures: outbound connection attempts that failed, including
-	// refusals by the peer.
+	// DialFailures counts outbound connection attempts that failed or timed
+	// out, including those the peer refused.
 	DialFailures uint64
-	// Connects: outbound connections established (first ones and reconnects).
+	// Connects counts outbound connections established, first ones and
+	// reconnections alike.
 	Connects uint64
 }
 

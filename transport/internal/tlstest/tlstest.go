@@ -59,40 +59,10 @@ func (in *inbox) has(pred func(raftlite.Message) bool) bool {
 func Run(t *testing.T, newTransport Factory, freeAddr func(t *testing.T) string) {
 	ca, err := tlsutil.NewCA("cluster CA")
 	require.NoError(t, err)
-	otherCA, err := tlsutil.NewCA("other CA")
-	require.NoError(t, err)
-
 	peers := map[raftlite.NodeID]string{1: freeAddr(t), 2: freeAddr(t), 3: freeAddr(t)}
-	boxes := map[raftlite.NodeID]*inbox{}
-	nodes := map[raftlite.NodeID]Transport{}
-	for id := range peers {
-		cfg, err := ca.Config(id)
-		require.NoError(t, err)
-		tr := newTransport(t, cfg)
-		boxes[id] = &inbox{}
-		require.NoError(t, tr.Start(id, peers, boxes[id].deliver))
-		t.Cleanup(func() { _ = tr.Close() })
-		nodes[id] = tr
-	}
+	nodes, boxes := startCluster(t, newTransport, ca, peers)
+	attackers := startAttackers(t, newTransport, ca, peers, freeAddr)
 
-	strangerCfg, err := otherCA.Config(3)
-	require.NoError(t, err)
-	ident4, err := ca.Issue(4)
-	require.NoError(t, err)
-	impostorCfg, err := tlsutil.Config(4, ca.CertPEM, ident4.CertPEM, ident4.KeyPEM)
-	require.NoError(t, err)
-
-	var attackers []Transport
-	for _, cfg := range []*tls.Config{strangerCfg, impostorCfg} {
-		tr := newTransport(t, cfg)
-		// They pose as node 3 from an address of their own.
-		theirPeers := map[raftlite.NodeID]string{1: peers[1], 2: peers[2], 3: freeAddr(t)}
-		require.NoError(t, tr.Start(3, theirPeers, func(raftlite.Message) {}))
-		t.Cleanup(func() { _ = tr.Close() })
-		attackers = append(attackers, tr)
-	}
-
-	isEvil := func(m raftlite.Message) bool { return m.Term == evil }
 	fromReal3 := func(m raftlite.Message) bool { return m.From == 3 && m.Term == 1 }
 	require.Eventually(t, func() bool {
 		for _, a := range attackers {
@@ -118,32 +88,75 @@ func Run(t *testing.T, newTransport Factory, freeAddr func(t *testing.T) string)
 	for _, a := range attackers {
 		assert.Zero(t, a.Stats().Connects)
 	}
+	t.Run("DialerChecksIdentity", func(t *testing.T) { dialerChecksIdentity(t, newTransport, ca, freeAddr) })
+}
 
-	t.Run("DialerChecksIdentity", func(t *testing.T) {
-		// The victim believes node 2 lives where an impostor (a valid
-		// certificate for node 9) listens, posing as node 2.
-		ident9, err := ca.Issue(9)
+func isEvil(m raftlite.Message) bool { return m.Term == evil }
+
+// startCluster starts nodes 1-3 with certificates of ca.
+func startCluster(t *testing.T, newTransport Factory, ca *tlsutil.CA, peers map[raftlite.NodeID]string) (map[raftlite.NodeID]Transport, map[raftlite.NodeID]*inbox) {
+	nodes, boxes := map[raftlite.NodeID]Transport{}, map[raftlite.NodeID]*inbox{}
+	for id := range peers {
+		cfg, err := ca.Config(id)
 		require.NoError(t, err)
-		cfg9, err := tlsutil.Config(9, ca.CertPEM, ident9.CertPEM, ident9.KeyPEM)
-		require.NoError(t, err)
-		victimCfg, err := ca.Config(1)
-		require.NoError(t, err)
-		ps := map[raftlite.NodeID]string{1: freeAddr(t), 2: freeAddr(t)}
-		victim, impostor := newTransport(t, victimCfg), newTransport(t, cfg9)
-		vbox, ibox := &inbox{}, &inbox{}
-		require.NoError(t, impostor.Start(2, ps, ibox.deliver))
-		t.Cleanup(func() { _ = impostor.Close() })
-		require.NoError(t, victim.Start(1, ps, vbox.deliver))
-		t.Cleanup(func() { _ = victim.Close() })
-		require.Eventually(t, func() bool {
-			victim.Send(raftlite.Message{From: 1, To: 2, Term: 1})
-			impostor.Send(raftlite.Message{From: 2, To: 1, Term: evil})
-			return victim.Stats().DialFailures >= 2 && victim.Stats().RefusedHandshakes >= 1 &&
-				impostor.Stats().DialFailures >= 1
-		}, 20*time.Second, 20*time.Millisecond)
-		assert.Zero(t, victim.Stats().Connects)
-		assert.Zero(t, impostor.Stats().Connects)
-		assert.False(t, vbox.has(isEvil))
-		assert.False(t, ibox.has(func(raftlite.Message) bool { return true }), "the impostor received the victim's messages")
-	})
+		tr := newTransport(t, cfg)
+		boxes[id] = &inbox{}
+		require.NoError(t, tr.Start(id, peers, boxes[id].deliver))
+		t.Cleanup(func() { _ = tr.Close() })
+		nodes[id] = tr
+	}
+	return nodes, boxes
+}
+
+// startAttackers starts the two parties posing as node 3 from addresses of
+// their own: a stranger with a certificate for node 3 from another CA, and
+// an impostor with a certificate of ca for node 4.
+func startAttackers(t *testing.T, newTransport Factory, ca *tlsutil.CA, peers map[raftlite.NodeID]string, freeAddr func(t *testing.T) string) []Transport {
+	otherCA, err := tlsutil.NewCA("other CA")
+	require.NoError(t, err)
+	strangerCfg, err := otherCA.Config(3)
+	require.NoError(t, err)
+	ident4, err := ca.Issue(4)
+	require.NoError(t, err)
+	impostorCfg, err := tlsutil.Config(4, ca.CertPEM, ident4.CertPEM, ident4.KeyPEM)
+	require.NoError(t, err)
+
+	var attackers []Transport
+	for _, cfg := range []*tls.Config{strangerCfg, impostorCfg} {
+		tr := newTransport(t, cfg)
+		theirPeers := map[raftlite.NodeID]string{1: peers[1], 2: peers[2], 3: freeAddr(t)}
+		require.NoError(t, tr.Start(3, theirPeers, func(raftlite.Message) {}))
+		t.Cleanup(func() { _ = tr.Close() })
+		attackers = append(attackers, tr)
+	}
+	return attackers
+}
+
+// dialerChecksIdentity: the victim believes node 2 lives where an impostor
+// (a valid certificate for node 9) listens, posing as node 2. Neither
+// connects, and neither gets a message through.
+func dialerChecksIdentity(t *testing.T, newTransport Factory, ca *tlsutil.CA, freeAddr func(t *testing.T) string) {
+	ident9, err := ca.Issue(9)
+	require.NoError(t, err)
+	cfg9, err := tlsutil.Config(9, ca.CertPEM, ident9.CertPEM, ident9.KeyPEM)
+	require.NoError(t, err)
+	victimCfg, err := ca.Config(1)
+	require.NoError(t, err)
+	ps := map[raftlite.NodeID]string{1: freeAddr(t), 2: freeAddr(t)}
+	victim, impostor := newTransport(t, victimCfg), newTransport(t, cfg9)
+	vbox, ibox := &inbox{}, &inbox{}
+	require.NoError(t, impostor.Start(2, ps, ibox.deliver))
+	t.Cleanup(func() { _ = impostor.Close() })
+	require.NoError(t, victim.Start(1, ps, vbox.deliver))
+	t.Cleanup(func() { _ = victim.Close() })
+	require.Eventually(t, func() bool {
+		victim.Send(raftlite.Message{From: 1, To: 2, Term: 1})
+		impostor.Send(raftlite.Message{From: 2, To: 1, Term: evil})
+		return victim.Stats().DialFailures >= 2 && victim.Stats().RefusedHandshakes >= 1 &&
+			impostor.Stats().DialFailures >= 1
+	}, 20*time.Second, 20*time.Millisecond)
+	assert.Zero(t, victim.Stats().Connects)
+	assert.Zero(t, impostor.Stats().Connects)
+	assert.False(t, vbox.has(isEvil))
+	assert.False(t, ibox.has(func(raftlite.Message) bool { return true }), "the impostor received the victim's messages")
 }

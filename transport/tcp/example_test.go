@@ -1,0 +1,55 @@
+package tcp_test
+
+import (
+	"fmt"
+	"log"
+	"log/slog"
+	"net"
+
+	"github.com/raftlite/raftlite"
+	"github.com/raftlite/raftlite/transport/tcp"
+)
+
+// Two transports on loopback exchange a message. In a cluster the Node
+// starts its transport and calls Send; here the example does both by hand.
+func Example() {
+	peers := map[raftlite.NodeID]string{1: loopbackAddr(), 2: loopbackAddr()}
+	got := make(chan raftlite.Message, 1)
+	quiet := slog.New(slog.DiscardHandler) // connection events would go to the log
+
+	t1 := tcp.New(tcp.Config{ClusterID: "example", Logger: quiet})
+	if err := t1.Start(1, peers, func(raftlite.Message) {}); err != nil {
+		log.Fatal(err)
+	}
+	defer t1.Close()
+	t2 := tcp.New(tcp.Config{ClusterID: "example", Logger: quiet})
+	if err := t2.Start(2, peers, func(m raftlite.Message) { got <- m }); err != nil {
+		log.Fatal(err)
+	}
+	defer t2.Close()
+
+	t1.Send(raftlite.Message{Kind: raftlite.MsgVoteRequest, From: 1, To: 2, Term: 7})
+	m := <-got
+	fmt.Println(m.Kind, "from node", m.From, "in term", m.Term)
+	// Output: VoteRequest from node 1 in term 7
+}
+
+// The largest message a transport carries is its frame limit; raftlite.New
+// checks a Config against it.
+func ExampleTransport_MaxMessageBytes() {
+	fmt.Println(tcp.New(tcp.Config{}).MaxMessageBytes())
+	fmt.Println(tcp.New(tcp.Config{MaxFrameBytes: 4 << 20}).MaxMessageBytes())
+	// Output:
+	// 16777216
+	// 4194304
+}
+
+// loopbackAddr returns a loopback address that nothing listens on.
+func loopbackAddr() string {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer ln.Close()
+	return ln.Addr().String()
+}
