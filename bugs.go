@@ -29,6 +29,30 @@ const (
 	// bugDeliverAcrossGap: entries no longer in memory are skipped instead
 	// of read back for delivery.
 	bugDeliverAcrossGap
+	// bugVoteTwice: a node grants a vote whoever it already voted for.
+	bugVoteTwice
+	// bugVoteForStaleLog: a node grants a vote without checking that the
+	// candidate's log is at least as up to date as its own (§5.4.1).
+	bugVoteForStaleLog
+	// bugCountUnsavedOwnCopy: the leader counts its own copy of an entry
+	// towards a quorum before its disk holds it.
+	bugCountUnsavedOwnCopy
+	// bugTruncateOnStaleRequest: a follower cuts its log after the last
+	// entry of a request even when everything matched, so a late or
+	// duplicated request cuts entries it had acknowledged, committed ones
+	// included.
+	bugTruncateOnStaleRequest
+	// bugCommitBeyondRequest: a follower takes the leader's commit index up
+	// to the end of its own log rather than to the last entry the leader
+	// sent, committing entries the leader never confirmed.
+	bugCommitBeyondRequest
+	// bugForgetSessions: a restarted node forgets who broadcast what
+	// before, and as leader takes whatever an origin it no longer knows
+	// sends, out of order or again.
+	bugForgetSessions
+	// bugAcceptRetries: the leader appends a broadcast it already holds
+	// when its origin retries it.
+	bugAcceptRetries
 )
 
 // injected reports whether bug b is switched on.

@@ -203,6 +203,9 @@ func newCore(cfg coreConfig, hs HardState, boot bootLog, rng *rand.Rand) *core {
 		log:      boot.log,
 		sessions: boot.sessions,
 	}
+	if c.injected(bugForgetSessions) {
+		c.sessions = map[NodeID]broadcastID{}
+	}
 	for i := c.log.memFirst(); i <= c.log.lastIndex(); i++ {
 		c.noteSession(c.log.at(i))
 	}
@@ -301,8 +304,10 @@ func (c *core) becomeLeader() {
 // next broadcast from its origin: a gap means an earlier one was lost on the
 // way, and the origin will resend both in order.
 func (c *core) acceptBroadcast(e Entry) {
-	last := c.sessions[e.Origin]
-	next := (e.Incarnation == last.incarnation && e.Seq == last.seq+1) ||
+	last, known := c.sessions[e.Origin]
+	next := (!known && c.injected(bugForgetSessions)) ||
+		(e.Incarnation == last.incarnation && e.Seq <= last.seq && c.injected(bugAcceptRetries)) ||
+		(e.Incarnation == last.incarnation && e.Seq == last.seq+1) ||
 		(e.Incarnation > last.incarnation && e.Seq == 1) ||
 		(c.injected(bugAcceptGaps) && e.Incarnation == last.incarnation && e.Seq > last.seq)
 	if next {
@@ -407,7 +412,11 @@ func (c *core) appendFromLeader(ents []Entry) bool {
 // current term: older entries commit only beneath one of ours (Raft §5.4.2,
 // Figure 8).
 func (c *core) maybeCommit() {
-	c.matchBuf = append(c.matchBuf[:0], c.stableIndex)
+	own := c.stableIndex
+	if c.injected(bugCountUnsavedOwnCopy) {
+		own = c.log.lastIndex()
+	}
+	c.matchBuf = append(c.matchBuf[:0], own)
 	for _, pr := range c.progress {
 		c.matchBuf = append(c.matchBuf, pr.match)
 	}

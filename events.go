@@ -120,8 +120,10 @@ func (c *core) onVoteRequest(m Message) {
 		}
 	}
 	upToDate := m.LastTerm > c.log.lastTerm() ||
-		(m.LastTerm == c.log.lastTerm() && m.LastIndex >= c.log.lastIndex())
-	grant := m.Term == c.hs.Term && upToDate && (c.hs.VotedFor == None || c.hs.VotedFor == m.From)
+		(m.LastTerm == c.log.lastTerm() && m.LastIndex >= c.log.lastIndex()) ||
+		c.injected(bugVoteForStaleLog)
+	grant := m.Term == c.hs.Term && upToDate &&
+		(c.hs.VotedFor == None || c.hs.VotedFor == m.From || c.injected(bugVoteTwice))
 	if grant {
 		c.hs.VotedFor = m.From
 		if !c.injected(bugForgetVote) {
@@ -176,6 +178,13 @@ func (c *core) onLogRequest(m Message) {
 	if !c.appendFromLeader(m.Entries) {
 		c.dropped++
 		return
+	}
+	if c.injected(bugTruncateOnStaleRequest) && last > c.log.offset && last < c.log.lastIndex() && last >= c.log.memFirst() {
+		c.truncateAfter(last)
+		c.persistEntries(c.log.slice(last, last+1, c.cfg.maxBatchBytes))
+	}
+	if c.injected(bugCommitBeyondRequest) {
+		last = c.log.lastIndex()
 	}
 	c.advanceCommit(min(m.Commit, last))
 	c.send(Message{Kind: MsgLogResponse, To: m.From, PrevIndex: m.PrevIndex, Success: true, Match: last})

@@ -33,20 +33,32 @@ type saveResult struct {
 // commit makes b durable in p, then releases the messages that waited on
 // it: only now may a vote or an acknowledgement leave.
 func (b *saveBatch) commit(p Persister, send func(Message), bugs bug) error {
-	if bugOn(bugs, bugReleaseBeforeSync) {
-		for _, m := range b.afterSync {
-			send(m)
-		}
-	}
+	b.beforeSave(send, bugs)
 	if err := p.Save(b.hs, b.entries); err != nil {
 		return err
 	}
-	if !bugOn(bugs, bugReleaseBeforeSync) {
-		for _, m := range b.afterSync {
-			send(m)
-		}
-	}
+	b.afterSave(send, bugs)
 	return nil
+}
+
+// beforeSave and afterSave are commit's steps around the save itself, for
+// the simulator, whose saves take virtual time.
+func (b *saveBatch) beforeSave(send func(Message), bugs bug) {
+	if bugOn(bugs, bugReleaseBeforeSync) {
+		b.release(send)
+	}
+}
+
+func (b *saveBatch) afterSave(send func(Message), bugs bug) {
+	if !bugOn(bugs, bugReleaseBeforeSync) {
+		b.release(send)
+	}
+}
+
+func (b *saveBatch) release(send func(Message)) {
+	for _, m := range b.afterSync {
+		send(m)
+	}
 }
 
 // savePipeline is the group commit between the core and the persister:

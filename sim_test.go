@@ -6,6 +6,7 @@ import (
 	"math"
 	"math/rand/v2"
 	"runtime"
+	"runtime/debug"
 	"slices"
 	"strings"
 	"sync"
@@ -106,6 +107,7 @@ type simNode struct {
 	app  deliverer    // the Node's own delivery logic
 
 	lastCommit   uint64
+	delivered    uint64 // what the application was handed, as the checks saw it
 	checkedLen   uint64 // log matching verified up to here
 	checkedTerm  uint64
 	clientSeqs   map[uint64]string // pending broadcasts of this life: seq -> payload
@@ -258,6 +260,9 @@ func runSimulation(seed uint64, opts simOptions) (res simResult) {
 	c.scheduleClients()
 	c.scheduleChaos()
 	defer func() {
+		if p := recover(); p != nil {
+			res = simResult{check: checkNoPanic, failure: fmt.Sprintf("panic: %v\n%s", p, debug.Stack())}
+		}
 		res.seed, res.steps = seed, s.Steps()
 		if res.failure != "" {
 			res.failure = fmt.Sprintf("simulation seed %d (%d nodes) failed at step %d, virtual time %v: [%s] %s\n"+
@@ -347,9 +352,10 @@ func (c *simCluster) restart(n *simNode) {
 	// or starts over from the beginning.
 	applied := uint64(0)
 	if c.s.Chance(0.5) {
-		applied = n.app.delivered
+		applied = n.delivered
 	}
 	n.app = deliverer{delivered: applied, bugs: c.cc.bug}
+	n.delivered = applied
 	n.lastCommit, n.checkedLen, n.checkedTerm = 0, 0, 0
 	n.clientSeqs = map[uint64]string{}
 	c.tracef("node %d starts, life %d, term %d, log %d, applied %d", n.id, n.life, hs.Term, n.core.log.lastIndex(), applied)
@@ -437,14 +443,18 @@ func (c *simCluster) save(n *simNode, b *saveBatch) {
 	if c.s.Now() < simChaos && c.s.Chance(c.swarm.crashInSave) {
 		c.crashSoon(n, delay, 50*time.Millisecond, "during a save")
 	}
+	// saveBatch.commit, with the save itself taking the disk's time.
+	b.beforeSave(c.send, c.cc.bug)
 	c.s.After(delay, func() {
 		if n.life != life {
 			return
 		}
-		if err := b.commit(n.disk, c.send, c.cc.bug); err != nil {
+		c.checkDiskKeepsCommitted(n, b)
+		if err := n.disk.Save(b.hs, b.entries); err != nil {
 			c.fail(checkStorage, "node %d: save failed: %v", n.id, err)
 			return
 		}
+		b.afterSave(c.send, c.cc.bug)
 		n.pipe.saved(b, n.core)
 		c.afterEvent(n)
 	})
@@ -476,7 +486,7 @@ func (c *simCluster) deliver(n *simNode) {
 			return
 		}
 		c.checkDelivery(n, d)
-		n.app.delivered = d.Index
+		n.app.delivered, n.delivered = d.Index, d.Index
 	}
 }
 

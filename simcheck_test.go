@@ -7,7 +7,7 @@ const (
 	checkLeaderCompleteness = "leader completeness"  // a new leader holds every committed entry
 	checkLogMatching        = "log matching"         // same index and term: same entry, same history
 	checkStateMachineSafety = "state machine safety" // one entry committed per index, ever
-	checkCommitMonotonic    = "commit monotonic"     // a node's commit index never falls
+	checkCommittedKept      = "committed kept"       // a node's commit index never falls, its log keeps what committed
 	checkDurableQuorum      = "durable quorum"       // an entry commits only once a majority's disks hold it
 	checkExactlyOnce        = "exactly once"         // a broadcast commits at most once
 	checkFIFO               = "FIFO"                 // an origin's broadcasts commit in its order, without gaps
@@ -15,6 +15,7 @@ const (
 	checkDelivery           = "delivery"             // each node delivers the committed messages, in order, no gap
 	checkLiveness           = "liveness"             // once faults stop, everything pending commits
 	checkStorage            = "storage"              // the simulated disk accepts every save
+	checkNoPanic            = "no panic"             // nothing panics
 )
 
 // checkCommits: commit indexes never fall, and every node commits the same
@@ -23,7 +24,12 @@ const (
 func (c *simCluster) checkCommits(n *simNode) {
 	co := n.core
 	if co.commit < n.lastCommit {
-		c.fail(checkCommitMonotonic, "node %d commit index fell from %d to %d", n.id, n.lastCommit, co.commit)
+		c.fail(checkCommittedKept, "node %d commit index fell from %d to %d", n.id, n.lastCommit, co.commit)
+		return
+	}
+	if co.commit > co.log.lastIndex() ||
+		(n.lastCommit > 0 && co.log.term(n.lastCommit) != c.terms[n.lastCommit-1]) {
+		c.fail(checkCommittedKept, "node %d lost committed entries: commit %d, log ends at %d", n.id, co.commit, co.log.lastIndex())
 		return
 	}
 	for i := n.lastCommit + 1; i <= co.commit; i++ {
@@ -54,6 +60,22 @@ func (c *simCluster) checkCommits(n *simNode) {
 		c.terms = append(c.terms, e.Term)
 	}
 	n.lastCommit = co.commit
+}
+
+// checkDiskKeepsCommitted: a save never cuts or overwrites an entry that
+// has committed (a save replaces the log from its first entry on).
+func (c *simCluster) checkDiskKeepsCommitted(n *simNode, b *saveBatch) {
+	if len(b.entries) == 0 {
+		return
+	}
+	first := b.entries[0].Index
+	for i := first; i <= min(uint64(len(n.disk.entries)), uint64(len(c.committed))); i++ {
+		k := i - first
+		if n.disk.holds(i, c.terms[i-1]) && (k >= uint64(len(b.entries)) || b.entries[k].Term != c.terms[i-1]) {
+			c.fail(checkCommittedKept, "node %d's save from index %d cuts committed entry %d", n.id, first, i)
+			return
+		}
+	}
 }
 
 // checkDurable: when index i first commits, a majority of disks hold it.
@@ -126,7 +148,7 @@ func (c *simCluster) checkDelivery(n *simNode, d Delivery) {
 		c.fail(checkDelivery, "node %d delivered %+v at %d where %+v committed", n.id, got, d.Index, c.committed[d.Index-1])
 		return
 	}
-	for i := n.app.delivered + 1; i < d.Index; i++ {
+	for i := n.delivered + 1; i < d.Index; i++ {
 		if c.committed[i-1].kind == EntryData {
 			c.fail(checkDelivery, "node %d delivered index %d, skipping the message at %d", n.id, d.Index, i)
 			return
