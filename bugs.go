@@ -53,6 +53,10 @@ const (
 	// bugAcceptRetries: the leader appends a broadcast it already holds
 	// when its origin retries it.
 	bugAcceptRetries
+	// bugHardStateBeforeEntries: a persister that, torn by a crash, keeps
+	// the new HardState without all the entries saved with it, breaking
+	// the Persister contract (the simulated disk has the switch).
+	bugHardStateBeforeEntries
 )
 
 // injected reports whether bug b is switched on.

@@ -37,16 +37,19 @@ func TestSimulation(t *testing.T) {
 		}
 	}
 	start := time.Now()
-	steps, failures := runSeeds(seeds, simOptions{}, true)
+	anyFailure := func(simResult) bool { return true } // one replayable seed is enough
+	steps, failures := runSeeds(seeds, simOptions{}, anyFailure)
 	for _, r := range failures {
 		t.Errorf("%s", r.failure)
 	}
 	t.Logf("%d seeds, %d steps, in %v", len(seeds), steps, time.Since(start).Round(time.Millisecond))
 }
 
-// runSeeds runs the seeds on every core, stopping at the first failure if
-// stopEarly, and returns the steps taken and the failures, lowest seed first.
-func runSeeds(seeds []uint64, opts simOptions, stopEarly bool) (uint64, []simResult) {
+// runSeeds runs the seeds on every core, stopping once a failure for which
+// stop returns true turns up (nil: at none), and returns the steps taken
+// and the failures, lowest seed first. Seeds are taken in order, so the
+// lowest seed failing in a way stop accepts is always among them.
+func runSeeds(seeds []uint64, opts simOptions, stop func(simResult) bool) (uint64, []simResult) {
 	var next, steps atomic.Uint64
 	var wg sync.WaitGroup
 	var mu sync.Mutex
@@ -64,8 +67,8 @@ func runSeeds(seeds []uint64, opts simOptions, stopEarly bool) (uint64, []simRes
 					mu.Lock()
 					failures = append(failures, r)
 					mu.Unlock()
-					if stopEarly {
-						next.Store(uint64(len(seeds))) // one replayable seed is enough
+					if stop != nil && stop(r) {
+						next.Store(uint64(len(seeds)))
 					}
 				}
 			}
@@ -100,7 +103,10 @@ type simNode struct {
 	core  *core
 	alive bool
 	life  int // bumped on crash; events of an earlier life are ignored
-	timer int // bumped on every election timer change
+	// lostLives: the lives whose messages still in flight were lost with
+	// the crash that ended them, as a kernel's send buffer may be.
+	lostLives map[int]bool
+	timer     int // bumped on every election timer change
 
 	disk *simDisk
 	pipe savePipeline // the Node's own save pipeline
@@ -188,25 +194,31 @@ func fingerprintOf(e *Entry) fingerprint {
 // kinds of fault differently, so that some see many crashes and few
 // partitions, others the reverse, some long delays and some very short.
 type swarm struct {
-	weights        [faultKinds]int
-	minDelay       time.Duration
-	maxDelay       time.Duration
-	diskMax        time.Duration
-	clientGap      time.Duration
-	crashAfterSend float64 // a leader crashes just after replicating, with this chance per request
-	crashInSave    float64 // a node crashes while a save is under way, with this chance per save
-	crashAfterVote float64 // a voter crashes right after granting a vote
+	weights          [faultKinds]int
+	minDelay         time.Duration
+	maxDelay         time.Duration
+	diskMax          time.Duration
+	clientGap        time.Duration
+	clientPause      float64 // chance that clients go quiet for a while after a broadcast
+	largePayloads    bool    // payloads up to maxEntryBytes, so that batches split
+	crashAfterSend   float64 // a leader crashes just after replicating, with this chance per request
+	crashInSave      float64 // a node crashes while a save is under way, with this chance per save
+	crashAfterVote   float64 // a voter crashes right after granting a vote
+	crashAfterCommit float64 // a leader crashes right after its commit index moved, before followers learn it
 }
 
 func newSwarm(s *sim.Scheduler) swarm {
 	w := swarm{
-		minDelay:       []time.Duration{0, time.Millisecond}[s.Rand.IntN(2)],
-		maxDelay:       []time.Duration{2 * time.Millisecond, 5 * time.Millisecond, 30 * time.Millisecond}[s.Rand.IntN(3)],
-		diskMax:        []time.Duration{500 * time.Microsecond, 3 * time.Millisecond, 20 * time.Millisecond}[s.Rand.IntN(3)],
-		clientGap:      []time.Duration{3 * time.Millisecond, 20 * time.Millisecond, 60 * time.Millisecond}[s.Rand.IntN(3)],
-		crashAfterSend: []float64{0, 0.002, 0.01}[s.Rand.IntN(3)],
-		crashInSave:    []float64{0, 0.002, 0.01}[s.Rand.IntN(3)],
-		crashAfterVote: []float64{0, 0.05}[s.Rand.IntN(2)],
+		minDelay:         []time.Duration{0, time.Millisecond}[s.Rand.IntN(2)],
+		maxDelay:         []time.Duration{2 * time.Millisecond, 5 * time.Millisecond, 30 * time.Millisecond}[s.Rand.IntN(3)],
+		diskMax:          []time.Duration{500 * time.Microsecond, 3 * time.Millisecond, 20 * time.Millisecond}[s.Rand.IntN(3)],
+		clientGap:        []time.Duration{3 * time.Millisecond, 20 * time.Millisecond, 60 * time.Millisecond}[s.Rand.IntN(3)],
+		clientPause:      []float64{0, 0.05}[s.Rand.IntN(2)],
+		largePayloads:    s.Chance(0.5),
+		crashAfterSend:   []float64{0, 0.005, 0.03}[s.Rand.IntN(3)],
+		crashInSave:      []float64{0, 0.002, 0.01}[s.Rand.IntN(3)],
+		crashAfterVote:   []float64{0, 0.05}[s.Rand.IntN(2)],
+		crashAfterCommit: []float64{0, 0.01, 0.05}[s.Rand.IntN(3)],
 	}
 	for k := range w.weights {
 		w.weights[k] = []int{0, 1, 3}[s.Rand.IntN(3)]
@@ -376,11 +388,26 @@ func (c *simCluster) restart(n *simNode) {
 func (c *simCluster) crash(n *simNode) {
 	c.tracef("node %d crashes", n.id)
 	n.alive = false
+	if c.s.Chance(0.5) {
+		if n.lostLives == nil {
+			n.lostLives = map[int]bool{}
+		}
+		n.lostLives[n.life] = true
+	}
 	n.life++
 	if b := n.pipe.crash(); b != nil && c.s.Chance(0.5) {
-		// A torn save: the state record and a prefix of the entries made it.
-		k := c.s.Rand.IntN(len(b.entries) + 1)
-		_ = n.disk.Save(b.hs, b.entries[:k])
+		// A torn save, as the Persister contract allows it: a prefix of
+		// the entries made it, and the HardState only with all of them
+		// (a restarted node trusts the Commit it holds).
+		if k := c.s.Rand.IntN(len(b.entries) + 1); k < len(b.entries) {
+			var hs *HardState
+			if bugOn(c.cc.bug, bugHardStateBeforeEntries) {
+				hs = b.hs
+			}
+			_ = n.disk.Save(hs, b.entries[:k])
+		} else {
+			_ = n.disk.Save(b.hs, b.entries)
+		}
 	}
 }
 
@@ -429,6 +456,9 @@ func (c *simCluster) afterEvent(n *simNode) {
 		c.fetch(n, f.Lo, f.Hi, func(ents []Entry) { n.core.onFetched(f.To, ents) })
 	}
 	n.core.evict(n.core.commit - min(n.core.commit, 2))
+	if n.core.role == Leader && n.core.commit > n.lastCommit && c.s.Now() < simChaos && c.s.Chance(c.swarm.crashAfterCommit) {
+		c.crashSoon(n, time.Millisecond, 200*time.Millisecond, "right after committing")
+	}
 	c.checkCommits(n)
 	c.checkAcks(n, rd.Acked)
 	c.checkNode(n)
@@ -501,9 +531,11 @@ func (c *simCluster) send(m Message) {
 			c.crashSoon(c.nodes[m.From], time.Millisecond, 100*time.Millisecond, "right after replicating")
 		}
 	}
+	from := c.nodes[m.From]
+	life := from.life
 	c.net.Send(int(m.From), int(m.To), func() {
 		to := c.nodes[m.To]
-		if !to.alive {
+		if !to.alive || from.lostLives[life] {
 			return
 		}
 		c.tracef("%d -> %d %v term %d prev %d/%d n=%d commit %d ok=%v match %d", m.From, m.To, m.Kind, m.Term,
@@ -518,7 +550,11 @@ func (c *simCluster) scheduleClients() {
 	var issue func()
 	issue = func() {
 		if c.s.Now() < simChaos {
-			c.s.After(c.s.Between(time.Millisecond, c.swarm.clientGap), issue)
+			gap := c.s.Between(time.Millisecond, c.swarm.clientGap)
+			if c.s.Chance(c.swarm.clientPause) {
+				gap = c.s.Between(simElection, 3*simElection) // a quiet spell: leaders change with nothing new to append
+			}
+			c.s.After(gap, issue)
 		}
 		n := c.nodes[1+c.s.Rand.IntN(len(c.nodes)-1)]
 		if !n.alive || len(n.clientSeqs) >= 20 {
@@ -526,6 +562,9 @@ func (c *simCluster) scheduleClients() {
 		}
 		n.clientIssued++
 		payload := fmt.Sprintf("n%d-l%d-%d", n.id, n.life, n.clientIssued)
+		if c.swarm.largePayloads {
+			payload += strings.Repeat(".", c.s.Rand.IntN(c.cc.maxEntryBytes-len(payload)))
+		}
 		seq := n.core.onBroadcast([]byte(payload))
 		n.clientSeqs[seq] = payload
 		c.afterEvent(n)
