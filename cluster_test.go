@@ -35,7 +35,8 @@ type cluster struct {
 	peers      map[raftlite.NodeID]string
 	ids        []raftlite.NodeID
 	nodes      map[raftlite.NodeID]*raftlite.Node
-	persisters map[raftlite.NodeID]*raftlite.MemoryPersister
+	persisters map[raftlite.NodeID]*raftlite.MemoryPersister // what each node's disk holds durably
+	disks      map[raftlite.NodeID]*crashDisk                 // each running node's disk
 	lives      map[raftlite.NodeID]int
 	readerDone map[raftlite.NodeID]chan struct{}
 	// taps holds, per node started with tapped transport, a way to inject
@@ -55,6 +56,7 @@ func newCluster(t *testing.T, size int, seed uint64) *cluster {
 	c := &cluster{
 		t: t, net: mem.NewNetwork(seed), peers: map[raftlite.NodeID]string{},
 		nodes: map[raftlite.NodeID]*raftlite.Node{}, persisters: map[raftlite.NodeID]*raftlite.MemoryPersister{},
+		disks: map[raftlite.NodeID]*crashDisk{},
 		lives: map[raftlite.NodeID]int{}, readerDone: map[raftlite.NodeID]chan struct{}{},
 		taps:      map[raftlite.NodeID]*tapTransport{},
 		delivered: map[raftlite.NodeID][]raftlite.Delivery{}, termLeaders: map[uint64]raftlite.NodeID{},
@@ -94,8 +96,10 @@ func (c *cluster) startWith(id raftlite.NodeID, opts startOptions) {
 		c.taps[id] = tap
 		tr = tap
 	}
+	disk := newCrashDisk(c.persisters[id], uint64(id)<<16|uint64(c.lives[id]))
+	c.disks[id] = disk
 	n, err := raftlite.New(raftlite.Config{
-		ID: id, Peers: c.peers, Transport: tr, Persister: c.persisters[id],
+		ID: id, Peers: c.peers, Transport: tr, Persister: disk,
 		RandSeed: uint64(id)*7919 + uint64(c.lives[id]),
 		Applied:  opts.applied,
 	})
@@ -116,12 +120,16 @@ func (c *cluster) startWith(id raftlite.NodeID, opts startOptions) {
 	}()
 }
 
-// stop closes node id (a crash, as far as the others can tell: whatever it
-// had not saved is gone) and waits until its deliveries are all recorded.
+// stop crashes node id: the saves its disk had not finished are lost or
+// torn, and the node stops. It waits until the node's deliveries are all
+// recorded.
 func (c *cluster) stop(id raftlite.NodeID) {
 	c.t.Helper()
 	if n := c.nodes[id]; n != nil {
-		require.NoError(c.t, n.Close())
+		c.disks[id].crash()
+		if err := n.Close(); err != nil {
+			require.ErrorIs(c.t, err, errCrashed, "node %d stopped for another reason", id)
+		}
 		c.mu.Lock()
 		delete(c.nodes, id)
 		c.mu.Unlock()

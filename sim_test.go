@@ -214,11 +214,11 @@ func newSwarm(s *sim.Scheduler) swarm {
 		diskMax:          []time.Duration{500 * time.Microsecond, 3 * time.Millisecond, 20 * time.Millisecond}[s.Rand.IntN(3)],
 		clientGap:        []time.Duration{3 * time.Millisecond, 20 * time.Millisecond, 60 * time.Millisecond}[s.Rand.IntN(3)],
 		clientPause:      []float64{0, 0.05}[s.Rand.IntN(2)],
-		largePayloads:    s.Chance(0.5),
-		crashAfterSend:   []float64{0, 0.005, 0.03}[s.Rand.IntN(3)],
+		largePayloads:    s.Chance(0.7),
+		crashAfterSend:   []float64{0, 0.01, 0.05}[s.Rand.IntN(3)],
 		crashInSave:      []float64{0, 0.002, 0.01}[s.Rand.IntN(3)],
 		crashAfterVote:   []float64{0, 0.05}[s.Rand.IntN(2)],
-		crashAfterCommit: []float64{0, 0.01, 0.05}[s.Rand.IntN(3)],
+		crashAfterCommit: []float64{0, 0.05, 0.2}[s.Rand.IntN(3)],
 	}
 	for k := range w.weights {
 		w.weights[k] = []int{0, 1, 3}[s.Rand.IntN(3)]
