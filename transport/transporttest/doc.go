@@ -31,7 +31,8 @@
 // not called after Close returns); and no goroutine left behind (goleak).
 // The partition subtests need Net.Partition, a way for the transport's
 // test to cut the network (transport/tcp and transport/quic put a proxy in
-// front of every node); without it they are skipped.
+// front of every node, transport/mem isolates every node); without it they
+// are skipped.
 //
 // The suite keeps at most 64 messages in flight per sending goroutine and at
 // most 256 per pair, so a transport whose queues hold that many must not
