@@ -19,10 +19,12 @@ import (
 	"github.com/stretchr/testify/require"
 )
 
-// netKind builds transports of one kind for a three-node cluster.
+// netKind builds transports of one kind for a three-node cluster. peers
+// gives the nodes' addresses, fresh on every call: on loopback they are
+// only candidates (see package loopback), which a start may find taken.
 type netKind struct {
 	name  string
-	peers func(t *testing.T) map[raftlite.NodeID]string
+	peers func() map[raftlite.NodeID]string
 	make  func(t *testing.T, id raftlite.NodeID) raftlite.Transport
 }
 
@@ -31,18 +33,18 @@ func networkKinds(t *testing.T) []netKind {
 	network := mem.NewNetwork(1)
 	ca, err := tlsutil.NewCA("raftlite test")
 	require.NoError(t, err)
-	names := func(*testing.T) map[raftlite.NodeID]string {
+	names := func() map[raftlite.NodeID]string {
 		return map[raftlite.NodeID]string{1: "n1", 2: "n2", 3: "n3"}
 	}
 	return []netKind{
 		{"mem", names, func(t *testing.T, id raftlite.NodeID) raftlite.Transport { return network.Transport(id) }},
-		{"tcp", func(t *testing.T) map[raftlite.NodeID]string { return loopbackPeers(t, "tcp") },
+		{"tcp", loopbackPeers,
 			func(t *testing.T, id raftlite.NodeID) raftlite.Transport {
 				cfg, err := ca.Config(id)
 				require.NoError(t, err)
 				return tcp.New(tcp.Config{ClusterID: "test", TLS: cfg, Logger: quiet, MaxBackoff: 50 * time.Millisecond})
 			}},
-		{"quic", func(t *testing.T) map[raftlite.NodeID]string { return loopbackPeers(t, "udp") },
+		{"quic", loopbackPeers,
 			func(t *testing.T, id raftlite.NodeID) raftlite.Transport {
 				cfg, err := ca.Config(id)
 				require.NoError(t, err)
@@ -51,14 +53,11 @@ func networkKinds(t *testing.T) []netKind {
 	}
 }
 
-func loopbackPeers(t *testing.T, network string) map[raftlite.NodeID]string {
-	peers := map[raftlite.NodeID]string{}
-	for id := raftlite.NodeID(1); id <= 3; id++ {
-		addr, err := loopback.Addr(network)
-		require.NoError(t, err)
-		peers[id] = addr
-	}
-	return peers
+// loopbackPeers gives nodes 1-3 candidate addresses on 127.0.0.1, for tcp
+// and quic alike.
+func loopbackPeers() map[raftlite.NodeID]string {
+	addrs := loopback.Candidates(3)
+	return map[raftlite.NodeID]string{1: addrs[0], 2: addrs[1], 3: addrs[2]}
 }
 
 // realCluster is three Nodes on real time and a real (or mem) transport.
@@ -73,11 +72,35 @@ type realCluster struct {
 	readers    sync.WaitGroup
 }
 
+// startAll starts nodes 1-3 on fresh addresses and empty persisters, or
+// none of them: if one fails to start, it stops the others.
+func (c *realCluster) startAll() error {
+	c.peers = c.kind.peers()
+	for id := range c.peers {
+		c.persisters[id] = raftlite.NewMemoryPersister()
+		if err := c.tryStart(id); err != nil {
+			for id := range c.nodes {
+				c.stop(id)
+			}
+			return fmt.Errorf("%s: starting node %d: %w", c.kind.name, id, err)
+		}
+	}
+	return nil
+}
+
+// start restarts node id on its address and persisted state.
 func (c *realCluster) start(id raftlite.NodeID) {
+	c.t.Helper()
+	require.NoError(c.t, c.tryStart(id), "%s: restarting node %d on %s", c.kind.name, id, c.peers[id])
+}
+
+func (c *realCluster) tryStart(id raftlite.NodeID) error {
 	n, err := raftlite.New(raftlite.Config{ID: id, Peers: c.peers, Transport: c.kind.make(c.t, id),
 		Persister: c.persisters[id], ElectionTimeout: 150 * time.Millisecond, HeartbeatInterval: 30 * time.Millisecond,
 		Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
-	require.NoError(c.t, err)
+	if err != nil {
+		return err
+	}
 	c.nodes[id] = n
 	c.mu.Lock()
 	c.delivered[id] = nil
@@ -89,6 +112,7 @@ func (c *realCluster) start(id raftlite.NodeID) {
 			c.mu.Unlock()
 		}
 	})
+	return nil
 }
 
 func (c *realCluster) stop(id raftlite.NodeID) {
@@ -157,12 +181,11 @@ func (c *realCluster) agree(want []string) {
 func TestClusterOnEveryTransport(t *testing.T) {
 	for _, kind := range networkKinds(t) {
 		t.Run(kind.name, func(t *testing.T) {
-			c := &realCluster{t: t, kind: kind, peers: kind.peers(t), nodes: map[raftlite.NodeID]*raftlite.Node{},
+			c := &realCluster{t: t, kind: kind, nodes: map[raftlite.NodeID]*raftlite.Node{},
 				persisters: map[raftlite.NodeID]*raftlite.MemoryPersister{}, delivered: map[raftlite.NodeID][]string{}}
-			for id := range c.peers {
-				c.persisters[id] = raftlite.NewMemoryPersister()
-				c.start(id)
-			}
+			// A port another process holds fails a start with EADDRINUSE;
+			// Retry starts the cluster again on new candidates.
+			require.NoError(t, loopback.Retry(c.startAll))
 			defer func() {
 				for id := range c.nodes {
 					c.stop(id)

@@ -35,6 +35,9 @@ type Setup struct {
 	ViaFollower bool   // broadcast on a follower, which forwards to the leader
 }
 
+// String names the setup as the benchmarks and the bench command do, e.g.
+// "transport=tcp/persist=wal/clients=4/size=128/via=leader": a name for
+// b.Run, which `go test -bench` and `raftlite bench -run` match against.
 func (s Setup) String() string {
 	via := "leader"
 	if s.ViaFollower {
@@ -45,10 +48,20 @@ func (s Setup) String() string {
 
 // Result is what one load run measured.
 type Result struct {
-	Commits       int
-	Elapsed       time.Duration
+	// Commits is how many broadcasts the load made; each returned once
+	// committed.
+	Commits int
+	// Elapsed is the wall-clock time of the whole load, from the first
+	// broadcast to the return of the last, with the clients running side
+	// by side.
+	Elapsed time.Duration
+	// P50, P90 and P99 are percentiles of the latency of one broadcast:
+	// the time from calling Broadcast to its return, once the entry is
+	// committed.
 	P50, P90, P99 time.Duration
-	Syncs         int64 // disk syncs on all nodes, for persisters that count them
+	// Syncs is how many disk syncs all nodes made during the load, for
+	// persisters that count them (the memory persister counts its saves).
+	Syncs int64
 }
 
 // PerSecond is the committed broadcasts per second.

@@ -118,7 +118,7 @@ const total1M = 1_000_000
 // three segments. It takes a few seconds, so -short skips its benchmarks.
 func build1M(b *testing.B) string {
 	if testing.Short() {
-		b.Skip("builds a 150 MB log")
+		b.Skip("-short: builds a 150 MB log, a few seconds of disk writes")
 	}
 	const batch = 4096
 	dir := b.TempDir()

@@ -9,8 +9,7 @@
 //	}
 //	node, err := raftlite.New(raftlite.Config{ID: id, Peers: peers, Transport: transport, Persister: l})
 //	if err != nil {
-//		l.Close()
-//		return err
+//		return err // New has closed l
 //	}
 //	defer node.Close()
 //

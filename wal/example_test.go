@@ -92,8 +92,7 @@ func live(dir string, id raftlite.NodeID, peers map[raftlite.NodeID]string, tran
 	}
 	node, err := raftlite.New(raftlite.Config{ID: id, Peers: peers, Transport: transport, Persister: l})
 	if err != nil {
-		l.Close()
-		return err
+		return err // New has closed l
 	}
 	defer node.Close()
 

@@ -30,7 +30,6 @@ import (
 	"errors"
 	"fmt"
 	"math/rand/v2"
-	"net"
 	"syscall"
 )
 
@@ -76,43 +75,4 @@ func Retry(start func() error) error {
 		}
 	}
 	return fmt.Errorf("loopback: %d attempts found an address in use: %w", Attempts, err)
-}
-
-// Addr returns a "127.0.0.1:port" on which listening on network "tcp" or
-// "udp" just succeeded, for callers that cannot yet retry a whole start.
-//
-// Deprecated: the port is released before the caller binds it again, so
-// another process can take it in between (rarely, since it lies outside
-// the ephemeral range). Use Candidates and Retry.
-func Addr(network string) (string, error) {
-	var err error
-	for range Attempts {
-		addr := Candidates(1)[0]
-		err = probe(network, addr)
-		if err == nil {
-			return addr, nil
-		}
-		if !InUse(err) {
-			return "", err
-		}
-	}
-	return "", fmt.Errorf("loopback: no free %s port in %d attempts: %w", network, Attempts, err)
-}
-
-func probe(network, addr string) error {
-	switch network {
-	case "tcp":
-		ln, err := net.Listen("tcp", addr)
-		if err != nil {
-			return err
-		}
-		return ln.Close()
-	case "udp":
-		pc, err := net.ListenPacket("udp", addr)
-		if err != nil {
-			return err
-		}
-		return pc.Close()
-	}
-	return fmt.Errorf("loopback: network %q is neither tcp nor udp", network)
 }

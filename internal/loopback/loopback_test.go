@@ -73,19 +73,3 @@ func TestRetryStartsAgainOnlyWhileAnAddressIsInUse(t *testing.T) {
 		})
 	}
 }
-
-// Addr (kept for callers not yet moved to Retry) returns a candidate it
-// could listen on; listening again is racy by design, so it is not tested.
-func TestAddrReturnsACandidate(t *testing.T) {
-	for _, network := range []string{"tcp", "udp"} {
-		addr, err := Addr(network)
-		require.NoError(t, err)
-		_, portText, err := net.SplitHostPort(addr)
-		require.NoError(t, err)
-		port, err := strconv.Atoi(portText)
-		require.NoError(t, err)
-		assert.GreaterOrEqual(t, port, firstPort)
-	}
-	_, err := Addr("sctp")
-	assert.Error(t, err)
-}

@@ -101,7 +101,7 @@ func run(t tb, h Harness) {
 		for _, tc := range crashTests {
 			t.Run(tc.name, func(t tb) {
 				if h.Crash == nil {
-					t.Skip("not applicable: Harness.Crash is nil, so the persister under test cannot be crashed")
+					t.Skip("not applicable: Harness.Crash is nil, so the suite has no way to crash the persister under test")
 				}
 				tc.run(t, h)
 			})

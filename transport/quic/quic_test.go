@@ -3,7 +3,6 @@ package quic
 import (
 	"crypto/tls"
 	"log/slog"
-	"net"
 	"sync"
 	"testing"
 	"time"
@@ -13,6 +12,7 @@ import (
 	"go.uber.org/goleak"
 
 	"github.com/raftlite/raftlite"
+	"github.com/raftlite/raftlite/internal/loopback"
 	"github.com/raftlite/raftlite/transport/internal/netsplit"
 	"github.com/raftlite/raftlite/transport/internal/tlstest"
 	"github.com/raftlite/raftlite/transport/tlsutil"
@@ -25,15 +25,6 @@ func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
 const testMaxFrame = 256 << 10
 
 var quiet = slog.New(slog.DiscardHandler)
-
-// freeAddr returns a loopback UDP address nothing listens on.
-func freeAddr(t *testing.T) string {
-	c, err := net.ListenPacket("udp", "127.0.0.1:0")
-	require.NoError(t, err)
-	addr := c.LocalAddr().String()
-	require.NoError(t, c.Close())
-	return addr
-}
 
 // conformanceOptions takes the size limit from the transport itself, so the
 // suite checks that MaxMessageBytes is the limit: a message of that size
@@ -55,8 +46,9 @@ func makeNet(tlsFor func(t *testing.T, id raftlite.NodeID) *tls.Config) transpor
 	return func(t *testing.T, ids []raftlite.NodeID) transporttest.Net {
 		peers, listen := map[raftlite.NodeID]string{}, map[raftlite.NodeID]string{}
 		var proxies []netsplit.Proxy
-		for _, id := range ids {
-			listen[id] = freeAddr(t)
+		addrs := loopback.Candidates(len(ids)) // the suite asks again if one is taken
+		for i, id := range ids {
+			listen[id] = addrs[i]
 			p, err := netsplit.NewUDP(listen[id])
 			require.NoError(t, err)
 			t.Cleanup(func() { _ = p.Close() })
@@ -102,7 +94,7 @@ func TestConformanceMutualTLS(t *testing.T) {
 func TestStrangersAndImpostorsCannotConnect(t *testing.T) {
 	tlstest.Run(t, func(t *testing.T, cfg *tls.Config) tlstest.Transport {
 		return New(Config{ClusterID: "secure", TLS: cfg, Logger: quiet, MaxBackoff: 50 * time.Millisecond})
-	}, freeAddr)
+	})
 }
 
 func TestStartRejectsBadConfig(t *testing.T) {

@@ -17,6 +17,7 @@ import (
 	"go.uber.org/goleak"
 
 	"github.com/raftlite/raftlite"
+	"github.com/raftlite/raftlite/internal/loopback"
 	"github.com/raftlite/raftlite/transport/internal/netsplit"
 	"github.com/raftlite/raftlite/transport/internal/tlstest"
 	"github.com/raftlite/raftlite/transport/tlsutil"
@@ -31,17 +32,6 @@ func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
 const testMaxFrame = 256 << 10
 
 var quiet = slog.New(slog.DiscardHandler)
-
-// freeAddr returns a loopback address nothing listens on. Another process
-// could take the port before we do; on loopback with random ephemeral
-// ports that has not been seen to happen.
-func freeAddr(t *testing.T) string {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	require.NoError(t, err)
-	addr := ln.Addr().String()
-	require.NoError(t, ln.Close())
-	return addr
-}
 
 // conformanceOptions takes the size limit from the transport itself, so the
 // suite checks that MaxMessageBytes is the limit: a message of that size
@@ -63,8 +53,9 @@ func makeNet(tlsFor func(t *testing.T, id raftlite.NodeID) *tls.Config) transpor
 	return func(t *testing.T, ids []raftlite.NodeID) transporttest.Net {
 		peers, listen := map[raftlite.NodeID]string{}, map[raftlite.NodeID]string{}
 		var proxies []netsplit.Proxy
-		for _, id := range ids {
-			listen[id] = freeAddr(t)
+		addrs := loopback.Candidates(len(ids)) // the suite asks again if one is taken
+		for i, id := range ids {
+			listen[id] = addrs[i]
 			p, err := netsplit.NewTCP(listen[id])
 			require.NoError(t, err)
 			t.Cleanup(func() { _ = p.Close() })
@@ -110,7 +101,7 @@ func TestConformanceMutualTLS(t *testing.T) {
 func TestStrangersAndImpostorsCannotConnect(t *testing.T) {
 	tlstest.Run(t, func(t *testing.T, cfg *tls.Config) tlstest.Transport {
 		return New(Config{ClusterID: "secure", TLS: cfg, Logger: quiet, MaxBackoff: 50 * time.Millisecond})
-	}, freeAddr)
+	})
 }
 
 // syncBuffer collects log output from several goroutines.
@@ -132,14 +123,24 @@ func (s *syncBuffer) String() string {
 }
 
 func TestClusterMismatchIsRefusedWithAClearErrorOnBothSides(t *testing.T) {
-	peers := map[raftlite.NodeID]string{1: freeAddr(t), 2: freeAddr(t)}
 	var log1, log2 syncBuffer
-	n1 := New(Config{ClusterID: "blue", Logger: slog.New(slog.NewTextHandler(&log1, nil)), MaxBackoff: 50 * time.Millisecond})
-	n2 := New(Config{ClusterID: "green", Logger: slog.New(slog.NewTextHandler(&log2, nil)), MaxBackoff: 50 * time.Millisecond})
+	var n1, n2 *Transport
 	got := make(chan raftlite.Message, 1)
-	require.NoError(t, n1.Start(1, peers, func(m raftlite.Message) { got <- m }))
+	require.NoError(t, loopback.Retry(func() error {
+		addrs := loopback.Candidates(2)
+		peers := map[raftlite.NodeID]string{1: addrs[0], 2: addrs[1]}
+		n1 = New(Config{ClusterID: "blue", Logger: slog.New(slog.NewTextHandler(&log1, nil)), MaxBackoff: 50 * time.Millisecond})
+		n2 = New(Config{ClusterID: "green", Logger: slog.New(slog.NewTextHandler(&log2, nil)), MaxBackoff: 50 * time.Millisecond})
+		if err := n1.Start(1, peers, func(m raftlite.Message) { got <- m }); err != nil {
+			return err
+		}
+		if err := n2.Start(2, peers, func(m raftlite.Message) { got <- m }); err != nil {
+			_ = n1.Close()
+			return err
+		}
+		return nil
+	}))
 	defer n1.Close()
-	require.NoError(t, n2.Start(2, peers, func(m raftlite.Message) { got <- m }))
 	defer n2.Close()
 	require.Eventually(t, func() bool {
 		return n1.Stats().RefusedHandshakes > 0 && n2.Stats().RefusedHandshakes > 0 &&
@@ -198,13 +199,19 @@ func (r *recorder) all() []raftlite.Message {
 	return append([]raftlite.Message(nil), r.msgs...)
 }
 
+// startOne starts node 1 of two on a loopback address; node 2 is never
+// started.
 func startOne(t *testing.T) (*Transport, string, *recorder) {
-	peers := map[raftlite.NodeID]string{1: freeAddr(t), 2: freeAddr(t)}
-	tr := New(Config{ClusterID: "c", Logger: quiet, MaxFrameBytes: 1024})
+	var tr *Transport
+	var addrs []string
 	rec := &recorder{}
-	require.NoError(t, tr.Start(1, peers, rec.deliver))
+	require.NoError(t, loopback.Retry(func() error {
+		addrs = loopback.Candidates(2)
+		tr = New(Config{ClusterID: "c", Logger: quiet, MaxFrameBytes: 1024})
+		return tr.Start(1, map[raftlite.NodeID]string{1: addrs[0], 2: addrs[1]}, rec.deliver)
+	}))
 	t.Cleanup(func() { _ = tr.Close() })
-	return tr, peers[1], rec
+	return tr, addrs[0], rec
 }
 
 func TestHandshakeRefusals(t *testing.T) {

@@ -10,6 +10,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/raftlite/raftlite"
+	"github.com/raftlite/raftlite/internal/loopback"
 )
 
 // cluster is the nodes of one subtest.
@@ -20,29 +21,52 @@ type cluster struct {
 	nodes map[raftlite.NodeID]*node
 }
 
-func (s *suite) cluster(t tb, n int) *cluster {
+// cluster makes the Net of a subtest, with nodes 1 to n, and starts nodes
+// 1 to running. MakeNet need not reserve the addresses it hands out: if a
+// start finds its address in use, the nodes already started are closed and
+// the whole cluster is made again on a fresh Net (see package loopback).
+func (s *suite) cluster(t tb, n, running int) *cluster {
+	t.Helper()
 	ids := make([]raftlite.NodeID, n)
 	for i := range ids {
 		ids[i] = raftlite.NodeID(i + 1)
 	}
-	net := s.makeNet(t.testingT(), ids)
-	require.Len(t, net.Peers, n, "MakeNet must return an address for every id")
-	return &cluster{t: t, s: s, net: net, nodes: map[raftlite.NodeID]*node{}}
+	var c *cluster
+	err := loopback.Retry(func() error {
+		c = &cluster{t: t, s: s, net: s.makeNet(t.testingT(), ids), nodes: map[raftlite.NodeID]*node{}}
+		require.Len(t, c.net.Peers, n, "MakeNet must return an address for every id")
+		for _, id := range ids[:running] {
+			if _, err := c.tryStart(id); err != nil {
+				for _, nd := range c.nodes {
+					nd.close()
+				}
+				return err
+			}
+		}
+		return nil
+	})
+	require.NoError(t, err)
+	return c
 }
 
 // start starts (or restarts) node id.
 func (c *cluster) start(id raftlite.NodeID) *node {
-	nd := &node{id: id, tr: c.net.New(id), inbox: newInbox()}
-	require.NoError(c.t, nd.tr.Start(id, c.net.Peers, nd.inbox.deliver), "Start node %d", id)
-	c.nodes[id] = nd
-	c.t.Cleanup(nd.close)
+	c.t.Helper()
+	nd, err := c.tryStart(id)
+	require.NoError(c.t, err)
 	return nd
 }
 
-func (c *cluster) startAll() {
-	for id := range c.net.Peers {
-		c.start(id)
+// tryStart starts (or restarts) node id, and closes it when the subtest
+// ends.
+func (c *cluster) tryStart(id raftlite.NodeID) (*node, error) {
+	nd := &node{id: id, tr: c.net.New(id), inbox: newInbox()}
+	if err := nd.tr.Start(id, c.net.Peers, nd.inbox.deliver); err != nil {
+		return nil, fmt.Errorf("Start node %d on %s: %w", id, c.net.Peers[id], err)
 	}
+	c.nodes[id] = nd
+	c.t.Cleanup(nd.close)
+	return nd, nil
 }
 
 type node struct {

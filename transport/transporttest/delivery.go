@@ -17,8 +17,7 @@ import (
 // testDelivery sends one message with every field set between each ordered
 // pair of three nodes, and checks that each arrives once, unchanged.
 func (s *suite) testDelivery(t tb) {
-	c := s.cluster(t, 3)
-	c.startAll()
+	c := s.cluster(t, 3, 3)
 	sent := map[raftlite.NodeID][]raftlite.Message{}
 	for from, n := range c.nodes {
 		for to := range c.nodes {
@@ -48,8 +47,7 @@ func (s *suite) testDelivery(t tb) {
 // order.
 func (s *suite) testFIFO(t tb) {
 	const count = 1000
-	c := s.cluster(t, 3)
-	c.startAll()
+	c := s.cluster(t, 3, 3)
 	var wg sync.WaitGroup
 	for _, from := range c.nodes {
 		for _, to := range c.nodes {
@@ -75,8 +73,7 @@ func (s *suite) testFIFO(t tb) {
 // the order it sent them.
 func (s *suite) testConcurrentSenders(t tb) {
 	const senders, count = 8, 250
-	c := s.cluster(t, 3)
-	c.startAll()
+	c := s.cluster(t, 3, 3)
 	n1 := c.nodes[1]
 	var wg sync.WaitGroup
 	for g := range senders {
@@ -179,8 +176,7 @@ func seqProblems(seqs []uint64, count int) []string {
 // (and must not break the stream). Without a limit, a 4 MiB message must
 // arrive.
 func (s *suite) testMaxSize(t tb) {
-	c := s.cluster(t, 2)
-	c.startAll()
+	c := s.cluster(t, 2, 2)
 	n1, n2 := c.nodes[1], c.nodes[2]
 	if s.opts.MaxMessageBytes == 0 {
 		big := bigMessage(1, 2, 1, 4<<20)

@@ -6,7 +6,7 @@
 //		transporttest.Run(t, func(t *testing.T, ids []raftlite.NodeID) transporttest.Net {
 //			peers := map[raftlite.NodeID]string{}
 //			for _, id := range ids {
-//				peers[id] = freeAddr(t) // or any opaque name your transport resolves
+//				peers[id] = randomAddr() // or any opaque name your transport resolves
 //			}
 //			return transporttest.Net{Peers: peers, New: newTransport}
 //		}, transporttest.Options{MaxMessageBytes: 1 << 20, Size: wire.Size})
@@ -14,7 +14,8 @@
 //
 // ExampleRun shows it whole, for transport/tcp.
 //
-// The suite calls MakeNet once per subtest, calls New once per node it starts
+// The suite calls MakeNet once per subtest (again if a first Start finds
+// its address in use, see MakeNet), calls New once per node it starts
 // (and again for a node it restarts, which must come back on the same
 // address), Starts each transport with the whole of Peers, and Closes every
 // transport it started. Addresses are opaque strings: an in-memory transport
@@ -30,7 +31,8 @@
 // not called after Close returns); and no goroutine left behind (goleak).
 // The partition subtests need Net.Partition, a way for the transport's
 // test to cut the network (transport/tcp and transport/quic put a proxy in
-// front of every node); without it they are skipped.
+// front of every node, transport/mem isolates every node); without it they
+// are skipped.
 //
 // The suite keeps at most 64 messages in flight per sending goroutine and at
 // most 256 per pair, so a transport whose queues hold that many must not

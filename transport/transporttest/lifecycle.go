@@ -14,8 +14,7 @@ import (
 // directions must carry messages again, and a stream begun after the
 // restart must arrive whole and in order.
 func (s *suite) testRestart(t tb) {
-	c := s.cluster(t, 2)
-	c.startAll()
+	c := s.cluster(t, 2, 2)
 	n1 := c.nodes[1]
 	s.sendUntilDelivered(t, n1, c.nodes[2], 1)
 	s.sendUntilDelivered(t, c.nodes[2], n1, 1)
@@ -54,8 +53,8 @@ func (s *suite) sendUntilDelivered(t tb, from, to *node, start uint64) {
 // testPeerDown sends thousands of messages to peers that never start:
 // Send must not block, nor Close wait for them.
 func (s *suite) testPeerDown(t tb) {
-	c := s.cluster(t, 3)
-	n1 := c.start(1) // 2 and 3 never start
+	c := s.cluster(t, 3, 1) // 2 and 3 never start
+	n1 := c.nodes[1]
 	begin := time.Now()
 	for i := range 5000 {
 		n1.tr.Send(seqMsg(1, raftlite.NodeID(2+i%2), 0, uint64(i)))
@@ -74,8 +73,7 @@ func (s *suite) testPeerDown(t tb) {
 // and a deliver is in progress: Close must wait for it, deliver must not
 // be called after Close returns, and the others must carry on.
 func (s *suite) testCloseDuringTraffic(t tb) {
-	c := s.cluster(t, 3)
-	c.startAll()
+	c := s.cluster(t, 3, 3)
 	stop := make(chan struct{})
 	var wg sync.WaitGroup
 	for _, from := range c.nodes {

@@ -19,8 +19,7 @@ const (
 // crashed, and measures how soon after the restart messages flow again,
 // both ways.
 func (s *suite) testReconnectAfterRestart(t tb) {
-	c := s.cluster(t, 2)
-	c.startAll()
+	c := s.cluster(t, 2, 2)
 	n1 := c.nodes[1]
 	s.sendUntilDelivered(t, n1, c.nodes[2], 1)
 	s.sendUntilDelivered(t, c.nodes[2], n1, 1)
@@ -42,11 +41,10 @@ func (s *suite) testReconnectAfterRestart(t tb) {
 // holds the partition long enough for a transport to give up on its
 // connections, heals it and measures how soon messages flow again.
 func (s *suite) testReconnectAfterPartition(t tb) {
-	c := s.cluster(t, 2)
+	c := s.cluster(t, 2, 2)
 	if c.net.Partition == nil {
 		t.Skipf("Net.Partition is nil: this transport's test cannot cut the network")
 	}
-	c.startAll()
 	n1, n2 := c.nodes[1], c.nodes[2]
 	s.sendUntilDelivered(t, n1, n2, 1)
 	s.sendUntilDelivered(t, n2, n1, 1)
@@ -68,11 +66,10 @@ func (s *suite) testReconnectAfterPartition(t tb) {
 // messages flow again, both ways. Node 1 may learn of the crash only from
 // silence, or from the new node 2 reaching it.
 func (s *suite) testReconnectAfterCrash(t tb) {
-	c := s.cluster(t, 2)
+	c := s.cluster(t, 2, 2)
 	if c.net.Partition == nil {
 		t.Skipf("Net.Partition is nil: this transport's test cannot cut the network")
 	}
-	c.startAll()
 	n1 := c.nodes[1]
 	s.sendUntilDelivered(t, n1, c.nodes[2], 1)
 	s.sendUntilDelivered(t, c.nodes[2], n1, 1)

@@ -29,6 +29,14 @@ type Net struct {
 
 // MakeNet returns a fresh Net (fresh addresses) for the given node ids.
 // It may register cleanups with t.
+//
+// The addresses need not be reserved until the suite starts the nodes: if
+// a node's first Start fails with an error wrapping syscall.EADDRINUSE,
+// the suite closes the nodes it had started for the subtest and calls
+// MakeNet again, a few times, for new addresses. So MakeNet can hand out
+// random ports that nothing holds, with no window in which another
+// process could take a port it released. A node restarted on its address
+// gets no second chance: it must come back where it was.
 type MakeNet func(t *testing.T, ids []raftlite.NodeID) Net
 
 // DefaultReconnectWithin is the default for Options.ReconnectWithin: two of

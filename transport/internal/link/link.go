@@ -38,18 +38,35 @@ const (
 
 // Config is the part of a transport's configuration that link uses.
 type Config struct {
-	ClusterID     string
+	// ClusterID goes into every handshake; a peer whose handshake names
+	// another cluster is refused, both ways.
+	ClusterID string
+	// MaxFrameBytes bounds one encoded message, both ways: an outbound
+	// message that encodes larger is dropped and counted, an inbound frame
+	// larger than it closes the connection. Zero means
+	// wire.DefaultMaxFrameBytes.
 	MaxFrameBytes int
-	SendQueue     int
-	DialTimeout   time.Duration
-	WriteTimeout  time.Duration
+	// SendQueue is how many messages may wait for one peer's writer; Send
+	// drops and counts a message that finds the queue full. Zero means
+	// DefaultSendQueue.
+	SendQueue int
+	// DialTimeout bounds one attempt at connecting to a peer (dial, TLS and
+	// handshake) and, on the accepting side, the wait for the dialer's
+	// handshake. Zero means DefaultDialTimeout.
+	DialTimeout time.Duration
+	// WriteTimeout bounds each write to a connection; a peer that stops
+	// reading for longer is disconnected. Zero means DefaultWriteTimeout.
+	WriteTimeout time.Duration
 	// IdleTimeout: an outbound connection on which the peer's keep-alives
-	// stop for this long is given up and redialed.
+	// stop for this long is given up and redialed. Zero means
+	// DefaultIdleTimeout.
 	IdleTimeout time.Duration
 	// MaxBackoff caps the delay between attempts while the peer refuses
-	// our handshake.
+	// our handshake. Zero means DefaultMaxBackoff.
 	MaxBackoff time.Duration
-	Logger     *slog.Logger
+	// Logger receives connection events, tagged with the node id; nil
+	// means slog.Default().
+	Logger *slog.Logger
 	// CheckCerts: TLS is on, so a peer's certificate must name its node id.
 	CheckCerts bool
 	// Dial opens a stream to the node at addr, TLS handshake included. ctx
