@@ -205,6 +205,7 @@ type swarm struct {
 	crashInSave      float64 // a node crashes while a save is under way, with this chance per save
 	crashAfterVote   float64 // a voter crashes right after granting a vote
 	crashAfterCommit float64 // a leader crashes right after its commit index moved, before followers learn it
+	crashNewLeader   float64 // a new leader crashes soon after it is elected (leader churn)
 }
 
 func newSwarm(s *sim.Scheduler) swarm {
@@ -219,9 +220,16 @@ func newSwarm(s *sim.Scheduler) swarm {
 		crashInSave:      []float64{0, 0.002, 0.01}[s.Rand.IntN(3)],
 		crashAfterVote:   []float64{0, 0.05}[s.Rand.IntN(2)],
 		crashAfterCommit: []float64{0, 0.05, 0.2}[s.Rand.IntN(3)],
+		crashNewLeader:   []float64{0, 0, 0.3}[s.Rand.IntN(3)],
 	}
 	for k := range w.weights {
 		w.weights[k] = []int{0, 1, 3}[s.Rand.IntN(3)]
+	}
+	if s.Chance(0.3) {
+		// Leader churn: leaders die soon after their election or their
+		// latest commit, leaving short divergent logs of many terms
+		// behind, where Figure 8's bugs hide.
+		w.crashNewLeader, w.crashAfterCommit, w.largePayloads = 0.5, 0.3, true
 	}
 	w.weights[faultHeal] = max(w.weights[faultHeal], 1)
 	return w

@@ -1,5 +1,7 @@
 package raftlite
 
+import "time"
+
 // The simulator's checks, each named, so that a test can say which one
 // must catch a given bug (bugs_test.go).
 const (
@@ -168,6 +170,9 @@ func (c *simCluster) checkNode(n *simNode) {
 		} else if !ok {
 			c.leaders[co.hs.Term] = n.id
 			c.tracef("node %d leads term %d", n.id, co.hs.Term)
+			if c.s.Now() < simChaos && c.s.Chance(c.swarm.crashNewLeader) {
+				c.crashSoon(n, 30*time.Millisecond, 300*time.Millisecond, "soon after its election")
+			}
 			for i := uint64(1); i <= uint64(len(c.committed)); i++ {
 				if co.log.term(i) != c.terms[i-1] {
 					c.fail(checkLeaderCompleteness, "leader %d of term %d lacks committed entry %d", n.id, co.hs.Term, i)
