@@ -36,7 +36,7 @@ type cluster struct {
 	ids        []raftlite.NodeID
 	nodes      map[raftlite.NodeID]*raftlite.Node
 	persisters map[raftlite.NodeID]*raftlite.MemoryPersister // what each node's disk holds durably
-	disks      map[raftlite.NodeID]*crashDisk                 // each running node's disk
+	disks      map[raftlite.NodeID]*crashDisk                // each running node's disk
 	lives      map[raftlite.NodeID]int
 	readerDone map[raftlite.NodeID]chan struct{}
 	// taps holds, per node started with tapped transport, a way to inject
