@@ -4,7 +4,6 @@ import (
 	"fmt"
 	"log"
 	"log/slog"
-	"net"
 
 	"github.com/raftlite/raftlite"
 	"github.com/raftlite/raftlite/transport/quic"
@@ -19,37 +18,28 @@ func Example() {
 	if err != nil {
 		log.Fatal(err)
 	}
-	peers := map[raftlite.NodeID]string{1: loopbackAddr(), 2: loopbackAddr()}
 	got := make(chan raftlite.Message, 1)
-	deliver := map[raftlite.NodeID]func(raftlite.Message){
-		1: func(raftlite.Message) {},
-		2: func(m raftlite.Message) { got <- m },
-	}
-	for _, id := range []raftlite.NodeID{1, 2} {
+	quiet := slog.New(slog.DiscardHandler)
+	start := func(id raftlite.NodeID, peers map[raftlite.NodeID]string, deliver func(raftlite.Message)) *quic.Transport {
 		cfg, err := ca.Config(id) // names node id, trusts the CA
 		if err != nil {
 			log.Fatal(err)
 		}
-		tr := quic.New(quic.Config{ClusterID: "example", TLS: cfg, Logger: slog.New(slog.DiscardHandler)})
-		if err := tr.Start(id, peers, deliver[id]); err != nil {
+		tr := quic.New(quic.Config{ClusterID: "example", TLS: cfg, Listen: "127.0.0.1:0", Logger: quiet})
+		if err := tr.Start(id, peers, deliver); err != nil {
 			log.Fatal(err)
 		}
-		defer tr.Close()
-		if id == 1 {
-			tr.Send(raftlite.Message{Kind: raftlite.MsgVoteRequest, From: 1, To: 2, Term: 7})
-		}
+		return tr
 	}
+	// The receiver listens on a port the kernel picks; the sender learns it
+	// from Addr. The receiver never dials node 1, so it needs no address
+	// for it, only to know it is a member.
+	t2 := start(2, map[raftlite.NodeID]string{1: "", 2: ""}, func(m raftlite.Message) { got <- m })
+	defer t2.Close()
+	t1 := start(1, map[raftlite.NodeID]string{1: "", 2: t2.Addr().String()}, func(raftlite.Message) {})
+	defer t1.Close()
+	t1.Send(raftlite.Message{Kind: raftlite.MsgVoteRequest, From: 1, To: 2, Term: 7})
 	m := <-got
 	fmt.Println(m.Kind, "from node", m.From, "in term", m.Term)
 	// Output: VoteRequest from node 1 in term 7
-}
-
-// loopbackAddr returns a loopback UDP address that nothing listens on.
-func loopbackAddr() string {
-	c, err := net.ListenPacket("udp", "127.0.0.1:0")
-	if err != nil {
-		log.Fatal(err)
-	}
-	defer c.Close()
-	return c.LocalAddr().String()
 }

@@ -4,7 +4,6 @@ import (
 	"fmt"
 	"log"
 	"log/slog"
-	"net"
 
 	"github.com/raftlite/raftlite"
 	"github.com/raftlite/raftlite/transport/tcp"
@@ -12,21 +11,24 @@ import (
 
 // Two transports on loopback exchange a message. In a cluster the Node
 // starts its transport and calls Send; here the example does both by hand.
+// The receiver listens on a port the kernel picks, and the sender learns
+// it from Addr; the receiver never dials node 1, so it needs no address
+// for it, only to know it is a member.
 func Example() {
-	peers := map[raftlite.NodeID]string{1: loopbackAddr(), 2: loopbackAddr()}
 	got := make(chan raftlite.Message, 1)
 	quiet := slog.New(slog.DiscardHandler) // connection events would go to the log
 
+	t2 := tcp.New(tcp.Config{ClusterID: "example", Listen: "127.0.0.1:0", Logger: quiet})
+	if err := t2.Start(2, map[raftlite.NodeID]string{1: "", 2: ""}, func(m raftlite.Message) { got <- m }); err != nil {
+		log.Fatal(err)
+	}
+	defer t2.Close()
+	peers := map[raftlite.NodeID]string{1: "127.0.0.1:0", 2: t2.Addr().String()}
 	t1 := tcp.New(tcp.Config{ClusterID: "example", Logger: quiet})
 	if err := t1.Start(1, peers, func(raftlite.Message) {}); err != nil {
 		log.Fatal(err)
 	}
 	defer t1.Close()
-	t2 := tcp.New(tcp.Config{ClusterID: "example", Logger: quiet})
-	if err := t2.Start(2, peers, func(m raftlite.Message) { got <- m }); err != nil {
-		log.Fatal(err)
-	}
-	defer t2.Close()
 
 	t1.Send(raftlite.Message{Kind: raftlite.MsgVoteRequest, From: 1, To: 2, Term: 7})
 	m := <-got
@@ -42,14 +44,4 @@ func ExampleTransport_MaxMessageBytes() {
 	// Output:
 	// 16777216
 	// 4194304
-}
-
-// loopbackAddr returns a loopback address that nothing listens on.
-func loopbackAddr() string {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		log.Fatal(err)
-	}
-	defer ln.Close()
-	return ln.Addr().String()
 }
