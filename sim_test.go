@@ -18,31 +18,45 @@ import (
 )
 
 var (
-	simSeeds = flag.Int("sim.seeds", 500, "how many simulator seeds TestSimulation runs (seeds 1..N)")
-	simSeed  = flag.Uint64("sim.seed", 0, "replay only this simulator seed")
-	simTrace = flag.Bool("sim.trace", false, "print every simulator step (use with -sim.seed)")
+	simSeeds      = flag.Int("sim.seeds", 500, "how many simulator seeds TestSimulation runs in the mixed profile (seeds 1..N)")
+	simChurnSeeds = flag.Int("sim.churn-seeds", 500, "how many seeds it runs in the leader-churn profile")
+	simSeed       = flag.Uint64("sim.seed", 0, "replay only this simulator seed")
+	simChurn      = flag.Bool("sim.churn", false, "replay -sim.seed in the leader-churn profile")
+	simTrace      = flag.Bool("sim.trace", false, "print every simulator step (use with -sim.seed)")
 )
 
 // TestSimulation runs whole clusters of the pure core, with the Node's own
 // save pipeline and delivery logic, on simulated time, disk and network
 // under random faults, checking Raft's safety properties after every step
-// and liveness once the faults stop.
+// and liveness once the faults stop. It runs two profiles: mixed, where
+// each seed draws its own fault mix, and leader churn, where leaders keep
+// dying soon after they are elected or commit.
 func TestSimulation(t *testing.T) {
-	var seeds []uint64
 	if *simSeed != 0 {
-		seeds = []uint64{*simSeed}
-	} else {
-		for s := 1; s <= *simSeeds; s++ {
-			seeds = append(seeds, uint64(s))
-		}
+		runProfile(t, []uint64{*simSeed}, simOptions{churn: *simChurn})
+		return
 	}
+	t.Run("mixed", func(t *testing.T) { runProfile(t, seedRange(*simSeeds), simOptions{}) })
+	t.Run("churn", func(t *testing.T) { runProfile(t, seedRange(*simChurnSeeds), simOptions{churn: true}) })
+}
+
+func runProfile(t *testing.T, seeds []uint64, opts simOptions) {
 	start := time.Now()
 	anyFailure := func(simResult) bool { return true } // one replayable seed is enough
-	steps, failures := runSeeds(seeds, simOptions{}, anyFailure)
+	steps, failures := runSeeds(seeds, opts, anyFailure)
 	for _, r := range failures {
 		t.Errorf("%s", r.failure)
 	}
 	t.Logf("%d seeds, %d steps, in %v", len(seeds), steps, time.Since(start).Round(time.Millisecond))
+}
+
+// seedRange returns the seeds 1..n.
+func seedRange(n int) []uint64 {
+	seeds := make([]uint64, n)
+	for i := range seeds {
+		seeds[i] = uint64(i + 1)
+	}
+	return seeds
 }
 
 // runSeeds runs the seeds on every core, stopping once a failure for which
@@ -81,7 +95,11 @@ func runSeeds(seeds []uint64, opts simOptions, stop func(simResult) bool) (uint6
 
 func firstLine(s string) string { return strings.SplitN(s, "\n", 2)[0] }
 
-type simOptions struct{ bug bug }
+type simOptions struct {
+	bug bug
+	// churn forces the leader-churn profile on 3 and 5 nodes (see newSwarm).
+	churn bool
+}
 
 type simResult struct {
 	seed    uint64
@@ -208,7 +226,7 @@ type swarm struct {
 	crashNewLeader   float64 // a new leader crashes soon after it is elected (leader churn)
 }
 
-func newSwarm(s *sim.Scheduler) swarm {
+func newSwarm(s *sim.Scheduler, churn bool) swarm {
 	w := swarm{
 		minDelay:         []time.Duration{0, time.Millisecond}[s.Rand.IntN(2)],
 		maxDelay:         []time.Duration{2 * time.Millisecond, 5 * time.Millisecond, 30 * time.Millisecond}[s.Rand.IntN(3)],
@@ -225,7 +243,7 @@ func newSwarm(s *sim.Scheduler) swarm {
 	for k := range w.weights {
 		w.weights[k] = []int{0, 1, 3}[s.Rand.IntN(3)]
 	}
-	if s.Chance(0.3) {
+	if s.Chance(0.3) || churn {
 		// Leader churn: leaders die soon after their election or their
 		// latest commit, leaving short divergent logs of many terms
 		// behind, where Figure 8's bugs hide.
@@ -258,10 +276,13 @@ type simCluster struct {
 
 func runSimulation(seed uint64, opts simOptions) (res simResult) {
 	sizes := []int{1, 3, 5, 7}
+	if opts.churn {
+		sizes = []int{3, 5}
+	}
 	size := sizes[seed%uint64(len(sizes))]
 	s := sim.New(seed)
 	c := &simCluster{
-		seed: seed, opts: opts, s: s, swarm: newSwarm(s),
+		seed: seed, opts: opts, s: s, swarm: newSwarm(s, opts.churn),
 		nodes: make([]*simNode, size+1), leaders: map[uint64]NodeID{}, once: map[fingerprint]uint64{},
 		lastFrom: map[NodeID]fingerprint{}, acked: map[string]uint64{}, logAt: map[[2]uint64][2]any{}, trace: *simTrace,
 	}
@@ -285,9 +306,13 @@ func runSimulation(seed uint64, opts simOptions) (res simResult) {
 		}
 		res.seed, res.steps = seed, s.Steps()
 		if res.failure != "" {
+			churn := ""
+			if opts.churn {
+				churn = " -sim.churn"
+			}
 			res.failure = fmt.Sprintf("simulation seed %d (%d nodes) failed at step %d, virtual time %v: [%s] %s\n"+
-				"replay: go test -run 'TestSimulation$' -sim.seed=%d -sim.trace -v .",
-				seed, size, s.Steps(), s.Now(), res.check, res.failure, seed)
+				"replay: go test -tags raftlite_bugs -run 'TestSimulation$' -sim.seed=%d%s -sim.trace -v .",
+				seed, size, s.Steps(), s.Now(), res.check, res.failure, seed, churn)
 		}
 	}()
 	if s.RunUntil(simChaos, c.failed) {
@@ -417,6 +442,7 @@ func (c *simCluster) crash(n *simNode) {
 			_ = n.disk.Save(b.hs, b.entries)
 		}
 	}
+	c.checkSavedCommit(n)
 }
 
 // crashSoon crashes n within up to d and restarts it within up to r after.

@@ -17,6 +17,7 @@ const (
 	checkDelivery           = "delivery"             // each node delivers the committed messages, in order, no gap
 	checkLiveness           = "liveness"             // once faults stop, everything pending commits
 	checkStorage            = "storage"              // the simulated disk accepts every save
+	checkSavedCommit        = "saved commit"         // a disk's saved commit index covers only entries it holds as committed
 	checkNoPanic            = "no panic"             // nothing panics
 )
 
@@ -77,6 +78,22 @@ func (c *simCluster) checkDiskKeepsCommitted(n *simNode, b *saveBatch) {
 			c.fail(checkCommittedKept, "node %d's save from index %d cuts committed entry %d", n.id, first, i)
 			return
 		}
+	}
+}
+
+// checkSavedCommit: after a crash, the commit index n's disk saved covers
+// only entries that the disk holds as they committed, for the next life
+// delivers them before it hears from anyone.
+func (c *simCluster) checkSavedCommit(n *simNode) {
+	d := n.disk
+	for i := uint64(1); i <= min(d.hs.Commit, uint64(len(c.committed))); i++ {
+		if !d.holds(i, c.terms[i-1]) {
+			c.fail(checkSavedCommit, "node %d's disk saved commit index %d but does not hold committed entry %d", n.id, d.hs.Commit, i)
+			return
+		}
+	}
+	if d.hs.Commit > uint64(len(d.entries)) {
+		c.fail(checkSavedCommit, "node %d's disk saved commit index %d but holds only %d entries", n.id, d.hs.Commit, len(d.entries))
 	}
 }
 
