@@ -6,7 +6,9 @@ import (
 	"go/parser"
 	"go/token"
 	"io/fs"
+	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 )
@@ -141,4 +143,92 @@ func undocumented(fset *token.FileSet, p *doc.Package) []string {
 		}
 	}
 	return out
+}
+
+// TestDocCodeIsCompiled: every code block in a doc comment is, line for
+// line, code in a test file of the same package (an Example, usually),
+// so that it compiles and shows the API as it is.
+func TestDocCodeIsCompiled(t *testing.T) {
+	for dir, pkg := range modulePackages(t) {
+		if pkg.Name == "main" {
+			continue
+		}
+		var code []string
+		tests, _ := filepath.Glob(filepath.Join(dir, "*_test.go"))
+		for _, name := range tests {
+			src, err := os.ReadFile(name)
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, line := range strings.Split(string(src), "\n") {
+				code = append(code, strings.TrimSpace(line))
+			}
+		}
+		for _, doc := range docComments(pkg.Package) {
+			for _, block := range codeBlocks(doc) {
+				if !isGo(block) {
+					continue // a shell command, a config file
+				}
+				if !containsRun(code, block) {
+					t.Errorf("%s: a code block in a doc comment is not code of a test file:\n\t%s", dir, strings.Join(block, "\n\t"))
+				}
+			}
+		}
+	}
+}
+
+func docComments(p *doc.Package) []string {
+	docs := []string{p.Doc}
+	for _, v := range append(p.Consts, p.Vars...) {
+		docs = append(docs, v.Doc)
+	}
+	for _, f := range p.Funcs {
+		docs = append(docs, f.Doc)
+	}
+	for _, typ := range p.Types {
+		docs = append(docs, typ.Doc)
+		for _, f := range append(typ.Funcs, typ.Methods...) {
+			docs = append(docs, f.Doc)
+		}
+	}
+	return docs
+}
+
+// codeBlocks returns the indented blocks of a doc comment, each line trimmed.
+func codeBlocks(doc string) [][]string {
+	var blocks [][]string
+	var cur []string
+	for _, line := range strings.Split(doc, "\n") {
+		if strings.HasPrefix(line, "\t") {
+			cur = append(cur, strings.TrimSpace(line))
+			continue
+		}
+		if len(cur) > 0 && line != "" {
+			blocks, cur = append(blocks, cur), nil
+		}
+	}
+	if len(cur) > 0 {
+		blocks = append(blocks, cur)
+	}
+	return blocks
+}
+
+func containsRun(code, block []string) bool {
+	for i := range code {
+		if len(code)-i >= len(block) && slices.Equal(code[i:i+len(block)], block) {
+			return true
+		}
+	}
+	return false
+}
+
+// isGo reports whether block parses as Go statements or declarations.
+func isGo(block []string) bool {
+	src := strings.Join(block, "\n")
+	fset := token.NewFileSet()
+	if _, err := parser.ParseFile(fset, "", "package p\nfunc _() {\n"+src+"\n}", 0); err == nil {
+		return true
+	}
+	_, err := parser.ParseFile(fset, "", "package p\n"+src, 0)
+	return err == nil
 }
