@@ -19,8 +19,14 @@
 //		log.Fatal(err)
 //	}
 //	defer node.Close()
-//	index, err := node.Broadcast(ctx, []byte("hello")) // returns once committed
-//	d := <-node.Deliveries()                            // every node delivers it
+//	index, err := node.Broadcast(context.Background(), []byte("hello")) // returns once committed
+//	if err != nil {
+//		log.Fatal(err)
+//	}
+//	d := <-node.Deliveries() // every node delivers it
+//	fmt.Printf("%q committed at index %d\n", d.Data, index)
+//
+// ExampleNew runs this program; the package Example runs three nodes.
 //
 // The algorithm itself is a pure state machine, one short handler per event
 // (events.go), after Martin Kleppmann's formulation of Raft; the Node

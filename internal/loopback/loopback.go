@@ -24,6 +24,9 @@
 //		}
 //		return nil
 //	})
+//
+// ExampleRetry runs this for three nodes over TCP, with startNode and
+// closeAll written out.
 package loopback
 
 import (

@@ -2,16 +2,24 @@
 // when seeded, and able to misbehave on demand. It is what raftlite's own
 // tests run on, and it serves users' tests the same way.
 //
-//	net := mem.NewNetwork(1)
+//	network := mem.NewNetwork(1)
 //	peers := map[raftlite.NodeID]string{1: "", 2: "", 3: ""}
+//	nodes := map[raftlite.NodeID]*raftlite.Node{}
 //	for id := range peers {
 //		node, err := raftlite.New(raftlite.Config{ID: id, Peers: peers,
-//			Transport: net.Transport(id), Persister: raftlite.NewMemoryPersister()})
-//		...
+//			Transport: network.Transport(id), Persister: raftlite.NewMemoryPersister()})
+//		if err != nil {
+//			log.Fatal(err)
+//		}
+//		defer node.Close()
+//		nodes[id] = node
 //	}
-//	net.Isolate(1) // node 1 neither sends nor hears
-//	net.Cut(2, 3)  // 2 no longer reaches 3; 3 still reaches 2
-//	net.Heal()     // every link up again
+//	network.Isolate(1) // node 1 neither sends nor hears
+//	network.Cut(2, 3)  // 2 no longer reaches 3; 3 still reaches 2
+//	network.Heal()     // every link up again
+//
+// ExampleNetwork runs this, and the package Example shows a leader
+// isolated and replaced.
 //
 // Addresses in Peers are ignored: nodes are found by id.
 //

@@ -63,6 +63,41 @@ func Example() {
 	// healed, the old leader delivers "without the old leader"
 }
 
+// Nodes get their transports from one Network, which then fails links and
+// heals them (the package documentation shows this code). Healed, the
+// three commit a message.
+func ExampleNetwork() {
+	network := mem.NewNetwork(1)
+	peers := map[raftlite.NodeID]string{1: "", 2: "", 3: ""}
+	nodes := map[raftlite.NodeID]*raftlite.Node{}
+	for id := range peers {
+		node, err := raftlite.New(raftlite.Config{ID: id, Peers: peers,
+			Transport: network.Transport(id), Persister: raftlite.NewMemoryPersister()})
+		if err != nil {
+			log.Fatal(err)
+		}
+		defer node.Close()
+		nodes[id] = node
+	}
+	network.Isolate(1) // node 1 neither sends nor hears
+	network.Cut(2, 3)  // 2 no longer reaches 3; 3 still reaches 2
+	network.Heal()     // every link up again
+
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if _, err := nodes[1].Broadcast(ctx, []byte("healed")); err != nil {
+		log.Fatal(err)
+	}
+	for id := raftlite.NodeID(1); id <= 3; id++ {
+		d := <-nodes[id].Deliveries()
+		fmt.Printf("node %d delivered %q\n", id, d.Data)
+	}
+	// Output:
+	// node 1 delivered "healed"
+	// node 2 delivered "healed"
+	// node 3 delivered "healed"
+}
+
 // waitForLeader polls until one of nodes leads in a term after the given
 // one, and returns it.
 func waitForLeader(nodes map[raftlite.NodeID]*raftlite.Node, after uint64) raftlite.NodeID {

@@ -3,14 +3,17 @@
 // the same node-identity certificates as transport/tcp.
 //
 //	tr := quic.New(quic.Config{ClusterID: "prod", TLS: tlsConfig}) // see transport/tlsutil
-//	node, err := raftlite.New(raftlite.Config{
+//	cfg := raftlite.Config{
 //		ID:        1,
-//		Peers:     map[raftlite.NodeID]string{1: "10.0.0.1:7000", 2: "10.0.0.2:7000", 3: "10.0.0.3:7000"}, // UDP
+//		Peers:     map[raftlite.NodeID]string{1: "10.0.0.1:7000", 2: "10.0.0.2:7000", 3: "10.0.0.3:7000"},
 //		Transport: tr, // the Node starts and closes it
 //		Persister: persister,
-//	})
+//	}
 //
-// The package Example drives two transports by hand.
+// raftlite.New(cfg) starts the node and its transport, which listens on
+// this node's address in Peers (UDP 10.0.0.1:7000) unless this package's
+// Config.Listen says otherwise. ExampleConfig builds this configuration; the
+// package Example drives two transports by hand.
 //
 // Each direction of each pair of nodes is one QUIC connection carrying one
 // long-lived stream (not a stream per message: Raft wants order per pair),

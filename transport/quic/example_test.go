@@ -43,3 +43,28 @@ func Example() {
 	fmt.Println(m.Kind, "from node", m.From, "in term", m.Term)
 	// Output: VoteRequest from node 1 in term 7
 }
+
+// The configuration of node 1 of a three-node cluster, as the package
+// documentation shows it. Building it starts nothing: the transport listens
+// only once raftlite.New(cfg) starts it.
+func ExampleConfig() {
+	ca, err := tlsutil.NewCA("example CA") // in production: tlsutil.LoadConfig
+	if err != nil {
+		log.Fatal(err)
+	}
+	tlsConfig, err := ca.Config(1)
+	if err != nil {
+		log.Fatal(err)
+	}
+	// A wal.Log, rather, to survive a crash.
+	persister := raftlite.NewMemoryPersister()
+	tr := quic.New(quic.Config{ClusterID: "prod", TLS: tlsConfig}) // see transport/tlsutil
+	cfg := raftlite.Config{
+		ID:        1,
+		Peers:     map[raftlite.NodeID]string{1: "10.0.0.1:7000", 2: "10.0.0.2:7000", 3: "10.0.0.3:7000"},
+		Transport: tr, // the Node starts and closes it
+		Persister: persister,
+	}
+	fmt.Println(len(cfg.Peers), "members; listening:", tr.Addr() != nil)
+	// Output: 3 members; listening: false
+}

@@ -3,14 +3,17 @@
 // head-of-line blocking or connection migration matters.
 //
 //	tr := tcp.New(tcp.Config{ClusterID: "prod", TLS: tlsConfig}) // TLS optional: see transport/tlsutil
-//	node, err := raftlite.New(raftlite.Config{
+//	cfg := raftlite.Config{
 //		ID:        1,
 //		Peers:     map[raftlite.NodeID]string{1: "10.0.0.1:7000", 2: "10.0.0.2:7000", 3: "10.0.0.3:7000"},
 //		Transport: tr, // the Node starts and closes it
 //		Persister: persister,
-//	})
+//	}
 //
-// The package Example drives two transports by hand.
+// raftlite.New(cfg) starts the node and its transport, which listens on
+// this node's address in Peers (TCP 10.0.0.1:7000) unless this package's
+// Config.Listen says otherwise. ExampleConfig builds this configuration; the
+// package Example drives two transports by hand.
 //
 // Each node keeps one outbound connection to each peer and accepts one from
 // each, so each direction of each pair is one ordered stream. Connections

@@ -7,6 +7,7 @@ import (
 
 	"github.com/raftlite/raftlite"
 	"github.com/raftlite/raftlite/transport/tcp"
+	"github.com/raftlite/raftlite/transport/tlsutil"
 )
 
 // Two transports on loopback exchange a message. In a cluster the Node
@@ -44,4 +45,29 @@ func ExampleTransport_MaxMessageBytes() {
 	// Output:
 	// 16777216
 	// 4194304
+}
+
+// The configuration of node 1 of a three-node cluster, as the package
+// documentation shows it. Building it starts nothing: the transport listens
+// only once raftlite.New(cfg) starts it.
+func ExampleConfig() {
+	ca, err := tlsutil.NewCA("example CA") // in production: tlsutil.LoadConfig
+	if err != nil {
+		log.Fatal(err)
+	}
+	tlsConfig, err := ca.Config(1)
+	if err != nil {
+		log.Fatal(err)
+	}
+	// A wal.Log, rather, to survive a crash.
+	persister := raftlite.NewMemoryPersister()
+	tr := tcp.New(tcp.Config{ClusterID: "prod", TLS: tlsConfig}) // TLS optional: see transport/tlsutil
+	cfg := raftlite.Config{
+		ID:        1,
+		Peers:     map[raftlite.NodeID]string{1: "10.0.0.1:7000", 2: "10.0.0.2:7000", 3: "10.0.0.3:7000"},
+		Transport: tr, // the Node starts and closes it
+		Persister: persister,
+	}
+	fmt.Println(len(cfg.Peers), "members; listening:", tr.Addr() != nil)
+	// Output: 3 members; listening: false
 }

@@ -12,9 +12,17 @@
 //
 // # Throwaway certificates (tests, demos)
 //
-//	ca, _ := tlsutil.NewCA("raftlite test CA")
-//	cfg1, _ := ca.Config(1) // *tls.Config for node 1
-//	t := tcp.New(tcp.Config{ClusterID: "demo", TLS: cfg1})
+//	ca, err := tlsutil.NewCA("raftlite test CA")
+//	if err != nil {
+//		log.Fatal(err)
+//	}
+//	cfg1, err := ca.Config(1) // *tls.Config for node 1
+//	if err != nil {
+//		log.Fatal(err)
+//	}
+//	t1 := tcp.New(tcp.Config{ClusterID: "demo", TLS: cfg1})
+//
+// ExampleCA_Config goes on to connect node 1 to node 2 over mutual TLS.
 //
 // CA.Issue returns PEM bytes; Identity.WriteFiles and CA.WriteFiles store
 // them for use by other processes.

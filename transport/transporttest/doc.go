@@ -2,15 +2,17 @@
 // implementations, in the manner of testing/fstest: every transport in this
 // repository runs it, and so should yours.
 //
-//	func TestConformance(t *testing.T) {
-//		transporttest.Run(t, func(t *testing.T, ids []raftlite.NodeID) transporttest.Net {
-//			peers := map[raftlite.NodeID]string{}
-//			for _, id := range ids {
-//				peers[id] = randomAddr() // or any opaque name your transport resolves
-//			}
-//			return transporttest.Net{Peers: peers, New: newTransport}
-//		}, transporttest.Options{MaxMessageBytes: 1 << 20, Size: wire.Size})
-//	}
+// A transport's test (func TestConformance(t *testing.T), say) calls Run
+// with a MakeNet that gives every node an address and a New that makes its
+// transport, and Options that say how large a message it carries:
+//
+//	transporttest.Run(t, func(t *testing.T, ids []raftlite.NodeID) transporttest.Net {
+//		peers := map[raftlite.NodeID]string{}
+//		for _, id := range ids {
+//			peers[id] = randomAddr() // or any opaque name your transport resolves
+//		}
+//		return transporttest.Net{Peers: peers, New: newTransport}
+//	}, transporttest.Options{MaxMessageBytes: maxMessageBytes, Size: wire.Size})
 //
 // ExampleRun shows it whole, for transport/tcp.
 //

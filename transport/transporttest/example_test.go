@@ -19,23 +19,18 @@ import (
 // The addresses are random ports that nothing reserves: the suite asks
 // MakeNet again when a Start finds one taken.
 func ExampleRun() {
+	newTransport := func(raftlite.NodeID) raftlite.Transport {
+		return tcp.New(tcp.Config{ClusterID: "conformance"})
+	}
+	maxMessageBytes := tcp.New(tcp.Config{}).MaxMessageBytes()
 	testConformance := func(t *testing.T) {
-		makeNet := func(t *testing.T, ids []raftlite.NodeID) transporttest.Net {
+		transporttest.Run(t, func(t *testing.T, ids []raftlite.NodeID) transporttest.Net {
 			peers := map[raftlite.NodeID]string{}
 			for _, id := range ids {
-				peers[id] = randomAddr()
+				peers[id] = randomAddr() // or any opaque name your transport resolves
 			}
-			return transporttest.Net{
-				Peers: peers,
-				New: func(raftlite.NodeID) raftlite.Transport {
-					return tcp.New(tcp.Config{ClusterID: "conformance"})
-				},
-			}
-		}
-		transporttest.Run(t, makeNet, transporttest.Options{
-			MaxMessageBytes: tcp.New(tcp.Config{}).MaxMessageBytes(),
-			Size:            wire.Size,
-		})
+			return transporttest.Net{Peers: peers, New: newTransport}
+		}, transporttest.Options{MaxMessageBytes: maxMessageBytes, Size: wire.Size})
 	}
 	_ = testConformance // in a _test.go file: func TestConformance(t *testing.T)
 }

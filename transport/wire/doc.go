@@ -2,17 +2,28 @@
 // (transport/tcp, transport/quic) speak: length-prefixed frames carrying a
 // handshake and then msgpack-encoded raftlite.Messages.
 //
-//	w := wire.NewWriter(bufConn, wire.DefaultMaxFrameBytes)
-//	err := w.WriteHandshake(&wire.Handshake{Version: wire.Version, ClusterID: "prod", Node: 1})
-//	err = w.WriteMessage(&m)
-//	err = bufConn.Flush()
-//
-//	r := wire.NewReader(conn, wire.DefaultMaxFrameBytes)
+//	var conn bytes.Buffer // a net.Conn, in a transport
+//	w := wire.NewWriter(&conn, wire.DefaultMaxFrameBytes)
+//	if err := w.WriteHandshake(&wire.Handshake{Version: wire.Version, ClusterID: "prod", Node: 1}); err != nil {
+//		log.Fatal(err)
+//	}
+//	sent := raftlite.Message{Kind: raftlite.MsgVoteRequest, From: 1, To: 2, Term: 7, LastIndex: 10, LastTerm: 6}
+//	if err := w.WriteMessage(&sent); err != nil {
+//		log.Fatal(err)
+//	}
+//	// The other end:
+//	r := wire.NewReader(&conn, wire.DefaultMaxFrameBytes)
 //	var h wire.Handshake
-//	err = r.ReadHandshake(&h) // then h.Check("prod")
-//	err = r.ReadMessage(&m)   // errors.Is(err, wire.ErrMalformed) etc.
+//	if err := r.ReadHandshake(&h); err != nil {
+//		log.Fatal(err)
+//	}
+//	fmt.Println("node", h.Node, "of cluster", h.ClusterID, "compatible:", h.Check("prod") == nil)
+//	var m raftlite.Message
+//	if err := r.ReadMessage(&m); err != nil {
+//		log.Fatal(err) // errors.Is(err, wire.ErrMalformed) etc.
+//	}
 //
-// The package Example runs the same through a buffer.
+// The package Example runs this code.
 //
 // # Frames
 //

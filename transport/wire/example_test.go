@@ -12,7 +12,7 @@ import (
 // A dialer's handshake and a message, written to a buffer that stands in
 // for the connection and read back as the acceptor reads them.
 func Example() {
-	var conn bytes.Buffer
+	var conn bytes.Buffer // a net.Conn, in a transport
 	w := wire.NewWriter(&conn, wire.DefaultMaxFrameBytes)
 	if err := w.WriteHandshake(&wire.Handshake{Version: wire.Version, ClusterID: "prod", Node: 1}); err != nil {
 		log.Fatal(err)
@@ -21,7 +21,7 @@ func Example() {
 	if err := w.WriteMessage(&sent); err != nil {
 		log.Fatal(err)
 	}
-
+	// The other end:
 	r := wire.NewReader(&conn, wire.DefaultMaxFrameBytes)
 	var h wire.Handshake
 	if err := r.ReadHandshake(&h); err != nil {
@@ -30,7 +30,7 @@ func Example() {
 	fmt.Println("node", h.Node, "of cluster", h.ClusterID, "compatible:", h.Check("prod") == nil)
 	var m raftlite.Message
 	if err := r.ReadMessage(&m); err != nil {
-		log.Fatal(err)
+		log.Fatal(err) // errors.Is(err, wire.ErrMalformed) etc.
 	}
 	fmt.Println(m.Kind, "from", m.From, "to", m.To, "in term", m.Term, "took", wire.Size(&m), "bytes")
 	// Output:
