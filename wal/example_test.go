@@ -3,16 +3,9 @@ package wal_test
 import (
 	"context"
 	"fmt"
-	"go/parser"
-	"go/token"
 	"log"
 	"os"
-	"slices"
-	"strings"
-	"testing"
 	"time"
-
-	"github.com/stretchr/testify/require"
 
 	"github.com/raftlite/raftlite"
 	"github.com/raftlite/raftlite/transport/mem"
@@ -109,31 +102,4 @@ func live(dir string, id raftlite.NodeID, peers map[raftlite.NodeID]string, tran
 		}
 	}
 	return nil
-}
-
-// TestDocExampleIsCompiled checks that the example in the package
-// documentation is, line for line, code of this file, which compiles and
-// runs as Example.
-func TestDocExampleIsCompiled(t *testing.T) {
-	f, err := parser.ParseFile(token.NewFileSet(), "doc.go", nil, parser.ParseComments|parser.PackageClauseOnly)
-	require.NoError(t, err)
-	var snippet []string
-	for _, line := range strings.Split(f.Doc.Text(), "\n") {
-		if strings.HasPrefix(line, "\t") {
-			snippet = append(snippet, strings.TrimSpace(line))
-		}
-	}
-	require.NotEmpty(t, snippet, "the package documentation has an example")
-	src, err := os.ReadFile("example_test.go")
-	require.NoError(t, err)
-	var code []string
-	for _, line := range strings.Split(string(src), "\n") {
-		code = append(code, strings.TrimSpace(line))
-	}
-	for i := range code {
-		if len(code)-i >= len(snippet) && slices.Equal(code[i:i+len(snippet)], snippet) {
-			return
-		}
-	}
-	t.Errorf("the example in doc.go is not code of example_test.go:\n%s", strings.Join(snippet, "\n"))
 }

@@ -1,11 +1,6 @@
 package persistertest_test
 
 import (
-	"go/parser"
-	"go/token"
-	"os"
-	"slices"
-	"strings"
 	"testing"
 
 	"github.com/stretchr/testify/require"
@@ -31,31 +26,4 @@ func mustOpen(t *testing.T, dir string) raftlite.Persister {
 	l, err := wal.Open(dir, wal.Options{})
 	require.NoError(t, err)
 	return l
-}
-
-// TestDocExampleIsCompiled checks that the example in the package
-// documentation is, line for line, code of this file, which compiles and
-// runs as TestConformance.
-func TestDocExampleIsCompiled(t *testing.T) {
-	f, err := parser.ParseFile(token.NewFileSet(), "persistertest.go", nil, parser.ParseComments|parser.PackageClauseOnly)
-	require.NoError(t, err)
-	var snippet []string
-	for _, line := range strings.Split(f.Doc.Text(), "\n") {
-		if strings.HasPrefix(line, "\t") {
-			snippet = append(snippet, strings.TrimSpace(line))
-		}
-	}
-	require.NotEmpty(t, snippet, "the package documentation has an example")
-	src, err := os.ReadFile("example_test.go")
-	require.NoError(t, err)
-	var code []string
-	for _, line := range strings.Split(string(src), "\n") {
-		code = append(code, strings.TrimSpace(line))
-	}
-	for i := range code {
-		if len(code)-i >= len(snippet) && slices.Equal(code[i:i+len(snippet)], snippet) {
-			return
-		}
-	}
-	t.Errorf("the example in persistertest.go is not code of example_test.go:\n%s", strings.Join(snippet, "\n"))
 }
