@@ -329,7 +329,7 @@ func (c *core) noteSession(e *Entry) {
 	}
 	prev, had := c.sessions[e.Origin]
 	c.sessionUndo = append(c.sessionUndo, sessionChange{index: e.Index, origin: e.Origin, prev: prev, had: had})
-	c.sessions[e.Origin] = broadcastID{e.Incarnation, e.Seq}
+	noteSession(c.sessions, e)
 }
 
 // truncateAfter cuts the log after index i and undoes what the cut

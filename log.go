@@ -158,24 +158,6 @@ func (l *raftLog) truncateAfter(i uint64) {
 	}
 }
 
-// evictable returns what memFirst would be after evictThrough(i).
-func (l *raftLog) evictable(i uint64) uint64 {
-	size := l.size()
-	n := uint64(len(l.chunks))
-	if n == 0 {
-		return l.memFirst()
-	}
-	base, head := l.base, l.head
-	for k := uint64(0); k+1 < n && l.offset+(base+1)*size <= i; k++ {
-		if k == 0 && uint64(len(l.chunks[0])) != size {
-			break
-		}
-		base++
-		head = 0
-	}
-	return l.offset + 1 + base*size + uint64(head)
-}
-
 // evictThrough lets go of the chunks whose entries all lie at or before i,
 // keeping the chunk the log ends in. It returns the new memFirst.
 func (l *raftLog) evictThrough(i uint64) uint64 {
