@@ -57,6 +57,15 @@ const (
 	// the new HardState without all the entries saved with it, breaking
 	// the Persister contract (the simulated disk has the switch).
 	bugHardStateBeforeEntries
+	// bugIgnorePrevTerm: a follower appends a leader's entries without
+	// checking that its log matches at the entry before them (§5.3).
+	bugIgnorePrevTerm
+	// bugAckBatchIndex: a broadcast is acknowledged with the index of the
+	// last entry committed with it rather than its own.
+	bugAckBatchIndex
+	// bugNeverReforward: a follower forwards each broadcast once and never
+	// again, so one lost on the way waits for ever.
+	bugNeverReforward
 )
 
 // injected reports whether bug b is switched on.

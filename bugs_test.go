@@ -34,6 +34,9 @@ var catalogue = []struct {
 	{"AcceptRetries", bugAcceptRetries, checkExactlyOnce, false},
 	{"AcceptGaps", bugAcceptGaps, checkFIFO, false},
 	{"HardStateBeforeEntries", bugHardStateBeforeEntries, checkSavedCommit, false},
+	{"IgnorePrevTerm", bugIgnorePrevTerm, checkLogMatching, false},
+	{"AckBatchIndex", bugAckBatchIndex, checkAcknowledgement, false},
+	{"NeverReforward", bugNeverReforward, checkLiveness, false},
 	{"DeliverUncommitted", bugDeliverUncommitted, checkDelivery, false},
 	{"DeliverAcrossGap", bugDeliverAcrossGap, checkDelivery, false},
 }

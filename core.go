@@ -452,7 +452,11 @@ func (c *core) ackOwn(from, to uint64) {
 		for len(c.pending) > 0 && c.pending[0].Seq <= e.Seq {
 			p := &c.pending[0]
 			if p.Seq == e.Seq {
-				c.out.Acked = append(c.out.Acked, ack{Seq: e.Seq, Index: i})
+				index := i
+				if c.injected(bugAckBatchIndex) {
+					index = to
+				}
+				c.out.Acked = append(c.out.Acked, ack{Seq: e.Seq, Index: index})
 			}
 			if p.Seq <= c.forwardedSeq {
 				c.forwardedBytes -= p.size()

@@ -30,7 +30,7 @@ func (c *core) onTick() {
 	}
 	if len(c.pending) > 0 {
 		c.forwardTicks++
-		if c.forwardTicks >= c.cfg.ticksPerElection() {
+		if c.forwardTicks >= c.cfg.ticksPerElection() && !c.injected(bugNeverReforward) {
 			c.forwardTicks = 0
 			c.reforward()
 		}
@@ -168,7 +168,7 @@ func (c *core) onLogRequest(m Message) {
 		c.send(Message{Kind: MsgLogResponse, To: m.From, PrevIndex: m.PrevIndex, Match: c.log.lastIndex() + 1})
 		return
 	}
-	if m.PrevIndex >= c.log.offset && c.log.term(m.PrevIndex) != m.PrevTerm {
+	if m.PrevIndex >= c.log.offset && c.log.term(m.PrevIndex) != m.PrevTerm && !c.injected(bugIgnorePrevTerm) {
 		// Hint where the conflicting term starts so the leader skips it whole.
 		c.send(Message{Kind: MsgLogResponse, To: m.From, PrevIndex: m.PrevIndex,
 			Match: c.log.firstIndexOfTerm(m.PrevIndex), HintTerm: c.log.term(m.PrevIndex)})
