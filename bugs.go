@@ -73,3 +73,13 @@ func (c *core) injected(b bug) bool { return bugOn(c.cfg.bug, b) }
 
 // bugOn reports whether bug b is in the set.
 func bugOn(set, b bug) bool { return bugsCompiled && set&b != 0 }
+
+// injectStaleTruncation is bugTruncateOnStaleRequest: having matched a
+// request that ends at last, cut the log (and the disk) after it.
+func (c *core) injectStaleTruncation(last uint64) {
+	if !c.injected(bugTruncateOnStaleRequest) || last <= c.log.offset || last >= c.log.lastIndex() || last < c.log.memFirst() {
+		return
+	}
+	c.truncateAfter(last)
+	c.persistEntries(c.log.slice(last, last+1, c.cfg.maxBatchBytes))
+}

@@ -179,10 +179,7 @@ func (c *core) onLogRequest(m Message) {
 		c.dropped++
 		return
 	}
-	if c.injected(bugTruncateOnStaleRequest) && last > c.log.offset && last < c.log.lastIndex() && last >= c.log.memFirst() {
-		c.truncateAfter(last)
-		c.persistEntries(c.log.slice(last, last+1, c.cfg.maxBatchBytes))
-	}
+	c.injectStaleTruncation(last)
 	if c.injected(bugCommitBeyondRequest) {
 		last = c.log.lastIndex()
 	}
