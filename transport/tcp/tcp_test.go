@@ -283,3 +283,54 @@ func TestStartRejectsBadConfig(t *testing.T) {
 	err = New(Config{TLS: &tls.Config{}}).Start(1, map[raftlite.NodeID]string{1: "127.0.0.1:0"}, func(raftlite.Message) {})
 	assert.ErrorIs(t, err, raftlite.ErrInvalidConfig)
 }
+
+// lineCounter counts the lines written to it.
+type lineCounter struct {
+	mu    sync.Mutex
+	lines int
+	text  strings.Builder
+}
+
+func (c *lineCounter) Write(p []byte) (int, error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.lines += strings.Count(string(p), "\n")
+	c.text.Write(p)
+	return len(p), nil
+}
+
+// Anyone who can reach the port can send garbage: 200 bad handshakes are
+// all counted, but write at most a few warnings, the last of which says
+// how many were held back.
+func TestGarbageConnectionsCannotFloodTheLog(t *testing.T) {
+	var logged lineCounter
+	var tr *Transport
+	var addr string
+	require.NoError(t, loopback.Retry(func() error {
+		addrs := loopback.Candidates(2)
+		addr = addrs[0]
+		tr = New(Config{ClusterID: "c", Logger: slog.New(slog.NewTextHandler(&logged, nil))})
+		return tr.Start(1, map[raftlite.NodeID]string{1: addrs[0], 2: addrs[1]}, func(raftlite.Message) {})
+	}))
+	defer tr.Close()
+	const garbage = 200
+	start := time.Now()
+	for range garbage {
+		c, err := net.Dial("tcp", addr)
+		require.NoError(t, err)
+		_, err = c.Write([]byte{3, 0xc1, 0xc1, 0xc1})
+		require.NoError(t, err)
+		_, _ = io.Copy(io.Discard, c) // the transport closes it
+		require.NoError(t, c.Close())
+	}
+	require.NoError(t, tr.Close())
+	elapsed := time.Since(start)
+	assert.Equal(t, uint64(garbage), tr.Stats().MalformedFrames, "every bad handshake is counted")
+	logged.mu.Lock()
+	defer logged.mu.Unlock()
+	// One a second, plus the first: however slow this machine is today.
+	limit := 2 + int(elapsed/time.Second)
+	assert.LessOrEqual(t, logged.lines, limit, "after %v:\n%s", elapsed, logged.text.String())
+	assert.Less(t, logged.lines, garbage/2, "the limit must bite")
+	assert.Contains(t, logged.text.String(), "bad handshake")
+}

@@ -66,7 +66,7 @@ func (e *Engine) answer(ic *inConn) (*wire.Handshake, time.Duration, bool) {
 	if err := ic.r.ReadHandshake(&h); err != nil {
 		if errors.Is(err, wire.ErrMalformed) || errors.Is(err, wire.ErrFrameTooLarge) {
 			e.stats.malformed.Add(1)
-			ic.log.Warn("closing connection: bad handshake", "err", err)
+			e.netWarn.warn(ic.log, "closing connection: bad handshake", "err", err)
 		} else {
 			ic.log.Debug("connection ended before handshake", "err", err)
 		}
@@ -95,7 +95,7 @@ func (e *Engine) answer(ic *inConn) (*wire.Handshake, time.Duration, bool) {
 // refuse tells the dialer why we will not talk to it.
 func (e *Engine) refuse(ic *inConn, h *wire.Handshake, err error) {
 	e.stats.refused.Add(1)
-	ic.log.Warn("refusing connection", "claims", uint64(h.Node), "err", err)
+	e.netWarn.warn(ic.log, "refusing connection", "claims", uint64(h.Node), "err", err)
 	reply := e.hello()
 	// The reason quotes the peer's cluster id, which the peer chose; keep
 	// the reply well inside the handshake limit.
@@ -217,7 +217,7 @@ func (e *Engine) read(ic *inConn, from raftlite.NodeID) {
 		switch {
 		case errors.Is(err, wire.ErrMalformed) || errors.Is(err, wire.ErrFrameTooLarge):
 			e.stats.malformed.Add(1)
-			ic.log.Warn("closing connection: bad frame", "peer", uint64(from), "err", err)
+			e.netWarn.warn(ic.log, "closing connection: bad frame", "peer", uint64(from), "err", err)
 			return
 		case err != nil:
 			if !errors.Is(err, io.EOF) && e.ctx.Err() == nil {

@@ -112,6 +112,9 @@ type Engine struct {
 	instance uint64
 	log      *slog.Logger
 	stats    counters
+	// netWarn limits the warnings that anyone who reaches the port can
+	// cause: bad handshakes, refused connections, bad frames.
+	netWarn *warnLimiter
 
 	ctx    context.Context
 	cancel context.CancelFunc
@@ -150,7 +153,7 @@ func New(cfg Config, self raftlite.NodeID, addrs map[raftlite.NodeID]string, del
 		cfg: cfg, self: self, deliver: deliver, instance: rand.Uint64() | 1,
 		log: cfg.Logger.With("node", uint64(self)), ctx: ctx, cancel: cancel,
 		peers: make(map[raftlite.NodeID]*peer), conns: make(map[Conn]struct{}),
-		inbound: make(map[raftlite.NodeID]*inbound),
+		inbound: make(map[raftlite.NodeID]*inbound), netWarn: newWarnLimiter(),
 	}
 	for id, addr := range addrs {
 		if id != self {
