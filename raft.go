@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"maps"
 	"math/rand/v2"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -452,14 +453,35 @@ func (n *Node) evict() {
 
 func (n *Node) updateStatus() {
 	c := n.core
-	n.statusMu.Lock()
-	n.status = Status{
+	now := Status{
 		ID: c.cfg.id, Term: c.hs.Term, Role: c.role, Leader: c.leader,
 		CommitIndex: c.commit, LastIndex: c.log.lastIndex(),
 		Delivered: n.app.delivered, Dropped: c.dropped, HeldEntries: c.log.lastIndex() + 1 - c.log.memFirst(),
 		Pending: len(c.pending),
 	}
+	n.statusMu.Lock()
+	was := n.status
+	n.status = now
 	n.statusMu.Unlock()
+	n.logChanges(was, now)
+}
+
+// logChanges tells, at Info, the story of the node's elections, roles and
+// leaders, so that a cluster's logs read as what happened.
+func (n *Node) logChanges(was, now Status) {
+	switch {
+	case now.Role == Candidate && (was.Role != Candidate || now.Term != was.Term):
+		n.log.Info("starting an election", "term", now.Term, "role", now.Role,
+			"why", "no word from a leader for an election timeout", "index", now.LastIndex)
+	case now.Role == Leader && was.Role != Leader:
+		votes := slices.Sorted(maps.Keys(n.core.votes))
+		n.log.Info("won the election", "term", now.Term, "role", now.Role, "votes", votes, "index", now.LastIndex)
+	case now.Role == Follower && was.Role != Follower && was.ID != None:
+		n.log.Info("stepping down", "term", now.Term, "role", now.Role, "was", was.Role, "leader", now.Leader)
+	}
+	if now.Leader != was.Leader && now.Leader != None && now.Role == Follower {
+		n.log.Info("following a leader", "term", now.Term, "role", now.Role, "leader", now.Leader)
+	}
 }
 
 func (n *Node) shutdown() {
