@@ -46,14 +46,16 @@ func runNode(args []string, stdout, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
-	logger := o.logger(stderr)
-	node, err := o.start(logger)
+	// The node and its transport name the node in their own lines; the
+	// lines of this command say which node they are about themselves.
+	base := o.logger(stderr)
+	node, err := o.start(base)
 	if err != nil {
 		return err
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	return serveNode(ctx, node, os.Stdin, stdout, o.concurrency, logger)
+	return serveNode(ctx, node, os.Stdin, stdout, o.concurrency, base.With("node", uint64(o.id)))
 }
 
 func parseNodeFlags(args []string, stderr io.Writer) (nodeOptions, error) {
@@ -97,7 +99,7 @@ func (o nodeOptions) logger(stderr io.Writer) *slog.Logger {
 	if o.logFormat == "json" {
 		handler = slog.NewJSONHandler(stderr, nil)
 	}
-	return slog.New(handler).With("node", uint64(o.id))
+	return slog.New(handler)
 }
 
 // start opens the node's write-ahead log and transport and starts the node.
@@ -116,7 +118,7 @@ func (o nodeOptions) start(logger *slog.Logger) (*raftlite.Node, error) {
 	if err != nil {
 		return nil, err
 	}
-	logger.Info("started", "transport", o.transport, "peers", o.peersFlag, "data", o.data)
+	logger.Info("started", "node", uint64(o.id), "transport", o.transport, "peers", o.peersFlag, "data", o.data)
 	return node, nil
 }
 
@@ -128,7 +130,7 @@ func (o nodeOptions) newTransport(logger *slog.Logger) (raftlite.Transport, erro
 	switch o.transport {
 	case "tcp":
 		if tlsConfig == nil {
-			logger.Warn("no TLS flags: tcp traffic is plaintext and unauthenticated")
+			logger.Warn("no TLS flags: tcp traffic is plaintext and unauthenticated", "node", uint64(o.id))
 		}
 		return tcp.New(tcp.Config{ClusterID: o.cluster, Listen: o.listen, TLS: tlsConfig, Logger: logger}), nil
 	case "quic":
