@@ -267,7 +267,7 @@ func (t *Transport) tlsConfigs(e *link.Engine, self raftlite.NodeID) (server, cl
 			}
 			if err != nil {
 				e.CountRefused()
-				e.Logger().Warn("quic: refusing connection: TLS verification failed", "err", err)
+				e.WarnFromNetwork("quic: refusing connection: TLS verification failed", "err", err)
 			}
 			return err
 		}

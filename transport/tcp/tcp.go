@@ -206,7 +206,7 @@ func (t *Transport) serve(e *link.Engine, c net.Conn, serverTLS *tls.Config) {
 	cancel()
 	if err != nil {
 		e.CountRefused()
-		e.Logger().Warn("tcp: refusing connection: TLS handshake failed", "remote", remote, "err", err)
+		e.WarnFromNetwork("tcp: refusing connection: TLS handshake failed", "remote", remote, "err", err)
 		_ = c.Close()
 		return
 	}

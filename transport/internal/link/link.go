@@ -197,6 +197,11 @@ func (e *Engine) Done() <-chan struct{} { return e.ctx.Done() }
 // Logger returns the engine's logger, tagged with the node id.
 func (e *Engine) Logger() *slog.Logger { return e.log }
 
+// WarnFromNetwork logs a warning that anyone who reaches the port can
+// cause, such as a failed TLS handshake, at most once a second (see
+// warnEvery); the caller counts every occurrence.
+func (e *Engine) WarnFromNetwork(msg string, args ...any) { e.netWarn.warn(e.log, msg, args...) }
+
 // Shutdown stops all work and closes every connection, so that blocked
 // reads and writes return. Call Wait after closing listeners.
 func (e *Engine) Shutdown() {
