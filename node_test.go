@@ -253,3 +253,42 @@ func TestConfigIsValidatedWithItsDefaults(t *testing.T) {
 		})
 	}
 }
+
+// The leader's Status shows each follower's progress and when it was last
+// heard from; a follower that stops answering falls behind in Match and
+// in LastContact.
+func TestLeaderStatusShowsEachFollower(t *testing.T) {
+	scenario(t, func(t *testing.T) {
+		c := newCluster(t, 3, 5)
+		l := c.leader()
+		idx := c.broadcast(l, "x")
+		c.waitDeliveredIndex(idx)
+		time.Sleep(200 * time.Millisecond) // virtual: a few heartbeats, and their answers
+		s := c.nodes[l].Status()
+		require.Len(t, s.Followers, 2)
+		for _, f := range s.Followers {
+			assert.NotEqual(t, l, f.ID)
+			assert.Equal(t, s.LastIndex, f.Match, "follower %d holds the whole log", f.ID)
+			assert.Equal(t, s.LastIndex+1, f.Next)
+			assert.False(t, f.Probing)
+			assert.WithinDuration(t, time.Now(), f.LastContact, time.Second)
+		}
+		down := s.Followers[0].ID
+		c.net.Isolate(down)
+		idx = c.broadcast(l, "y")
+		time.Sleep(3 * time.Second) // virtual: the follower stays silent
+		s = c.nodes[l].Status()
+		require.Equal(t, raftlite.Leader, s.Role)
+		for _, f := range s.Followers {
+			if f.ID == down {
+				assert.Less(t, f.Match, idx)
+				assert.Greater(t, time.Since(f.LastContact), 2*time.Second)
+			} else {
+				assert.GreaterOrEqual(t, f.Match, idx)
+			}
+		}
+		for _, id := range without(c.ids, l) {
+			assert.Nil(t, c.nodes[id].Status().Followers, "only the leader has a view of followers")
+		}
+	})
+}

@@ -66,6 +66,26 @@ type Status struct {
 	// Dropped counts inbound messages refused as malformed, misaddressed or
 	// from a node that is not a member.
 	Dropped uint64
+	// Followers is, on the leader, its view of each follower, by ID; nil
+	// on other nodes.
+	Followers []FollowerStatus
+}
+
+// FollowerStatus is a leader's view of one follower.
+type FollowerStatus struct {
+	// ID is the follower's id.
+	ID NodeID
+	// Match is the last index the follower is known to hold as the leader
+	// does.
+	Match uint64
+	// Next is the next index the leader will send it.
+	Next uint64
+	// Probing is true while the leader does not know where the follower's
+	// log ends, and sends it one request at a time.
+	Probing bool
+	// LastContact is when this node last heard from the follower, in any
+	// role; zero if never since it started.
+	LastContact time.Time
 }
 
 // Node is one member of a raftlite cluster. One goroutine runs its event
@@ -103,6 +123,7 @@ type Node struct {
 	fetched chan fetchResult
 	app     deliverer
 	waiters []*Pending // by Seq, oldest first
+	heard   map[NodeID]time.Time
 
 	statusMu sync.Mutex
 	status   Status
@@ -153,6 +174,7 @@ func New(cfg Config) (n *Node, err error) {
 		reader:     reader,
 		toFetch:    make(chan fetchJob, 16),
 		fetched:    make(chan fetchResult),
+		heard:      map[NodeID]time.Time{},
 	}
 	if m, ok := cfg.Persister.(MemorySaver); ok {
 		n.inlineSave = m.SavesInMemory()
@@ -297,7 +319,9 @@ func (n *Node) Deliveries() <-chan Delivery { return n.deliveries }
 func (n *Node) Status() Status {
 	n.statusMu.Lock()
 	defer n.statusMu.Unlock()
-	return n.status
+	s := n.status
+	s.Followers = slices.Clone(s.Followers)
+	return s
 }
 
 // Err returns why the node stopped by itself (a storage failure), or nil.
@@ -349,7 +373,7 @@ func (n *Node) run() {
 		proposals := n.proposalsIfRoom()
 		select {
 		case m := <-n.inbox:
-			n.core.onMessage(m)
+			n.onMessage(m)
 		case p := <-proposals:
 			n.propose(p)
 		case <-election.C:
@@ -412,13 +436,21 @@ func (n *Node) drain() {
 	for range 256 {
 		select {
 		case m := <-n.inbox:
-			n.core.onMessage(m)
+			n.onMessage(m)
 		case p := <-n.proposalsIfRoom():
 			n.propose(p)
 		default:
 			return
 		}
 	}
+}
+
+// onMessage hands m to the core, noting when its sender was last heard of.
+func (n *Node) onMessage(m Message) {
+	if _, member := n.cfg.Peers[m.From]; member {
+		n.heard[m.From] = time.Now()
+	}
+	n.core.onMessage(m)
 }
 
 func (n *Node) propose(p *Pending) {
@@ -461,9 +493,26 @@ func (n *Node) updateStatus() {
 	}
 	n.statusMu.Lock()
 	was := n.status
+	// The followers' array is reused from one update to the next; Status
+	// hands out copies.
+	now.Followers = n.followers(was.Followers[:0])
 	n.status = now
 	n.statusMu.Unlock()
 	n.logChanges(was, now)
+}
+
+// followers appends the leader's view of each follower to dst, by ID.
+func (n *Node) followers(dst []FollowerStatus) []FollowerStatus {
+	c := n.core
+	if c.role != Leader {
+		return nil
+	}
+	for _, id := range c.cfg.peers {
+		if pr := c.progress[id]; pr != nil {
+			dst = append(dst, FollowerStatus{ID: id, Match: pr.match, Next: pr.next, Probing: pr.probing, LastContact: n.heard[id]})
+		}
+	}
+	return dst
 }
 
 // logChanges tells, at Info, the story of the node's elections, roles and
