@@ -12,6 +12,7 @@ import (
 	"errors"
 	"fmt"
 	"hash/maphash"
+	"log/slog"
 	"math/rand/v2"
 	"net"
 	"os"
@@ -178,6 +179,8 @@ func (c *Cluster) startNode(i int, id raftlite.NodeID, peers map[raftlite.NodeID
 		ID: id, Peers: peers, Transport: t, Persister: p,
 		ElectionTimeout: 300 * time.Millisecond, HeartbeatInterval: 30 * time.Millisecond,
 		RandSeed: uint64(id), MaxPendingBroadcasts: 1 << 14,
+		// Warnings only, on stderr: the benchmark lines own the output.
+		Logger: slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn})),
 	})
 	if err != nil {
 		return err

@@ -1,6 +1,7 @@
 package bench
 
 import (
+	"log/slog"
 	"os"
 	"path/filepath"
 	"testing"
@@ -101,7 +102,8 @@ func BenchmarkRestart1M(b *testing.B) {
 			b.Fatal(err)
 		}
 		n, err := raftlite.New(raftlite.Config{ID: 1, Peers: map[raftlite.NodeID]string{1: ""},
-			Transport: mem.NewNetwork(1).Transport(1), Persister: l})
+			Transport: mem.NewNetwork(1).Transport(1), Persister: l,
+			Logger: slog.New(slog.DiscardHandler)})
 		if err != nil {
 			b.Fatal(err)
 		}
