@@ -143,6 +143,11 @@ func TestClusterMismatchIsRefusedWithAClearErrorOnBothSides(t *testing.T) {
 	defer n1.Close()
 	defer n2.Close()
 	require.Eventually(t, func() bool {
+		// Traffic, as a Node's heartbeats would be: a dialer whose first
+		// attempt found the other side not yet listening dials again on
+		// the next send.
+		n1.Send(raftlite.Message{Kind: raftlite.MsgVoteRequest, From: 1, To: 2, Term: 1})
+		n2.Send(raftlite.Message{Kind: raftlite.MsgVoteRequest, From: 2, To: 1, Term: 1})
 		return n1.Stats().RefusedHandshakes > 0 && n2.Stats().RefusedHandshakes > 0 &&
 			bytes.Contains([]byte(log1.String()), []byte("handshake refused by peer")) &&
 			bytes.Contains([]byte(log2.String()), []byte("handshake refused by peer"))
