@@ -261,3 +261,51 @@ func TestMutationPendingBroadcastsAreResentAfterAnElectionTimeoutOfTicks(t *test
 		assert.Equal(t, want, kinds(rd.Messages, MsgPropose, 1), "proposals resent at tick %d", tick)
 	}
 }
+
+// Entries read back from disk for a lagging follower go out in batches that
+// fill maxBatchBytes inclusive, and never beyond the in-flight window: a
+// read that arrives with the window full sends nothing.
+func TestMutationEntriesReadBackFillABatchWithinTheWindow(t *testing.T) {
+	batch := (&Entry{Kind: EntryNoop}).size() + (&Entry{Data: []byte("x")}).size() // entries 1 and 2
+	h := newHand(t, map[NodeID][]uint64{1: nil, 2: nil, 3: nil}, func(c *coreConfig) {
+		c.maxBatchBytes, c.maxInflightBytes = batch, batch
+	})
+	l := h.cores[1]
+	l.log.chunkSize = 2 // so that entries leave memory after a few
+	h.cut = func(m Message) bool { return m.To == 3 || m.From == 3 }
+	h.elect(1)
+	for range 9 {
+		l.onBroadcast([]byte("x"))
+		h.collect(1)
+		h.run()
+	}
+	require.Equal(t, uint64(10), l.commit)
+	l.evict(l.commit)
+	require.Equal(t, uint64(9), l.log.memFirst())
+
+	// Follower 3 answers a probe; the leader must read entries 1-8 back.
+	h.cut = nil
+	l.onTick()
+	h.collect(1)
+	h.run()
+	pr := l.progress[3]
+	require.Equal(t, uint64(1), pr.next)
+	require.True(t, pr.fetching)
+	saved := h.cores[2].log.all()[:8]
+
+	l.onFetched(3, saved)
+	rd := l.takeReady()
+	require.Len(t, rd.Messages, 1)
+	assert.Len(t, rd.Messages[0].Entries, 2, "entries 1 and 2 fill a batch exactly")
+	l.onFetched(3, saved[2:])
+	assert.Empty(t, l.takeReady().Messages, "the window is full until follower 3 acknowledges")
+
+	h.queue = append(h.queue, rd.Messages...)
+	h.run()
+	for pr.next < l.log.memFirst() {
+		l.onFetched(3, saved[pr.next-1:])
+		h.collect(1)
+		h.run()
+	}
+	assert.Equal(t, uint64(10), h.cores[3].commit, "follower 3 caught up")
+}
