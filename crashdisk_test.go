@@ -2,6 +2,7 @@ package raftlite_test
 
 import (
 	"errors"
+	"io"
 	"math/rand/v2"
 	"sync"
 	"time"
@@ -55,6 +56,19 @@ func (d *crashDisk) crash() {
 }
 
 func (d *crashDisk) Close() error { return nil }
+
+// Snapshots are stored, compacted and discarded at once, not crashed: the
+// scenario tests crash saves; wal's tests crash every snapshot step.
+func (d *crashDisk) CreateSnapshot(meta raftlite.SnapshotMeta) (raftlite.SnapshotSink, error) {
+	return d.durable.CreateSnapshot(meta)
+}
+
+func (d *crashDisk) OpenSnapshot() (raftlite.SnapshotMeta, io.ReadCloser, error) {
+	return d.durable.OpenSnapshot()
+}
+
+func (d *crashDisk) Compact(through uint64) error  { return d.durable.Compact(through) }
+func (d *crashDisk) DiscardLog(index uint64) error { return d.durable.DiscardLog(index) }
 
 // SavesInMemory is false: saves take time, so the Node hands them to its
 // saver goroutine, as it would with a real disk.

@@ -172,6 +172,36 @@ func (l *raftLog) evictThrough(i uint64) uint64 {
 	return l.memFirst()
 }
 
+// compact forgets the entries up to i, which a snapshot covers: the log
+// then starts after i, and term(i) is still known. The entries kept are
+// copied to a log aligned on the new start; a node compacts once per many
+// entries appended, so the copy costs little per entry.
+func (l *raftLog) compact(i uint64) {
+	if i <= l.offset || i > l.lastIndex() {
+		return
+	}
+	fresh := raftLog{chunkSize: l.chunkSize, offset: i, offsetTerm: l.term(i)}
+	// The entries after i not held in memory are known by their terms only.
+	held := max(i+1, l.memFirst())
+	for k, r := range l.runs {
+		if r.first >= held {
+			break
+		}
+		if k+1 < len(l.runs) && l.runs[k+1].first <= i+1 {
+			continue // the run ends at or before i
+		}
+		fresh.runs = append(fresh.runs, termRun{first: max(r.first, i+1), term: r.term})
+	}
+	fresh.count = held - 1 - i
+	fresh.base, fresh.head = fresh.count/fresh.size(), int(fresh.count%fresh.size())
+	for lo := held; lo <= l.lastIndex(); {
+		ents := l.slice(lo, l.lastIndex()+1, int(^uint(0)>>1))
+		fresh.append(ents...)
+		lo += uint64(len(ents))
+	}
+	*l = fresh
+}
+
 // skip accounts for the entry e without holding it: how a node that starts
 // from a long log on disk learns its terms but keeps only its tail.
 func (l *raftLog) skip(e *Entry) {

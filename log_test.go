@@ -7,7 +7,7 @@ import (
 )
 
 // The chunked log behaves like a plain slice of entries, across chunk
-// boundaries, evictions and truncations, never changes an entry a caller
+// boundaries, evictions, truncations and compactions, never changes an entry a caller
 // was handed, and knows every entry's term even when it holds only a tail.
 func TestLogMatchesASliceModel(t *testing.T) {
 	rapid.Check(t, func(t *rapid.T) {
@@ -26,8 +26,9 @@ func TestLogMatchesASliceModel(t *testing.T) {
 			terms []uint64
 		}
 		var given []handed
+		var offset int // compacted through
 		for range rapid.IntRange(1, 40).Draw(t, "ops") {
-			switch rapid.IntRange(0, 3).Draw(t, "op") {
+			switch rapid.IntRange(0, 4).Draw(t, "op") {
 			case 0:
 				term += uint64(rapid.IntRange(0, 2).Draw(t, "bump"))
 				var ents []Entry
@@ -37,7 +38,7 @@ func TestLogMatchesASliceModel(t *testing.T) {
 				l.append(ents...)
 				model = append(model, ents...)
 			case 1:
-				keep := rapid.IntRange(0, len(model)).Draw(t, "keep")
+				keep := rapid.IntRange(offset, len(model)).Draw(t, "keep")
 				l.truncateAfter(uint64(keep))
 				model = model[:keep:keep]
 				term = max(term, 1)
@@ -62,6 +63,10 @@ func TestLogMatchesASliceModel(t *testing.T) {
 					h.terms = append(h.terms, e.Term)
 				}
 				given = append(given, h)
+			case 4:
+				i := rapid.IntRange(offset, len(model)).Draw(t, "compact")
+				l.compact(uint64(i))
+				offset = i
 			}
 			if l.lastIndex() != uint64(len(model)) {
 				t.Fatalf("lastIndex %d, model %d", l.lastIndex(), len(model))
@@ -69,7 +74,16 @@ func TestLogMatchesASliceModel(t *testing.T) {
 			if l.memFirst() > l.lastIndex()+1 {
 				t.Fatalf("memFirst %d beyond the end %d", l.memFirst(), l.lastIndex())
 			}
-			for i := range model {
+			if l.offset != uint64(offset) {
+				t.Fatalf("offset %d, compacted through %d", l.offset, offset)
+			}
+			if offset > 0 && l.term(uint64(offset)) != model[offset-1].Term {
+				t.Fatalf("term(%d) at the compaction point = %d, want %d", offset, l.term(uint64(offset)), model[offset-1].Term)
+			}
+			if offset > 1 && l.term(uint64(offset-1)) != 0 {
+				t.Fatalf("term(%d), compacted, = %d, want 0", offset-1, l.term(uint64(offset-1)))
+			}
+			for i := offset; i < len(model); i++ {
 				idx := uint64(i + 1)
 				if l.term(idx) != model[i].Term {
 					t.Fatalf("term(%d) = %d, want %d", idx, l.term(idx), model[i].Term)
@@ -77,11 +91,11 @@ func TestLogMatchesASliceModel(t *testing.T) {
 				if idx >= l.memFirst() && l.at(idx).Index != idx {
 					t.Fatalf("at(%d) holds index %d", idx, l.at(idx).Index)
 				}
-				if f := l.firstIndexOfTerm(idx); f > idx || model[f-1].Term != model[i].Term || (f > 1 && model[f-2].Term == model[i].Term) {
+				if f := l.firstIndexOfTerm(idx); f > idx || model[f-1].Term != model[i].Term || (int(f) > offset+1 && model[f-2].Term == model[i].Term) {
 					t.Fatalf("firstIndexOfTerm(%d) = %d", idx, f)
 				}
 			}
-			if len(model) > 0 {
+			if len(model) > offset {
 				last := model[len(model)-1]
 				if got := l.lastIndexOfTerm(last.Term); got != last.Index {
 					t.Fatalf("lastIndexOfTerm(%d) = %d, want %d", last.Term, got, last.Index)

@@ -1,6 +1,10 @@
 package raftlite
 
-import "sync"
+import (
+	"bytes"
+	"io"
+	"sync"
+)
 
 // HardState is the part of a node's state, other than the log, that must
 // survive a crash. It is saved whole: a Persister never mixes the fields of
@@ -71,6 +75,36 @@ type Persister interface {
 	// returns; it may keep the entries' Data, which nobody modifies.
 	Save(hs *HardState, entries []Entry) error
 
+	// CreateSnapshot starts storing a snapshot described by meta, whose
+	// data the Node then writes to the sink. It becomes the latest
+	// snapshot, durably, when the sink's Close returns nil; until then
+	// OpenSnapshot and Load see the previous one. Storing it changes
+	// nothing in the log: the Node calls Compact or DiscardLog after.
+	CreateSnapshot(meta SnapshotMeta) (SnapshotSink, error)
+
+	// OpenSnapshot returns the latest snapshot's description and data
+	// (ErrNoSnapshot when none was stored). The caller closes the reader.
+	// It is safe to call concurrently with Save, Compact and
+	// CreateSnapshot, and the reader stays valid while they run: a
+	// persister that keeps one snapshot removes an older one's data only
+	// once nothing reads it.
+	OpenSnapshot() (SnapshotMeta, io.ReadCloser, error)
+
+	// Compact lets the persister forget the saved entries up to through,
+	// which the latest snapshot covers. It may keep some of them (package
+	// wal removes whole segments only); Load then returns the entries it
+	// kept, and the Node ignores those at or before the snapshot's Index.
+	// Compact does not change the log's last index, even if through is
+	// past it.
+	Compact(through uint64) error
+
+	// DiscardLog drops every saved entry: the log continues at index+1,
+	// the next Save's first entry. The Node calls it after storing a
+	// snapshot at index that its log disagrees with (Raft §7): the
+	// entries it held after index were never committed. It is durable
+	// when it returns.
+	DiscardLog(index uint64) error
+
 	// Close releases the persister's resources.
 	Close() error
 }
@@ -79,10 +113,16 @@ type Persister interface {
 // a Node being closed and re-created in the same process, which is what
 // restart tests need, but not the process. It is safe for concurrent use.
 type MemoryPersister struct {
-	mu    sync.Mutex
-	hs    HardState
-	log   raftLog
-	saves int
+	mu       sync.Mutex
+	hs       HardState
+	log      raftLog
+	saves    int
+	snapshot *memorySnapshot // the latest, or nil
+}
+
+type memorySnapshot struct {
+	meta SnapshotMeta
+	data []byte
 }
 
 // NewMemoryPersister returns an empty MemoryPersister.
@@ -111,6 +151,70 @@ func (p *MemoryPersister) Save(hs *HardState, entries []Entry) error {
 	if hs != nil {
 		p.hs = *hs
 	}
+	return nil
+}
+
+// CreateSnapshot implements Persister.
+func (p *MemoryPersister) CreateSnapshot(meta SnapshotMeta) (SnapshotSink, error) {
+	return &memorySink{p: p, snap: memorySnapshot{meta: cloneSnapshotMeta(meta)}}, nil
+}
+
+// OpenSnapshot implements Persister.
+func (p *MemoryPersister) OpenSnapshot() (SnapshotMeta, io.ReadCloser, error) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.snapshot == nil {
+		return SnapshotMeta{}, nil, ErrNoSnapshot
+	}
+	// The data is never modified once stored, so readers share it.
+	return cloneSnapshotMeta(p.snapshot.meta), io.NopCloser(bytes.NewReader(p.snapshot.data)), nil
+}
+
+// Compact implements Persister: the log's memory goes with its entries.
+func (p *MemoryPersister) Compact(through uint64) error {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.log.compact(min(through, p.log.lastIndex()))
+	return nil
+}
+
+// DiscardLog implements Persister.
+func (p *MemoryPersister) DiscardLog(index uint64) error {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.log = raftLog{offset: index}
+	return nil
+}
+
+// memorySink collects a snapshot's data; Close stores it as the latest.
+type memorySink struct {
+	p    *MemoryPersister
+	snap memorySnapshot
+	done bool
+}
+
+func (s *memorySink) Write(b []byte) (int, error) {
+	if s.done {
+		return 0, errSinkDone
+	}
+	s.snap.data = append(s.snap.data, b...)
+	return len(b), nil
+}
+
+func (s *memorySink) Close() error {
+	if s.done {
+		return errSinkDone
+	}
+	s.done = true
+	s.p.mu.Lock()
+	defer s.p.mu.Unlock()
+	s.p.snapshot = &memorySnapshot{meta: s.snap.meta, data: s.snap.data}
+	return nil
+}
+
+func (s *memorySink) Abort() error {
+	s.done = true
+	s.snap.data = nil
 	return nil
 }
 

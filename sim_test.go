@@ -1,8 +1,10 @@
 package raftlite
 
 import (
+	"bytes"
 	"flag"
 	"fmt"
+	"io"
 	"math"
 	"math/rand/v2"
 	"runtime"
@@ -143,7 +145,7 @@ func (n *simNode) entryAt(i uint64) *Entry {
 	if i >= n.core.log.memFirst() {
 		return n.core.log.at(i)
 	}
-	return &n.disk.entries[i-1]
+	return &n.disk.entries[i-1-n.disk.offset]
 }
 
 // simDisk is a node's simulated disk: what a save made durable. Saves take
@@ -151,21 +153,25 @@ func (n *simNode) entryAt(i uint64) *Entry {
 // it (see crash).
 type simDisk struct {
 	hs      HardState
-	entries []Entry // from index 1
+	offset  uint64  // entries up to here were compacted or discarded
+	entries []Entry // from index offset+1
+	snap    *memorySnapshot
 }
+
+func (d *simDisk) lastIndex() uint64 { return d.offset + uint64(len(d.entries)) }
 
 func (d *simDisk) Load() (HardState, []Entry, error) { return d.hs, slices.Clone(d.entries), nil }
 
 func (d *simDisk) Save(hs *HardState, entries []Entry) error {
-	if hs != nil {
-		d.hs = *hs
-	}
 	if len(entries) > 0 {
 		first := entries[0].Index
-		if first == 0 || first > uint64(len(d.entries))+1 {
-			return errNonContiguous(first, uint64(len(d.entries)))
+		if first <= d.offset || first > d.lastIndex()+1 {
+			return errNonContiguous(first, d.lastIndex())
 		}
-		d.entries = append(d.entries[:first-1], entries...)
+		d.entries = append(d.entries[:first-1-d.offset], entries...)
+	}
+	if hs != nil {
+		d.hs = *hs
 	}
 	return nil
 }
@@ -173,11 +179,14 @@ func (d *simDisk) Save(hs *HardState, entries []Entry) error {
 func (d *simDisk) Close() error { return nil }
 
 func (d *simDisk) LoadState() (HardState, uint64, uint64, error) {
-	return d.hs, 1, uint64(len(d.entries)), nil
+	return d.hs, d.offset + 1, d.lastIndex(), nil
 }
 
 func (d *simDisk) Entries(lo, hi uint64, maxBytes int) ([]Entry, error) {
-	ents := d.entries[lo-1 : hi-1]
+	if lo <= d.offset || hi > d.lastIndex()+1 {
+		return nil, fmt.Errorf("entries [%d, %d) not on disk (%d, %d]", lo, hi, d.offset, d.lastIndex())
+	}
+	ents := d.entries[lo-1-d.offset : hi-1-d.offset]
 	size := 0
 	for i := range ents {
 		if size += ents[i].size(); size > maxBytes && i > 0 {
@@ -187,9 +196,48 @@ func (d *simDisk) Entries(lo, hi uint64, maxBytes int) ([]Entry, error) {
 	return slices.Clone(ents), nil
 }
 
+// A snapshot is stored whole, at once: the simulator crashes nodes between
+// events, and a sink's Close is one.
+func (d *simDisk) CreateSnapshot(meta SnapshotMeta) (SnapshotSink, error) {
+	return &simSink{d: d, snap: memorySnapshot{meta: cloneSnapshotMeta(meta)}}, nil
+}
+
+func (d *simDisk) OpenSnapshot() (SnapshotMeta, io.ReadCloser, error) {
+	if d.snap == nil {
+		return SnapshotMeta{}, nil, ErrNoSnapshot
+	}
+	return cloneSnapshotMeta(d.snap.meta), io.NopCloser(bytes.NewReader(d.snap.data)), nil
+}
+
+func (d *simDisk) Compact(through uint64) error {
+	if through = min(through, d.lastIndex()); through > d.offset {
+		d.entries = slices.Clone(d.entries[through-d.offset:])
+		d.offset = through
+	}
+	return nil
+}
+
+func (d *simDisk) DiscardLog(index uint64) error {
+	d.offset, d.entries = index, nil
+	return nil
+}
+
+type simSink struct {
+	d    *simDisk
+	snap memorySnapshot
+}
+
+func (s *simSink) Write(b []byte) (int, error) {
+	s.snap.data = append(s.snap.data, b...)
+	return len(b), nil
+}
+
+func (s *simSink) Close() error { s.d.snap = &s.snap; return nil }
+func (s *simSink) Abort() error { return nil }
+
 // holds reports whether the disk holds the entry at index i of term term.
 func (d *simDisk) holds(i, term uint64) bool {
-	return i <= uint64(len(d.entries)) && d.entries[i-1].Term == term
+	return i > d.offset && i <= d.lastIndex() && d.entries[i-1-d.offset].Term == term
 }
 
 // simChunk is the simulated log's chunk size: small, so that entries leave

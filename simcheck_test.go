@@ -72,7 +72,7 @@ func (c *simCluster) checkDiskKeepsCommitted(n *simNode, b *saveBatch) {
 		return
 	}
 	first := b.entries[0].Index
-	for i := first; i <= min(uint64(len(n.disk.entries)), uint64(len(c.committed))); i++ {
+	for i := first; i <= min(n.disk.lastIndex(), uint64(len(c.committed))); i++ {
 		k := i - first
 		if n.disk.holds(i, c.terms[i-1]) && (k >= uint64(len(b.entries)) || b.entries[k].Term != c.terms[i-1]) {
 			c.fail(checkCommittedKept, "node %d's save from index %d cuts committed entry %d", n.id, first, i)
