@@ -51,6 +51,15 @@ type Config struct {
 	// DeliveryBuffer is the capacity of the Deliveries channel. Default 1024.
 	DeliveryBuffer int
 
+	// SnapshotEvery is how many entries the log may grow by, after the
+	// latest snapshot, before a Delivery asks the application for a new
+	// one (Delivery.SnapshotDue). Default 65536.
+	SnapshotEvery uint64
+	// TrailingEntries is how many entries before a snapshot's index the
+	// log keeps, so that a follower only a little behind is sent entries
+	// rather than the whole snapshot. Default 4096.
+	TrailingEntries uint64
+
 	// Logger receives the node's logs. Default slog.Default().
 	Logger *slog.Logger
 	// RandSeed seeds the election timer's randomness; 0 picks one.
@@ -77,6 +86,8 @@ func (c *Config) withDefaults() Config {
 	setDefault(&d.MaxInflightBytes, inflight)
 	setDefault(&d.MaxPendingBroadcasts, 4096)
 	setDefault(&d.DeliveryBuffer, 1024)
+	setDefault(&d.SnapshotEvery, 1<<16)
+	setDefault(&d.TrailingEntries, 1<<12)
 	if d.Logger == nil {
 		d.Logger = slog.Default()
 	}
@@ -149,6 +160,7 @@ func (c *Config) coreConfig() coreConfig {
 		id: c.ID, peers: peers,
 		electionTimeout: c.ElectionTimeout, heartbeatInterval: c.HeartbeatInterval,
 		maxEntryBytes: c.MaxEntryBytes, maxBatchBytes: c.MaxBatchBytes, maxInflightBytes: c.MaxInflightBytes,
+		trailingEntries: c.TrailingEntries,
 		bug: c.bugs,
 	}
 }

@@ -42,6 +42,9 @@ type coreConfig struct {
 	maxEntryBytes     int
 	maxBatchBytes     int
 	maxInflightBytes  int
+	// trailingEntries is how many entries before a snapshot's index the
+	// log keeps, for followers only a little behind.
+	trailingEntries uint64
 	// bug switches on a known bug in tests built with -tags raftlite_bugs;
 	// see bugs.go.
 	bug bug
@@ -81,6 +84,11 @@ type core struct {
 	// that cutting the log's tail costs what was cut, not the whole log.
 	sessions    map[NodeID]broadcastID
 	sessionUndo []sessionChange
+
+	// snapshot describes the latest durable snapshot (zero if none): the
+	// log starts at or before its Index. incoming is one being received.
+	snapshot SnapshotMeta
+	incoming *incomingSnapshot
 
 	// Broadcasts accepted here that are not yet seen committed, oldest first.
 	pending        []Entry
@@ -123,6 +131,9 @@ type progress struct {
 	inflight      []inflightBatch
 	inflightBytes int
 	sentCommit    uint64
+	// transfer: the follower's next entry is compacted away, and the
+	// latest snapshot is being streamed to it instead.
+	transfer *snapshotTransfer
 }
 
 type inflightBatch struct {
@@ -148,6 +159,20 @@ type ready struct {
 	// Fetches asks for entries that are no longer in memory, to be read
 	// back from the Persister and handed to onFetched.
 	Fetches []fetch
+
+	// SnapshotReads asks for chunks of the latest snapshot, for followers,
+	// to be handed to onSnapshotRead; TransfersEnded lists followers whose
+	// transfer is over, so that what reads for it can go.
+	SnapshotReads  []snapshotRead
+	TransfersEnded []NodeID
+	// SnapshotWrites store a snapshot received from the leader; with
+	// Discard, DiscardLog(DiscardIndex) comes next, then the save of
+	// HardState and Entries, then Compact(Compact) if not zero: the save
+	// pipeline does them in this order, after everything queued before.
+	SnapshotWrites []snapshotWrite
+	Discard        bool
+	DiscardIndex   uint64
+	Compact        uint64
 }
 
 // fetch asks for the saved entries [Lo, Hi), for follower To.
@@ -156,41 +181,83 @@ type fetch struct {
 	Lo, Hi uint64
 }
 
-// ack reports that the broadcast with sequence Seq committed at Index.
-type ack struct{ Seq, Index uint64 }
+// ack reports that the broadcast with sequence Seq committed at Index, or,
+// with InSnapshot, at an index this node does not know (Index is 0): it
+// learnt of the commit only from a snapshot.
+type ack struct {
+	Seq, Index uint64
+	InSnapshot bool
+}
 
-// bootLog is a node's log as it starts: every entry's term, the entries
-// from some point on in memory, and who had broadcast what before that.
+// bootLog is a node's log as it starts: the latest snapshot, every later
+// entry's term, the entries from some point on in memory, and who had
+// broadcast what before that point.
 type bootLog struct {
 	log      raftLog
-	sessions map[NodeID]broadcastID // over the entries not held in memory
+	snapshot SnapshotMeta
+	sessions map[NodeID]broadcastID // as of the snapshot and the entries not held in memory
+	// discard: the saved log ends before the snapshot's Index, or
+	// disagrees with it there, so that everything in it is covered or
+	// uncommitted (Raft §7). The node must DiscardLog before it saves
+	// again: saves continue after the snapshot.
+	discard bool
 }
 
-func newBootLog(offset uint64, chunkSize int) bootLog {
-	return bootLog{log: raftLog{offset: offset, chunkSize: chunkSize}, sessions: map[NodeID]broadcastID{}}
+// newBootLog starts a log whose first saved entry is first, after the
+// snapshot snap (zero if none).
+func newBootLog(snap SnapshotMeta, first uint64, chunkSize int) bootLog {
+	b := bootLog{log: raftLog{offset: first - 1, chunkSize: chunkSize}, snapshot: snap,
+		sessions: sessionsFrom(snap.Sessions)}
+	if first-1 >= snap.Index {
+		b.log = raftLog{offset: snap.Index, offsetTerm: snap.Term, chunkSize: chunkSize}
+	}
+	return b
 }
 
-// add takes the next entry of the log, holding it in memory if keep; once
-// one entry is kept, all that follow must be.
+// add takes the next saved entry, holding it in memory if keep; once one
+// entry is kept, all that follow must be. Entries up to the snapshot's
+// Index are kept for their terms only: the snapshot's sessions already
+// count them.
 func (b *bootLog) add(e *Entry, keep bool) {
+	switch {
+	case b.discard || e.Index <= b.log.offset:
+		return
+	case e.Index == b.snapshot.Index && e.Term != b.snapshot.Term:
+		b.log = raftLog{offset: b.snapshot.Index, offsetTerm: b.snapshot.Term, chunkSize: b.log.chunkSize}
+		b.discard = true
+		return
+	}
 	if keep {
 		b.log.append(*e)
 		return
 	}
 	b.log.skip(e)
-	noteSession(b.sessions, e)
+	if e.Index > b.snapshot.Index {
+		noteSession(b.sessions, e)
+	}
+}
+
+// finish is called after the last entry: a log that ends before the
+// snapshot's Index (the snapshot covered entries not yet saved here) is
+// all covered by it, and the next entry saved follows the snapshot.
+func (b *bootLog) finish() {
+	if b.log.lastIndex() < b.snapshot.Index {
+		b.log = raftLog{offset: b.snapshot.Index, offsetTerm: b.snapshot.Term, chunkSize: b.log.chunkSize}
+		b.discard = true
+	}
 }
 
 // bootInMemory holds every entry in memory.
-func bootInMemory(entries []Entry, chunkSize int) bootLog {
-	var offset uint64
+func bootInMemory(snap SnapshotMeta, entries []Entry, chunkSize int) bootLog {
+	first := snap.Index + 1
 	if len(entries) > 0 {
-		offset = entries[0].Index - 1
+		first = entries[0].Index
 	}
-	b := newBootLog(offset, chunkSize)
+	b := newBootLog(snap, first, chunkSize)
 	for i := range entries {
 		b.add(&entries[i], true)
 	}
+	b.finish()
 	return b
 }
 
@@ -202,18 +269,19 @@ func newCore(cfg coreConfig, hs HardState, boot bootLog, rng *rand.Rand) *core {
 		hs:       hs,
 		log:      boot.log,
 		sessions: boot.sessions,
+		snapshot: boot.snapshot,
 	}
 	if c.injected(bugForgetSessions) {
 		c.sessions = map[NodeID]broadcastID{}
 	}
-	for i := c.log.memFirst(); i <= c.log.lastIndex(); i++ {
+	for i := max(c.log.memFirst(), c.snapshot.Index+1); i <= c.log.lastIndex(); i++ {
 		c.noteSession(c.log.at(i))
 	}
 	// Everything loaded was saved by an earlier life.
 	c.stableIndex = c.log.lastIndex()
 	// Entries up to the saved commit index are committed: deliver them
 	// without waiting for a leader.
-	c.commit = min(hs.Commit, c.log.lastIndex())
+	c.commit = max(min(hs.Commit, c.log.lastIndex()), c.snapshot.Index)
 	c.forgetSessionUndo()
 	c.becomeFollower(hs.Term, None)
 	return c
@@ -237,7 +305,8 @@ func (c *core) takeReady() ready {
 	// The next Ready reuses these arrays: the driver is done with this one
 	// by then, having sent its messages and copied what it saves.
 	c.out = ready{Entries: rd.Entries[:0], Messages: rd.Messages[:0], AfterSync: rd.AfterSync[:0],
-		Acked: rd.Acked[:0], Fetches: rd.Fetches[:0]}
+		Acked: rd.Acked[:0], Fetches: rd.Fetches[:0], SnapshotReads: rd.SnapshotReads[:0],
+		TransfersEnded: rd.TransfersEnded[:0], SnapshotWrites: rd.SnapshotWrites[:0]}
 	return rd
 }
 
@@ -491,6 +560,11 @@ func (c *core) replicateAll() {
 // byte limit once the follower's position is known, one request at a time
 // while probing.
 func (c *core) sendAppends(f NodeID, pr *progress) {
+	if pr.next <= c.log.offset {
+		// The entries the follower needs next were compacted away.
+		c.sendSnapshot(f, pr)
+		return
+	}
 	if pr.probing {
 		if !pr.probeSent {
 			pr.probeSent = true
@@ -635,6 +709,12 @@ func (c *core) valid(m *Message) bool {
 			if e.Origin != m.From || e.Seq == 0 || e.Kind != EntryData || len(e.Data) > c.cfg.maxEntryBytes {
 				return false
 			}
+		}
+	case MsgSnapshot:
+		first := m.Offset == 0
+		if m.LastIndex == 0 || m.LastTerm > m.Term || len(m.Data) > c.cfg.maxBatchBytes || first != (m.Snapshot != nil) ||
+			(first && (m.Snapshot.Index != m.LastIndex || m.Snapshot.Term != m.LastTerm)) {
+			return false
 		}
 	}
 	return true

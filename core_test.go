@@ -37,7 +37,7 @@ func newHand(t *testing.T, logs map[NodeID][]uint64, cfg func(*coreConfig)) *han
 			ents = append(ents, Entry{Index: uint64(i + 1), Term: term, Kind: EntryNoop})
 			top = max(top, term)
 		}
-		h.cores[id] = newCore(cc, HardState{Term: top, Incarnation: 1}, bootInMemory(ents, 0), rand.New(rand.NewPCG(uint64(id), 0)))
+		h.cores[id] = newCore(cc, HardState{Term: top, Incarnation: 1}, bootInMemory(SnapshotMeta{}, ents, 0), rand.New(rand.NewPCG(uint64(id), 0)))
 		h.collect(id)
 	}
 	return h

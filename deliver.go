@@ -8,13 +8,19 @@ type deliverer struct {
 	fromDisk  []Entry // read back for delivery, oldest first
 	fetching  bool    // a read-back is under way
 	bugs      bug
+	// snapshotEvery: ask for a snapshot (SnapshotDue) when the log has
+	// grown by this many entries since the latest one or the last ask.
+	snapshotEvery uint64
+	lastAsked     uint64
 }
 
 // next returns the next committed message to hand over, skipping entries
 // that are not messages. When the message is no longer in memory it asks
 // fetch to read [lo, hi) back (fetch returns false if it cannot take the
-// job now) and returns false until fetched brings it.
-func (d *deliverer) next(c *core, fetch func(lo, hi uint64) bool) (Delivery, bool) {
+// job now) and returns false until fetched brings it. When the log no
+// longer holds it at all, the application restores the latest snapshot:
+// restore opens it (false if it cannot now).
+func (d *deliverer) next(c *core, fetch func(lo, hi uint64) bool, restore func(SnapshotMeta) (*Snapshot, bool)) (Delivery, bool) {
 	limit := c.commit
 	if bugOn(d.bugs, bugDeliverUncommitted) && c.role == Leader {
 		limit = max(limit, c.stableIndex)
@@ -22,8 +28,15 @@ func (d *deliverer) next(c *core, fetch func(lo, hi uint64) bool) (Delivery, boo
 	for d.delivered < limit {
 		i := d.delivered + 1
 		if i <= c.log.offset {
-			d.delivered = c.log.offset
-			continue
+			if bugOn(d.bugs, bugDeliverAcrossGap) {
+				d.delivered = c.log.offset
+				continue
+			}
+			snap, ok := restore(c.snapshot)
+			if !ok {
+				return Delivery{}, false
+			}
+			return Delivery{Index: c.snapshot.Index, Term: c.snapshot.Term, Snapshot: snap}, true
 		}
 		var e *Entry
 		if i >= c.log.memFirst() {
@@ -38,7 +51,7 @@ func (d *deliverer) next(c *core, fetch func(lo, hi uint64) bool) (Delivery, boo
 			d.delivered = i
 			continue
 		}
-		return Delivery{Index: i, Term: e.Term, Data: e.Data,
+		return Delivery{Index: i, Term: e.Term, Data: e.Data, SnapshotDue: d.snapshotDue(i, c),
 			ID: BroadcastID{Origin: e.Origin, Incarnation: e.Incarnation, Seq: e.Seq}}, true
 	}
 	return Delivery{}, false
@@ -65,4 +78,22 @@ func (d *deliverer) readBack(i uint64, c *core, fetch func(lo, hi uint64) bool) 
 func (d *deliverer) fetched(ents []Entry) {
 	d.fetching = false
 	d.fromDisk = ents
+}
+
+// snapshotDue says whether to ask for a snapshot along with the message at
+// i. It asks again only after as many entries more: the application may
+// snapshot at its own pace, or never.
+func (d *deliverer) snapshotDue(i uint64, c *core) bool {
+	if d.snapshotEvery == 0 || i < max(c.snapshot.Index, d.lastAsked)+d.snapshotEvery {
+		return false
+	}
+	return true
+}
+
+// handedOver records that the delivery dv reached the application.
+func (d *deliverer) handedOver(dv *Delivery) {
+	d.delivered = dv.Index
+	if dv.SnapshotDue {
+		d.lastAsked = dv.Index
+	}
 }

@@ -18,6 +18,7 @@ func (c *core) onTick() {
 	if c.role == Leader {
 		for _, f := range c.cfg.peers {
 			if pr := c.progress[f]; pr != nil {
+				c.watchTransfer(f, pr)
 				// A heartbeat carries no entries. To a follower whose
 				// position is unknown it is the probe: the batch goes once
 				// the follower has answered, not every heartbeat to a
@@ -27,6 +28,11 @@ func (c *core) onTick() {
 			}
 		}
 		return
+	}
+	if in := c.incoming; in != nil {
+		if in.idle++; in.idle >= c.cfg.transferTimeoutTicks() {
+			c.abortIncoming() // the leader gave up on it, or died
+		}
 	}
 	if len(c.pending) > 0 {
 		c.forwardTicks++
@@ -104,6 +110,10 @@ func (c *core) onMessage(m Message) {
 		c.onLogResponse(m)
 	case MsgPropose:
 		c.onPropose(m)
+	case MsgSnapshot:
+		c.onSnapshot(m)
+	case MsgSnapshotResponse:
+		c.onSnapshotResponse(m)
 	}
 }
 
@@ -213,6 +223,10 @@ func (c *core) onLogAccepted(f NodeID, pr *progress, match uint64) {
 		pr.match = match
 		c.maybeCommit()
 	}
+	if pr.transfer != nil && match >= pr.transfer.meta.Index {
+		// The follower installed the snapshot, or caught up without it.
+		c.endTransfer(f, pr)
+	}
 	if pr.probing && match+1 >= pr.next {
 		// The reply to our probe: we know where the follower stands.
 		pr.probing = false
@@ -247,4 +261,132 @@ func (c *core) onPropose(m Message) {
 	for _, e := range m.Entries {
 		c.acceptBroadcast(e)
 	}
+}
+
+// onSnapshotTaken: the application's snapshot at meta.Index is durable, so
+// the log before it (but for TrailingEntries) can go.
+func (c *core) onSnapshotTaken(meta SnapshotMeta) {
+	if meta.Index <= c.snapshot.Index {
+		return
+	}
+	c.snapshot = meta
+	c.compactBehind(meta.Index)
+}
+
+// onSnapshotRead: a chunk of the latest snapshot was read back for a
+// follower (ok false: the read failed, or the snapshot changed). It goes
+// out if the transfer still wants it; a failed transfer starts over later.
+func (c *core) onSnapshotRead(to NodeID, r snapshotRead, data []byte, eof, ok bool) {
+	pr := c.progress[to]
+	if c.role != Leader || pr == nil || pr.transfer == nil {
+		return
+	}
+	t := pr.transfer
+	if !t.reading || t.meta.Index != r.Index || t.sent != r.Offset {
+		return
+	}
+	t.reading = false
+	if !ok {
+		c.endTransfer(to, pr)
+		return
+	}
+	t.crc = crcUpdate(t.crc, data)
+	m := Message{Kind: MsgSnapshot, To: to, LastIndex: t.meta.Index, LastTerm: t.meta.Term,
+		Offset: t.sent, Data: data, Done: eof}
+	if t.sent == 0 {
+		meta := t.meta
+		m.Snapshot = &meta
+	}
+	if eof {
+		m.Checksum, t.eof = t.crc, true
+	}
+	t.sent += uint64(len(data))
+	c.send(m)
+	c.readSnapshotChunk(to, t)
+}
+
+// onSnapshot takes a chunk of the leader's snapshot (Raft §7,
+// InstallSnapshot): chunks are written as they come, in order, and the
+// whole is checked before it is stored; onSnapshotStored installs it.
+func (c *core) onSnapshot(m Message) {
+	if m.Term < c.hs.Term {
+		c.send(Message{Kind: MsgSnapshotResponse, To: m.From}) // tells a stale leader our term
+		return
+	}
+	if m.Term > c.hs.Term || c.role != Follower {
+		c.becomeFollower(m.Term, m.From)
+	}
+	c.setLeader(m.From)
+	c.resetElectionTimer()
+	if m.LastIndex <= c.commit {
+		// Everything in it is committed here already.
+		c.send(Message{Kind: MsgLogResponse, To: m.From, PrevIndex: m.LastIndex, Success: true, Match: m.LastIndex})
+		return
+	}
+	if m.Offset == 0 {
+		c.abortIncoming()
+		c.incoming = &incomingSnapshot{from: m.From, term: m.Term, meta: cloneSnapshotMeta(*m.Snapshot)}
+		meta := c.incoming.meta
+		c.out.SnapshotWrites = append(c.out.SnapshotWrites, snapshotWrite{Begin: &meta})
+	}
+	in := c.incoming
+	if in == nil || in.from != m.From || in.term != m.Term || in.meta.Index != m.LastIndex || in.next != m.Offset {
+		// A chunk was lost, or belongs to an older transfer: start over.
+		c.send(Message{Kind: MsgSnapshotResponse, To: m.From, Match: m.Offset})
+		return
+	}
+	in.idle = 0
+	in.crc = crcUpdate(in.crc, m.Data)
+	in.next += uint64(len(m.Data))
+	c.out.SnapshotWrites = append(c.out.SnapshotWrites, snapshotWrite{Data: m.Data})
+	if m.Done && in.crc != m.Checksum {
+		c.abortIncoming()
+		c.send(Message{Kind: MsgSnapshotResponse, To: m.From, Match: m.Offset})
+		return
+	}
+	if m.Done {
+		c.out.SnapshotWrites = append(c.out.SnapshotWrites, snapshotWrite{Done: true})
+	}
+	c.send(Message{Kind: MsgSnapshotResponse, To: m.From, Success: true, Match: in.next})
+}
+
+// onSnapshotStored: the snapshot received from the leader is durable.
+// Installing it answers the leader as appending entries would.
+func (c *core) onSnapshotStored(meta SnapshotMeta) {
+	if c.incoming != nil && c.incoming.meta.Index == meta.Index {
+		c.incoming = nil
+	}
+	if meta.Index <= c.snapshot.Index {
+		return
+	}
+	if meta.Index <= c.commit {
+		// Replication overtook it: it only becomes the latest snapshot.
+		c.snapshot = meta
+	} else {
+		c.installSnapshot(meta)
+	}
+	if c.leader != None {
+		c.send(Message{Kind: MsgLogResponse, To: c.leader, PrevIndex: meta.Index, Success: true, Match: meta.Index})
+	}
+}
+
+// onSnapshotResponse: a follower took snapshot chunks up to m.Match, or
+// could not take one, and the transfer starts over.
+func (c *core) onSnapshotResponse(m Message) {
+	if m.Term > c.hs.Term {
+		c.becomeFollower(m.Term, None)
+		return
+	}
+	pr := c.progress[m.From]
+	if c.role != Leader || m.Term != c.hs.Term || pr == nil || pr.transfer == nil {
+		return
+	}
+	if !m.Success {
+		c.endTransfer(m.From, pr)
+		return
+	}
+	t := pr.transfer
+	t.idle = 0
+	t.acked = max(t.acked, min(m.Match, t.sent))
+	c.readSnapshotChunk(m.From, t)
 }

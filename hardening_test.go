@@ -136,7 +136,7 @@ func BenchmarkTruncateLongTail(b *testing.B) {
 		b.Run(fmt.Sprint(n), func(b *testing.B) {
 			c := newCore(coreConfig{id: 2, peers: []NodeID{1, 2, 3}, electionTimeout: 1, heartbeatInterval: 1,
 				maxEntryBytes: 1 << 10, maxBatchBytes: 1 << 20, maxInflightBytes: 4 << 20},
-				HardState{Term: 1}, bootInMemory(nil, 0), rand.New(rand.NewPCG(1, 2)))
+				HardState{Term: 1}, bootInMemory(SnapshotMeta{}, nil, 0), rand.New(rand.NewPCG(1, 2)))
 			ents := make([]Entry, n)
 			for i := range ents {
 				ents[i] = Entry{Index: uint64(i + 1), Term: 1, Origin: NodeID(i%3 + 1), Incarnation: 1, Seq: uint64(i + 1)}

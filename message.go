@@ -28,7 +28,17 @@ const (
 	// MsgPropose forwards broadcasts from the node that accepted them to the
 	// leader. Uses Entries (Origin, Incarnation, Seq, Data set; Index, Term zero).
 	MsgPropose
-	maxMessageKind = MsgPropose
+	// MsgSnapshot carries one chunk of a snapshot (leader -> follower) that
+	// the follower's log no longer reaches. Uses LastIndex and LastTerm
+	// (the snapshot's Index and Term), Offset, Data and, on the first
+	// chunk, Snapshot; the last chunk has Done and Checksum.
+	MsgSnapshot
+	// MsgSnapshotResponse acknowledges snapshot chunks: Match is the
+	// offset the follower expects next, and Success is false when it
+	// cannot take the chunk it was sent (the leader then starts over).
+	// The installed snapshot itself is acknowledged by a MsgLogResponse.
+	MsgSnapshotResponse
+	maxMessageKind = MsgSnapshotResponse
 )
 
 // String returns the kind's name, as in "VoteRequest".
@@ -44,6 +54,10 @@ func (k MessageKind) String() string {
 		return "LogResponse"
 	case MsgPropose:
 		return "Propose"
+	case MsgSnapshot:
+		return "Snapshot"
+	case MsgSnapshotResponse:
+		return "SnapshotResponse"
 	}
 	return "Unknown"
 }
@@ -67,6 +81,15 @@ type Message struct {
 	PrevTerm  uint64  `msgpack:"pt,omitempty"`
 	Commit    uint64  `msgpack:"c,omitempty"`
 	Entries   []Entry `msgpack:"e,omitempty"`
+
+	// MsgSnapshot: a chunk of data at Offset in the snapshot, its
+	// description on the first chunk, and on the last (Done) the CRC-32C
+	// of the whole snapshot.
+	Snapshot *SnapshotMeta `msgpack:"sm,omitempty"`
+	Offset   uint64        `msgpack:"so,omitempty"`
+	Data     []byte        `msgpack:"sd,omitempty"`
+	Done     bool          `msgpack:"sf,omitempty"`
+	Checksum uint32        `msgpack:"sc,omitempty"`
 
 	// Responses.
 	Success  bool   `msgpack:"s,omitempty"`

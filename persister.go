@@ -76,10 +76,14 @@ type Persister interface {
 	Save(hs *HardState, entries []Entry) error
 
 	// CreateSnapshot starts storing a snapshot described by meta, whose
-	// data the Node then writes to the sink. It becomes the latest
-	// snapshot, durably, when the sink's Close returns nil; until then
-	// OpenSnapshot and Load see the previous one. Storing it changes
-	// nothing in the log: the Node calls Compact or DiscardLog after.
+	// data the Node then writes to the sink. It is stored, durably, when
+	// the sink's Close returns nil; until then OpenSnapshot sees the
+	// previous one. The latest snapshot is the one with the highest Index
+	// (a sink closed after a later one was stored may be dropped).
+	// Storing it changes nothing in the log: the Node calls Compact or
+	// DiscardLog after. CreateSnapshot and the sink may be used
+	// concurrently with Save, Compact and DiscardLog, but one sink at a
+	// time is written from one goroutine.
 	CreateSnapshot(meta SnapshotMeta) (SnapshotSink, error)
 
 	// OpenSnapshot returns the latest snapshot's description and data
@@ -208,7 +212,9 @@ func (s *memorySink) Close() error {
 	s.done = true
 	s.p.mu.Lock()
 	defer s.p.mu.Unlock()
-	s.p.snapshot = &memorySnapshot{meta: s.snap.meta, data: s.snap.data}
+	if old := s.p.snapshot; old == nil || s.snap.meta.Index > old.meta.Index {
+		s.p.snapshot = &memorySnapshot{meta: s.snap.meta, data: s.snap.data}
+	}
 	return nil
 }
 

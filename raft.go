@@ -29,6 +29,19 @@ type Delivery struct {
 	// Data is the message. It is shared between deliveries and must not
 	// be modified.
 	Data []byte
+
+	// Snapshot, when not nil, replaces the application's state: this node
+	// no longer has the log for what the application lacks (it was behind
+	// its leader's compaction point, or restarted with Config.Applied
+	// below the latest snapshot). Index and Term are the snapshot's; ID
+	// and Data are empty. The deliveries that follow continue from Index.
+	// Read it to the end, or Close it.
+	Snapshot *Snapshot
+	// SnapshotDue asks the application to take a snapshot as of Index
+	// (Node.Snapshot), now that the log has grown by Config.SnapshotEvery
+	// entries since the latest. It is a hint: an application that never
+	// takes one keeps the whole log.
+	SnapshotDue bool
 }
 
 // BroadcastID names one broadcast across the cluster's whole history.
@@ -63,6 +76,9 @@ type Status struct {
 	HeldEntries uint64
 	// Pending is how many broadcasts accepted here are not yet committed.
 	Pending int
+	// SnapshotIndex is the index of the latest durable snapshot, 0 if none;
+	// the log holds nothing older than TrailingEntries before it.
+	SnapshotIndex uint64
 	// Dropped counts inbound messages refused as malformed, misaddressed or
 	// from a node that is not a member.
 	Dropped uint64
@@ -123,6 +139,14 @@ type Node struct {
 	fetched chan fetchResult
 	app     deliverer
 	waiters []*Pending // by Seq, oldest first
+
+	// Snapshots: the application's requests and what it stored, the
+	// received snapshot being written (by whoever runs saves), and the
+	// one opened for the application to restore from.
+	snapshotRequests chan snapshotRequest
+	snapshotsTaken   chan SnapshotMeta
+	sink             snapshotSlot
+	restoring        *Snapshot
 	heard   map[NodeID]time.Time
 
 	statusMu sync.Mutex
@@ -149,6 +173,13 @@ func New(cfg Config) (n *Node, err error) {
 	if err != nil {
 		return nil, fmt.Errorf("%w: loading state: %w", ErrStorage, err)
 	}
+	if boot.discard {
+		// An install that crashed before it discarded the log it
+		// disagreed with: finish it before anything is saved after it.
+		if err := cfg.Persister.DiscardLog(boot.snapshot.Index); err != nil {
+			return nil, fmt.Errorf("%w: discarding a log the latest snapshot replaces: %w", ErrStorage, err)
+		}
+	}
 	hs.Incarnation = nextIncarnation(hs.Incarnation, time.Now())
 	if err := cfg.Persister.Save(&hs, nil); err != nil {
 		return nil, fmt.Errorf("%w: saving incarnation: %w", ErrStorage, err)
@@ -170,11 +201,14 @@ func New(cfg Config) (n *Node, err error) {
 		deliveries: make(chan Delivery, cfg.DeliveryBuffer),
 		closing:    make(chan struct{}),
 		done:       make(chan struct{}),
-		app:        deliverer{delivered: cfg.Applied, bugs: cfg.bugs},
+		app:        deliverer{delivered: cfg.Applied, bugs: cfg.bugs, snapshotEvery: cfg.SnapshotEvery},
 		reader:     reader,
 		toFetch:    make(chan fetchJob, 16),
 		fetched:    make(chan fetchResult),
 		heard:      map[NodeID]time.Time{},
+
+		snapshotRequests: make(chan snapshotRequest),
+		snapshotsTaken:   make(chan SnapshotMeta),
 	}
 	if m, ok := cfg.Persister.(MemorySaver); ok {
 		n.inlineSave = m.SavesInMemory()
@@ -366,7 +400,10 @@ func (n *Node) run() {
 
 	for {
 		var deliveries chan Delivery
-		next, ok := n.app.next(n.core, n.fetchForApp)
+		next, ok := n.app.next(n.core, n.fetchForApp, n.openForRestore)
+		if n.halted {
+			return
+		}
 		if ok {
 			deliveries = n.deliveries
 		}
@@ -387,8 +424,13 @@ func (n *Node) run() {
 		case r := <-n.fetched:
 			n.onFetched(r)
 		case deliveries <- next:
-			n.app.delivered = next.Index
+			n.app.handedOver(&next)
+			n.restoring = nil
 			continue
+		case req := <-n.snapshotRequests:
+			req.reply <- n.planSnapshot(req.index)
+		case meta := <-n.snapshotsTaken:
+			n.core.onSnapshotTaken(meta)
 		case <-n.closing:
 			return
 		}
@@ -408,11 +450,7 @@ func (n *Node) startHelpers() (stop func()) {
 	saverDone := make(chan struct{})
 	go n.saver(saverDone)
 	fetcherDone := make(chan struct{})
-	if n.reader != nil {
-		go n.fetcher(fetcherDone)
-	} else {
-		close(fetcherDone)
-	}
+	go n.fetcher(fetcherDone)
 	return func() {
 		close(n.toSave)
 		close(n.toFetch)
@@ -489,7 +527,7 @@ func (n *Node) updateStatus() {
 		ID: c.cfg.id, Term: c.hs.Term, Role: c.role, Leader: c.leader,
 		CommitIndex: c.commit, LastIndex: c.log.lastIndex(),
 		Delivered: n.app.delivered, Dropped: c.dropped, HeldEntries: c.log.lastIndex() + 1 - c.log.memFirst(),
-		Pending: len(c.pending),
+		Pending: len(c.pending), SnapshotIndex: c.snapshot.Index,
 	}
 	n.statusMu.Lock()
 	was := n.status
@@ -533,7 +571,17 @@ func (n *Node) logChanges(was, now Status) {
 	}
 }
 
+// fail stops the node for err, which Err then reports.
+func (n *Node) fail(err error) {
+	n.err.Store(&err)
+	n.log.Error("stopping", "err", err)
+	n.halted = true
+}
+
 func (n *Node) shutdown() {
+	if n.restoring != nil {
+		_ = n.restoring.Close() // never handed over
+	}
 	n.closeOnce.Do(func() { close(n.closing) })
 	n.closeErr = closeAll(n.transport, n.persister)
 	if n.closeErr != nil {

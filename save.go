@@ -11,18 +11,34 @@ import (
 
 // saveBatch is one group commit: state to save, then messages to release.
 type saveBatch struct {
-	hs        *HardState
-	entries   []Entry
-	afterSync []Message
+	snapshotWrites []snapshotWrite
+	discard        bool
+	discardIndex   uint64
+	hs             *HardState
+	entries        []Entry
+	compact        uint64
+	afterSync      []Message
+	stored         *SnapshotMeta // a received snapshot this batch made durable
 }
 
 // add folds a ready's state and held messages into the batch.
 func (b *saveBatch) add(rd *ready) {
+	b.snapshotWrites = append(b.snapshotWrites, rd.SnapshotWrites...)
+	if rd.Discard {
+		// Entries queued before are of the log that goes.
+		b.entries = b.entries[:0]
+		b.discard, b.discardIndex = true, rd.DiscardIndex
+	}
 	if rd.HardState != nil {
 		b.hs = rd.HardState
 	}
 	b.entries = mergeWrites(b.entries, rd.Entries)
+	b.compact = max(b.compact, rd.Compact)
 	b.afterSync = append(b.afterSync, rd.AfterSync...)
+}
+
+func (b *saveBatch) empty() bool {
+	return len(b.snapshotWrites) == 0 && !b.discard && b.hs == nil && len(b.entries) == 0 && b.compact == 0
 }
 
 type saveResult struct {
@@ -32,13 +48,86 @@ type saveResult struct {
 
 // commit makes b durable in p, then releases the messages that waited on
 // it: only now may a vote or an acknowledgement leave.
-func (b *saveBatch) commit(p Persister, send func(Message), bugs bug) error {
+func (b *saveBatch) commit(p Persister, sink *snapshotSlot, send func(Message), bugs bug) error {
 	b.beforeSave(send, bugs)
-	if err := p.Save(b.hs, b.entries); err != nil {
+	if err := b.persist(p, sink); err != nil {
 		return err
 	}
 	b.afterSave(send, bugs)
 	return nil
+}
+
+// persist does b's work on p, in the order the core asked for it.
+func (b *saveBatch) persist(p Persister, sink *snapshotSlot) error {
+	for _, w := range b.snapshotWrites {
+		stored, err := sink.write(p, w)
+		if err != nil {
+			return err
+		}
+		if stored != nil {
+			b.stored = stored
+		}
+	}
+	if b.discard {
+		if err := p.DiscardLog(b.discardIndex); err != nil {
+			return err
+		}
+	}
+	if b.hs != nil || len(b.entries) > 0 {
+		if err := p.Save(b.hs, b.entries); err != nil {
+			return err
+		}
+	}
+	if b.compact > 0 {
+		return p.Compact(b.compact)
+	}
+	return nil
+}
+
+// snapshotSlot holds the sink of the snapshot being received, from the
+// batch that begins it to the one that stores it.
+type snapshotSlot struct {
+	sink SnapshotSink
+	meta SnapshotMeta
+}
+
+// write does one step of storing a received snapshot, and returns its
+// description once it is stored.
+func (s *snapshotSlot) write(p Persister, w snapshotWrite) (*SnapshotMeta, error) {
+	switch {
+	case w.Begin != nil:
+		s.abort()
+		sink, err := p.CreateSnapshot(*w.Begin)
+		if err != nil {
+			return nil, fmt.Errorf("storing a snapshot: %w", err)
+		}
+		s.sink, s.meta = sink, *w.Begin
+	case s.sink == nil:
+		// Its Begin failed the node already, or it was aborted.
+	case w.Abort:
+		s.abort()
+	case w.Done:
+		sink := s.sink
+		s.sink = nil
+		if err := sink.Close(); err != nil {
+			return nil, fmt.Errorf("storing a snapshot: %w", err)
+		}
+		meta := s.meta
+		return &meta, nil
+	default:
+		if _, err := s.sink.Write(w.Data); err != nil {
+			s.abort()
+			return nil, fmt.Errorf("storing a snapshot: %w", err)
+		}
+	}
+	return nil, nil
+}
+
+func (s *snapshotSlot) abort() {
+	if s.sink != nil {
+		_ = s.sink.Abort() // nothing of it was visible
+		s.sink = nil
+	}
 }
 
 // beforeSave and afterSave are commit's steps around the save itself, for
@@ -74,10 +163,11 @@ type savePipeline struct {
 // queue adds what rd asks to save, and the messages that wait on it, to
 // the next group commit. Messages that wait on nothing unsaved go now.
 func (p *savePipeline) queue(rd *ready, send func(Message)) {
-	if rd.HardState == nil && len(rd.Entries) == 0 && len(rd.AfterSync) == 0 {
+	saves := rd.HardState != nil || len(rd.Entries) > 0 || len(rd.SnapshotWrites) > 0 || rd.Discard || rd.Compact > 0
+	if !saves && len(rd.AfterSync) == 0 {
 		return
 	}
-	if p.saving == nil && p.unsaved == nil && rd.HardState == nil && len(rd.Entries) == 0 {
+	if p.saving == nil && p.unsaved == nil && !saves {
 		// Nothing is being saved: what these messages depend on is durable.
 		for _, m := range rd.AfterSync {
 			send(m)
@@ -112,9 +202,13 @@ func (p *savePipeline) saved(b *saveBatch, c *core) {
 		index, term = b.entries[k-1].Index, b.entries[k-1].Term
 	}
 	c.onPersisted(index, term, b.hs)
+	if b.stored != nil {
+		c.onSnapshotStored(*b.stored)
+	}
 	clear(b.entries)
 	clear(b.afterSync)
-	*b = saveBatch{entries: b.entries[:0], afterSync: b.afterSync[:0]}
+	clear(b.snapshotWrites)
+	*b = saveBatch{entries: b.entries[:0], afterSync: b.afterSync[:0], snapshotWrites: b.snapshotWrites[:0]}
 	p.spare = b
 }
 
@@ -136,7 +230,7 @@ func (n *Node) flush(rd ready, election *time.Timer) {
 	for _, m := range rd.Messages {
 		n.transport.Send(m)
 	}
-	n.requestFetches(rd.Fetches)
+	n.requestFetches(&rd)
 	n.pipe.queue(&rd, n.transport.Send)
 	for _, a := range rd.Acked {
 		n.resolve(a)
@@ -151,7 +245,7 @@ func (n *Node) flush(rd ready, election *time.Timer) {
 	}
 	// An in-memory save cannot block, so it is done here rather than
 	// handed to the saver: two goroutine hand-offs fewer per commit.
-	if !n.onSaved(saveResult{batch: b, err: b.commit(n.persister, n.transport.Send, n.core.cfg.bug)}) {
+	if !n.onSaved(saveResult{batch: b, err: b.commit(n.persister, &n.sink, n.transport.Send, n.core.cfg.bug)}) {
 		n.halted = true
 		return
 	}
@@ -163,7 +257,7 @@ func (n *Node) flush(rd ready, election *time.Timer) {
 func (n *Node) saver(done chan struct{}) {
 	defer close(done)
 	for b := range n.toSave {
-		err := b.commit(n.persister, n.transport.Send, n.core.cfg.bug)
+		err := b.commit(n.persister, &n.sink, n.transport.Send, n.core.cfg.bug)
 		select {
 		case n.saved <- saveResult{batch: b, err: err}:
 		case <-n.closing:

@@ -2,6 +2,7 @@ package raftlite
 
 import (
 	"bytes"
+	"encoding/binary"
 	"flag"
 	"fmt"
 	"io"
@@ -45,12 +46,18 @@ func TestSimulation(t *testing.T) {
 func runProfile(t *testing.T, seeds []uint64, opts simOptions) {
 	start := time.Now()
 	anyFailure := func(simResult) bool { return true } // one replayable seed is enough
+	taken, restored := simSnapshots.Load(), simRestores.Load()
 	steps, failures := runSeeds(seeds, opts, anyFailure)
 	for _, r := range failures {
 		t.Errorf("%s", r.failure)
 	}
-	t.Logf("%d seeds, %d steps, in %v", len(seeds), steps, time.Since(start).Round(time.Millisecond))
+	t.Logf("%d seeds, %d steps, %d snapshots taken, %d restored, in %v", len(seeds), steps,
+		simSnapshots.Load()-taken, simRestores.Load()-restored, time.Since(start).Round(time.Millisecond))
 }
+
+// simSnapshots and simRestores count, across simulations, the snapshots
+// applications took and restored: the log shows the runs exercise them.
+var simSnapshots, simRestores atomic.Uint64
 
 // seedRange returns the seeds 1..n.
 func seedRange(n int) []uint64 {
@@ -128,9 +135,14 @@ type simNode struct {
 	lostLives map[int]bool
 	timer     int // bumped on every election timer change
 
-	disk *simDisk
-	pipe savePipeline // the Node's own save pipeline
-	app  deliverer    // the Node's own delivery logic
+	disk    *simDisk
+	pipe    savePipeline    // the Node's own save pipeline
+	sink    snapshotSlot    // the Node's own writing of received snapshots
+	readers snapshotReaders // the Node's own reading of snapshots for transfers
+	app     deliverer       // the Node's own delivery logic
+	// appHash is the application's state: a running hash of the messages
+	// it was handed, or restored from a snapshot, as of delivered.
+	appHash uint64
 
 	lastCommit   uint64
 	delivered    uint64 // what the application was handed, as the checks saw it
@@ -232,8 +244,27 @@ func (s *simSink) Write(b []byte) (int, error) {
 	return len(b), nil
 }
 
-func (s *simSink) Close() error { s.d.snap = &s.snap; return nil }
+// Close keeps the snapshot unless a later one is stored already.
+func (s *simSink) Close() error {
+	if s.d.snap == nil || s.snap.meta.Index > s.d.snap.meta.Index {
+		s.d.snap = &s.snap
+	}
+	return nil
+}
 func (s *simSink) Abort() error { return nil }
+
+func (d *simDisk) snapshotMeta() SnapshotMeta {
+	if d.snap == nil {
+		return SnapshotMeta{}
+	}
+	return d.snap.meta
+}
+
+func (d *simDisk) snapshotIndex() uint64 { return d.snapshotMeta().Index }
+
+// covers reports whether the disk holds the entry at index i of term term,
+// or a snapshot that contains it.
+func (d *simDisk) covers(i, term uint64) bool { return i <= d.snapshotIndex() || d.holds(i, term) }
 
 // holds reports whether the disk holds the entry at index i of term term.
 func (d *simDisk) holds(i, term uint64) bool {
@@ -272,6 +303,10 @@ type swarm struct {
 	crashAfterVote   float64 // a voter crashes right after granting a vote
 	crashAfterCommit float64 // a leader crashes right after its commit index moved, before followers learn it
 	crashNewLeader   float64 // a new leader crashes soon after it is elected (leader churn)
+	snapshotEvery    uint64  // SnapshotEvery; 0: applications never snapshot
+	snapshotChance   float64 // an application also snapshots at a delivery with this chance
+	trailing         uint64  // TrailingEntries
+	snapshotFill     int     // up to this many bytes of padding per snapshot, so that transfers take chunks
 }
 
 func newSwarm(s *sim.Scheduler, churn bool) swarm {
@@ -298,6 +333,12 @@ func newSwarm(s *sim.Scheduler, churn bool) swarm {
 		w.crashNewLeader, w.crashAfterCommit, w.largePayloads = 0.5, 0.3, true
 	}
 	w.weights[faultHeal] = max(w.weights[faultHeal], 1)
+	w.snapshotEvery = []uint64{0, 4, 16, 64}[s.Rand.IntN(4)]
+	if w.snapshotEvery > 0 {
+		w.snapshotChance = []float64{0, 0.02}[s.Rand.IntN(2)]
+		w.trailing = []uint64{0, 3, 12}[s.Rand.IntN(3)]
+		w.snapshotFill = []int{0, 1000, 3000}[s.Rand.IntN(3)]
+	}
 	return w
 }
 
@@ -313,6 +354,7 @@ type simCluster struct {
 	leaders   map[uint64]NodeID
 	committed []fingerprint // committed[i-1]: the entry committed at index i
 	terms     []uint64
+	hashes    []uint64 // hashes[i-1]: the application state after index i
 	once      map[fingerprint]uint64
 	lastFrom  map[NodeID]fingerprint // per origin, its last committed broadcast
 	acked     map[string]uint64      // payload -> index its Broadcast returned
@@ -340,7 +382,8 @@ func runSimulation(seed uint64, opts simOptions) (res simResult) {
 		peers = append(peers, NodeID(i))
 	}
 	c.cc = coreConfig{peers: peers, electionTimeout: simElection, heartbeatInterval: simHeartbeat,
-		maxEntryBytes: 1 << 10, maxBatchBytes: 300, maxInflightBytes: 1200, bug: opts.bug}
+		maxEntryBytes: 1 << 10, maxBatchBytes: 300, maxInflightBytes: 1200, bug: opts.bug,
+		trailingEntries: c.swarm.trailing}
 	for i := 1; i <= size; i++ {
 		c.nodes[i] = &simNode{id: NodeID(i)}
 		c.restart(c.nodes[i])
@@ -435,19 +478,26 @@ func (c *simCluster) restart(n *simNode) {
 		c.fail(checkStorage, "node %d cannot load its disk: %v", n.id, err)
 		return
 	}
+	if boot.discard {
+		_ = n.disk.DiscardLog(boot.snapshot.Index)
+	}
 	hs.Incarnation = nextIncarnation(hs.Incarnation, time.Unix(0, int64(c.s.Now())))
 	n.disk.hs = hs
 	cc := c.cc
 	cc.id = n.id
 	n.core = newCore(cc, hs, boot, rand.New(rand.NewPCG(c.seed, uint64(n.id)<<32|uint64(n.life))))
-	n.pipe = savePipeline{}
+	n.pipe, n.sink = savePipeline{}, snapshotSlot{}
+	n.readers.closeAll()
+	n.readers = snapshotReaders{}
 	// The application either kept what it had applied (Config.Applied)
 	// or starts over from the beginning.
 	applied := uint64(0)
 	if c.s.Chance(0.5) {
 		applied = n.delivered
+	} else {
+		n.appHash = 0
 	}
-	n.app = deliverer{delivered: applied, bugs: c.cc.bug}
+	n.app = deliverer{delivered: applied, bugs: c.cc.bug, snapshotEvery: c.swarm.snapshotEvery}
 	n.delivered = applied
 	n.lastCommit, n.checkedLen, n.checkedTerm = 0, 0, 0
 	n.clientSeqs = map[uint64]string{}
@@ -477,10 +527,16 @@ func (c *simCluster) crash(n *simNode) {
 	}
 	n.life++
 	if b := n.pipe.crash(); b != nil && c.s.Chance(0.5) {
+		// The snapshot steps of the save may have happened, in order.
+		if c.s.Chance(0.5) {
+			_ = (&saveBatch{snapshotWrites: b.snapshotWrites, discard: b.discard, discardIndex: b.discardIndex}).persist(n.disk, &n.sink)
+		}
 		// A torn save, as the Persister contract allows it: a prefix of
 		// the entries made it, and the HardState only with all of them
 		// (a restarted node trusts the Commit it holds).
-		if k := c.s.Rand.IntN(len(b.entries) + 1); k < len(b.entries) {
+		if b.discard && n.disk.lastIndex() != b.discardIndex {
+			// The entries follow a discard that did not happen.
+		} else if k := c.s.Rand.IntN(len(b.entries) + 1); k < len(b.entries) {
 			var hs *HardState
 			if bugOn(c.cc.bug, bugHardStateBeforeEntries) {
 				hs = b.hs
@@ -537,6 +593,12 @@ func (c *simCluster) afterEvent(n *simNode) {
 	for _, f := range rd.Fetches {
 		c.fetch(n, f.Lo, f.Hi, func(ents []Entry) { n.core.onFetched(f.To, ents) })
 	}
+	for _, r := range rd.SnapshotReads {
+		c.readSnapshot(n, r)
+	}
+	for _, to := range rd.TransfersEnded {
+		n.readers.close(to)
+	}
 	n.core.evict(n.core.commit - min(n.core.commit, 2))
 	if n.core.role == Leader && n.core.commit > n.lastCommit && c.s.Now() < simChaos && c.s.Chance(c.swarm.crashAfterCommit) {
 		c.crashSoon(n, time.Millisecond, 200*time.Millisecond, "right after committing")
@@ -562,7 +624,7 @@ func (c *simCluster) save(n *simNode, b *saveBatch) {
 			return
 		}
 		c.checkDiskKeepsCommitted(n, b)
-		if err := n.disk.Save(b.hs, b.entries); err != nil {
+		if err := b.persist(n.disk, &n.sink); err != nil {
 			c.fail(checkStorage, "node %d: save failed: %v", n.id, err)
 			return
 		}
@@ -587,19 +649,117 @@ func (c *simCluster) fetch(n *simNode, lo, hi uint64, done func([]Entry)) {
 }
 
 // deliver hands n's application everything its delivery logic offers.
+// The application's state is a running hash of what it was handed; it
+// snapshots that, padded so that transfers take several chunks.
 func (c *simCluster) deliver(n *simNode) {
 	fetch := func(lo, hi uint64) bool {
 		c.fetch(n, lo, hi, n.app.fetched)
 		return true
 	}
+	restore := func(meta SnapshotMeta) (*Snapshot, bool) {
+		_, rc, err := n.disk.OpenSnapshot()
+		if err != nil {
+			c.fail(checkStorage, "node %d cannot open its snapshot to restore: %v", n.id, err)
+			return nil, false
+		}
+		return &Snapshot{rc: rc}, true
+	}
 	for !c.failed() {
-		d, ok := n.app.next(n.core, fetch)
+		d, ok := n.app.next(n.core, fetch, restore)
 		if !ok {
 			return
 		}
-		c.checkDelivery(n, d)
-		n.app.delivered, n.delivered = d.Index, d.Index
+		if d.Snapshot != nil {
+			c.restoreApp(n, d)
+		} else {
+			c.checkDelivery(n, d)
+			n.appHash = appFold(n.appHash, d.ID, d.Data)
+		}
+		n.app.handedOver(&d)
+		n.delivered = d.Index
+		c.checkAppState(n)
+		if d.SnapshotDue || c.s.Chance(c.swarm.snapshotChance) {
+			c.takeSnapshot(n, d.Index)
+		}
 	}
+}
+
+// appFold is the application's state after one more message.
+func appFold(h uint64, id BroadcastID, data []byte) uint64 {
+	for _, v := range []uint64{uint64(id.Origin), id.Incarnation, id.Seq, uint64(len(data))} {
+		h = (h ^ v) * 0x100000001b3
+	}
+	for _, b := range data {
+		h = (h ^ uint64(b)) * 0x100000001b3
+	}
+	return h
+}
+
+// takeSnapshot stores n's application state as of index, as
+// Node.Snapshot does: described by the core, written to the disk, and
+// handed back to the core a moment later (a crash may come between).
+func (c *simCluster) takeSnapshot(n *simNode, index uint64) {
+	meta, ok := n.core.snapshotMeta(index)
+	if !ok {
+		return
+	}
+	sink, _ := n.disk.CreateSnapshot(meta)
+	_, _ = sink.Write(appSnapshot(index, n.appHash, c.s.Rand.IntN(c.swarm.snapshotFill+1)))
+	_ = sink.Close()
+	c.tracef("node %d snapshots at %d", n.id, index)
+	simSnapshots.Add(1)
+	life := n.life
+	c.s.After(c.s.Between(0, time.Millisecond), func() {
+		if n.life == life {
+			n.core.onSnapshotTaken(meta)
+			c.afterEvent(n)
+		}
+	})
+}
+
+// appSnapshot encodes an application state: its index, its hash, and fill
+// bytes that depend on both, so that damage anywhere shows.
+func appSnapshot(index, hash uint64, fill int) []byte {
+	b := binary.LittleEndian.AppendUint64(nil, index)
+	b = binary.LittleEndian.AppendUint64(b, hash)
+	for i := range fill {
+		b = append(b, byte(hash>>(8*(i%8)))^byte(i))
+	}
+	return b
+}
+
+// restoreApp replaces n's application state with the snapshot d carries.
+func (c *simCluster) restoreApp(n *simNode, d Delivery) {
+	data, err := io.ReadAll(d.Snapshot)
+	if err != nil || len(data) < 16 {
+		c.fail(checkAppState, "node %d cannot read the snapshot it restores: %v (%d bytes)", n.id, err, len(data))
+		return
+	}
+	index, hash := binary.LittleEndian.Uint64(data), binary.LittleEndian.Uint64(data[8:])
+	if !bytes.Equal(data, appSnapshot(index, hash, len(data)-16)) || index != d.Index {
+		c.fail(checkAppState, "node %d restores a damaged snapshot, or one of index %d as %d", n.id, index, d.Index)
+		return
+	}
+	if d.Index <= n.delivered {
+		c.fail(checkExactlyOnce, "node %d restores a snapshot at %d, having been handed up to %d: messages again", n.id, d.Index, n.delivered)
+		return
+	}
+	c.tracef("node %d restores a snapshot at %d", n.id, index)
+	simRestores.Add(1)
+	n.appHash = hash
+}
+
+// readSnapshot reads a chunk of n's latest snapshot for a transfer, as the
+// Node's fetcher does, and hands it to the core after a disk's delay.
+func (c *simCluster) readSnapshot(n *simNode, r snapshotRead) {
+	data, eof, err := n.readers.read(n.disk, r.To, r)
+	life := n.life
+	c.s.After(c.s.Between(50*time.Microsecond, time.Millisecond), func() {
+		if n.life == life {
+			n.core.onSnapshotRead(r.To, r, data, eof, err == nil)
+			c.afterEvent(n)
+		}
+	})
 }
 
 func (c *simCluster) send(m Message) {

@@ -18,6 +18,8 @@ const (
 	checkLiveness           = "liveness"             // once faults stop, everything pending commits
 	checkStorage            = "storage"              // the simulated disk accepts every save
 	checkSavedCommit        = "saved commit"         // a disk's saved commit index covers only entries it holds as committed
+	checkAppState           = "application state"    // every application's state, snapshots included, agrees at every index
+	checkSnapshot           = "snapshot"             // a snapshot is of committed state and the log never disagrees with it
 	checkNoPanic            = "no panic"             // nothing panics
 )
 
@@ -31,11 +33,14 @@ func (c *simCluster) checkCommits(n *simNode) {
 		return
 	}
 	if co.commit > co.log.lastIndex() ||
-		(n.lastCommit > 0 && co.log.term(n.lastCommit) != c.terms[n.lastCommit-1]) {
+		(n.lastCommit > co.log.offset && co.log.term(n.lastCommit) != c.terms[n.lastCommit-1]) {
 		c.fail(checkCommittedKept, "node %d lost committed entries: commit %d, log ends at %d", n.id, co.commit, co.log.lastIndex())
 		return
 	}
-	for i := n.lastCommit + 1; i <= co.commit; i++ {
+	if !c.checkSnapshot(n) {
+		return
+	}
+	for i := max(n.lastCommit, co.log.offset) + 1; i <= co.commit; i++ {
 		e := n.entryAt(i)
 		fp := fingerprintOf(e)
 		if i <= uint64(len(c.committed)) {
@@ -59,8 +64,16 @@ func (c *simCluster) checkCommits(n *simNode) {
 				return
 			}
 		}
+		h := uint64(0)
+		if len(c.hashes) > 0 {
+			h = c.hashes[len(c.hashes)-1]
+		}
+		if e.Kind == EntryData {
+			h = appFold(h, BroadcastID{e.Origin, e.Incarnation, e.Seq}, e.Data)
+		}
 		c.committed = append(c.committed, fp)
 		c.terms = append(c.terms, e.Term)
+		c.hashes = append(c.hashes, h)
 	}
 	n.lastCommit = co.commit
 }
@@ -87,13 +100,13 @@ func (c *simCluster) checkDiskKeepsCommitted(n *simNode, b *saveBatch) {
 func (c *simCluster) checkSavedCommit(n *simNode) {
 	d := n.disk
 	for i := uint64(1); i <= min(d.hs.Commit, uint64(len(c.committed))); i++ {
-		if !d.holds(i, c.terms[i-1]) {
+		if !d.covers(i, c.terms[i-1]) {
 			c.fail(checkSavedCommit, "node %d's disk saved commit index %d but does not hold committed entry %d", n.id, d.hs.Commit, i)
 			return
 		}
 	}
-	if d.hs.Commit > uint64(len(d.entries)) {
-		c.fail(checkSavedCommit, "node %d's disk saved commit index %d but holds only %d entries", n.id, d.hs.Commit, len(d.entries))
+	if d.hs.Commit > max(d.lastIndex(), d.snapshotIndex()) {
+		c.fail(checkSavedCommit, "node %d's disk saved commit index %d but holds only %d entries", n.id, d.hs.Commit, d.lastIndex())
 	}
 }
 
@@ -101,7 +114,7 @@ func (c *simCluster) checkSavedCommit(n *simNode) {
 func (c *simCluster) checkDurable(i, term uint64) bool {
 	holders := 0
 	for _, m := range c.nodes[1:] {
-		if m.disk.holds(i, term) {
+		if m.disk.covers(i, term) {
 			holders++
 		}
 	}
@@ -137,6 +150,10 @@ func (c *simCluster) checkAcks(n *simNode, acks []ack) {
 		}
 		delete(n.clientSeqs, a.Seq)
 		want := fingerprint{EntryData, n.id, n.core.hs.Incarnation, a.Seq, payload}
+		if at, ok := c.once[want]; a.InSnapshot && ok && a.Index == 0 {
+			c.acked[payload] = at
+			continue
+		}
 		if a.Index > uint64(len(c.committed)) || c.committed[a.Index-1] != want {
 			c.fail(checkAcknowledgement, "node %d acknowledged %q at index %d, which is not what committed there", n.id, payload, a.Index)
 		}
@@ -190,8 +207,8 @@ func (c *simCluster) checkNode(n *simNode) {
 			if c.s.Now() < simChaos && c.s.Chance(c.swarm.crashNewLeader) {
 				c.crashSoon(n, 30*time.Millisecond, 300*time.Millisecond, "soon after its election")
 			}
-			for i := uint64(1); i <= uint64(len(c.committed)); i++ {
-				if co.log.term(i) != c.terms[i-1] {
+			for i := max(co.log.offset, 1); i <= uint64(len(c.committed)); i++ {
+				if co.log.term(i) != c.terms[i-1] && (i > co.log.offset || co.log.offsetTerm != 0) {
 					c.fail(checkLeaderCompleteness, "leader %d of term %d lacks committed entry %d", n.id, co.hs.Term, i)
 					return
 				}
@@ -202,7 +219,10 @@ func (c *simCluster) checkNode(n *simNode) {
 		n.checkedLen = co.commit
 		n.checkedTerm = co.log.term(co.commit)
 	}
-	for i := n.checkedLen + 1; i <= co.log.lastIndex(); i++ {
+	for i := max(n.checkedLen, co.log.offset) + 1; i <= co.log.lastIndex(); i++ {
+		if i-1 == co.log.offset && co.log.offsetTerm == 0 && i > 1 {
+			continue // the term before the log's start is not known here
+		}
 		e := n.entryAt(i)
 		key := [2]uint64{i, e.Term}
 		val := [2]any{fingerprintOf(e), co.log.term(i - 1)}
@@ -213,4 +233,39 @@ func (c *simCluster) checkNode(n *simNode) {
 		c.logAt[key] = val
 	}
 	n.checkedLen, n.checkedTerm = co.log.lastIndex(), co.log.lastTerm()
+}
+
+// checkAppState: n's application state as of the last index it was handed
+// (by message or by snapshot) is every other's at that index.
+func (c *simCluster) checkAppState(n *simNode) {
+	i := n.delivered
+	if i == 0 {
+		return
+	}
+	if i > uint64(len(c.hashes)) {
+		c.fail(checkAppState, "node %d's application is at index %d, beyond what committed (%d)", n.id, i, len(c.hashes))
+		return
+	}
+	if n.appHash != c.hashes[i-1] {
+		c.fail(checkAppState, "node %d's application state at index %d differs from what the committed log gives", n.id, i)
+	}
+}
+
+// checkSnapshot: n's latest snapshot, in its core and on its disk, is of
+// a committed entry, and the log starts no later than it.
+func (c *simCluster) checkSnapshot(n *simNode) bool {
+	for _, s := range []SnapshotMeta{n.core.snapshot, n.disk.snapshotMeta()} {
+		if s.Index == 0 {
+			continue
+		}
+		if s.Index > uint64(len(c.committed)) || c.terms[s.Index-1] != s.Term {
+			c.fail(checkSnapshot, "node %d has a snapshot at (%d, term %d), which did not commit", n.id, s.Index, s.Term)
+			return false
+		}
+	}
+	if co := n.core; co.log.offset > co.snapshot.Index {
+		c.fail(checkSnapshot, "node %d's log starts after %d, beyond its snapshot at %d", n.id, co.log.offset, co.snapshot.Index)
+		return false
+	}
+	return true
 }

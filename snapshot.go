@@ -1,7 +1,9 @@
 package raftlite
 
 import (
+	"context"
 	"errors"
+	"fmt"
 	"io"
 )
 
@@ -45,4 +47,136 @@ var errSinkDone = errors.New("raftlite: snapshot sink already closed or aborted"
 func cloneSnapshotMeta(m SnapshotMeta) SnapshotMeta {
 	m.Sessions = append([]BroadcastID(nil), m.Sessions...)
 	return m
+}
+
+// ErrSnapshotIndex is returned by Node.Snapshot for an index it cannot
+// take a snapshot at: one not yet delivered, or not after the latest
+// snapshot.
+var ErrSnapshotIndex = errors.New("raftlite: snapshot index out of range")
+
+// Snapshot is a stored snapshot handed to the application (in a Delivery)
+// to restore its state from. Reading it to the end, or closing it,
+// releases it.
+type Snapshot struct {
+	rc     io.ReadCloser
+	closed bool
+}
+
+// Read reads the snapshot's data, as the application wrote it.
+func (s *Snapshot) Read(p []byte) (int, error) {
+	if s.closed {
+		return 0, io.EOF
+	}
+	k, err := s.rc.Read(p)
+	if err == io.EOF {
+		if cerr := s.Close(); cerr != nil {
+			return k, cerr
+		}
+	}
+	return k, err
+}
+
+// Close releases the snapshot; reading it afterwards returns io.EOF.
+func (s *Snapshot) Close() error {
+	if s.closed {
+		return nil
+	}
+	s.closed = true
+	return s.rc.Close()
+}
+
+type snapshotRequest struct {
+	index uint64
+	reply chan snapshotPlan
+}
+
+type snapshotPlan struct {
+	meta SnapshotMeta
+	err  error
+}
+
+// Snapshot stores the application's state as of index, the Index of a
+// message this node delivered, and then lets the log before it go (but for
+// Config.TrailingEntries). write writes the state, of any size, to w, on
+// the caller's goroutine: called from the loop that reads Deliveries, the
+// state it writes is exactly as of index without any copy. The snapshot is
+// durable when Snapshot returns nil.
+//
+// It returns an error wrapping ErrSnapshotIndex if index was not yet
+// delivered or is not after the latest snapshot, ErrStorage if the
+// Persister failed, or write's error.
+func (n *Node) Snapshot(ctx context.Context, index uint64, write func(w io.Writer) error) error {
+	req := snapshotRequest{index: index, reply: make(chan snapshotPlan, 1)}
+	select {
+	case n.snapshotRequests <- req:
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-n.done:
+		return n.closedErr()
+	}
+	plan := <-req.reply
+	if plan.err != nil {
+		return plan.err
+	}
+	sink, err := n.persister.CreateSnapshot(plan.meta)
+	if err != nil {
+		return fmt.Errorf("%w: storing a snapshot: %w", ErrStorage, err)
+	}
+	if err := write(&contextWriter{ctx: ctx, w: sink}); err != nil {
+		return errors.Join(fmt.Errorf("raftlite: writing the snapshot: %w", err), sink.Abort())
+	}
+	if err := sink.Close(); err != nil {
+		return fmt.Errorf("%w: storing a snapshot: %w", ErrStorage, err)
+	}
+	select {
+	case n.snapshotsTaken <- plan.meta:
+		return nil
+	case <-n.done:
+		return nil // stored: the next start finds it
+	}
+}
+
+// planSnapshot describes the snapshot the application asks to take at
+// index, on the loop.
+func (n *Node) planSnapshot(index uint64) snapshotPlan {
+	if index > n.app.delivered {
+		return snapshotPlan{err: fmt.Errorf("%w: %d was not delivered yet (delivered up to %d)", ErrSnapshotIndex, index, n.app.delivered)}
+	}
+	meta, ok := n.core.snapshotMeta(index)
+	if !ok {
+		return snapshotPlan{err: fmt.Errorf("%w: %d is not after the latest snapshot (%d)", ErrSnapshotIndex, index, n.core.snapshot.Index)}
+	}
+	return snapshotPlan{meta: meta}
+}
+
+// openForRestore opens the latest snapshot for the application to restore
+// from, once per delivery of it.
+func (n *Node) openForRestore(meta SnapshotMeta) (*Snapshot, bool) {
+	if n.restoring != nil {
+		return n.restoring, true
+	}
+	stored, rc, err := n.persister.OpenSnapshot()
+	if err == nil && stored.Index != meta.Index {
+		err = fmt.Errorf("%w: the latest snapshot is at %d, not %d", ErrCorrupt, stored.Index, meta.Index)
+		_ = rc.Close()
+	}
+	if err != nil {
+		n.fail(fmt.Errorf("%w: opening the snapshot to restore: %w", ErrStorage, err))
+		return nil, false
+	}
+	n.restoring = &Snapshot{rc: rc}
+	return n.restoring, true
+}
+
+// contextWriter stops a snapshot's writing once its context ends.
+type contextWriter struct {
+	ctx context.Context
+	w   io.Writer
+}
+
+func (w *contextWriter) Write(p []byte) (int, error) {
+	if err := w.ctx.Err(); err != nil {
+		return 0, err
+	}
+	return w.w.Write(p)
 }
