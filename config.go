@@ -161,6 +161,6 @@ func (c *Config) coreConfig() coreConfig {
 		electionTimeout: c.ElectionTimeout, heartbeatInterval: c.HeartbeatInterval,
 		maxEntryBytes: c.MaxEntryBytes, maxBatchBytes: c.MaxBatchBytes, maxInflightBytes: c.MaxInflightBytes,
 		trailingEntries: c.TrailingEntries,
-		bug: c.bugs,
+		bug:             c.bugs,
 	}
 }

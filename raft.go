@@ -147,7 +147,7 @@ type Node struct {
 	snapshotsTaken   chan SnapshotMeta
 	sink             snapshotSlot
 	restoring        *Snapshot
-	heard   map[NodeID]time.Time
+	heard            map[NodeID]time.Time
 
 	statusMu sync.Mutex
 	status   Status
