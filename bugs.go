@@ -66,6 +66,19 @@ const (
 	// bugNeverReforward: a follower forwards each broadcast once and never
 	// again, so one lost on the way waits for ever.
 	bugNeverReforward
+	// bugInstallOldSnapshot: a follower installs a snapshot older than its
+	// commit index, throwing away its log and its commit index with it.
+	bugInstallOldSnapshot
+	// bugCompactPastSnapshot: the log is compacted up to the commit index
+	// rather than behind the snapshot, dropping entries no snapshot holds.
+	bugCompactPastSnapshot
+	// bugKeepConflictsOnInstall: a follower that installs a snapshot keeps
+	// the entries after its index even when its log disagrees with the
+	// snapshot there (§7).
+	bugKeepConflictsOnInstall
+	// bugSnapshotWithoutSessions: snapshots leave out the exactly-once
+	// table, so a node restored from one accepts retries again.
+	bugSnapshotWithoutSessions
 )
 
 // injected reports whether bug b is switched on.

@@ -39,6 +39,10 @@ var catalogue = []struct {
 	{"NeverReforward", bugNeverReforward, checkLiveness, false},
 	{"DeliverUncommitted", bugDeliverUncommitted, checkDelivery, false},
 	{"DeliverAcrossGap", bugDeliverAcrossGap, checkDelivery, false},
+	{"InstallOldSnapshot", bugInstallOldSnapshot, checkCommittedKept, false},
+	{"CompactPastSnapshot", bugCompactPastSnapshot, checkSnapshot, false},
+	{"KeepConflictsOnInstall", bugKeepConflictsOnInstall, checkStateMachineSafety, false},
+	{"SnapshotWithoutSessions", bugSnapshotWithoutSessions, checkExactlyOnce, false},
 }
 
 // TestBugCatalogue proves each check bites: with a known bug switched on,

@@ -318,7 +318,7 @@ func (c *core) onSnapshot(m Message) {
 	}
 	c.setLeader(m.From)
 	c.resetElectionTimer()
-	if m.LastIndex <= c.commit {
+	if m.LastIndex <= c.commit && !c.injected(bugInstallOldSnapshot) {
 		// Everything in it is committed here already.
 		c.send(Message{Kind: MsgLogResponse, To: m.From, PrevIndex: m.LastIndex, Success: true, Match: m.LastIndex})
 		return
@@ -356,10 +356,10 @@ func (c *core) onSnapshotStored(meta SnapshotMeta) {
 	if c.incoming != nil && c.incoming.meta.Index == meta.Index {
 		c.incoming = nil
 	}
-	if meta.Index <= c.snapshot.Index {
+	if meta.Index <= c.snapshot.Index && !c.injected(bugInstallOldSnapshot) {
 		return
 	}
-	if meta.Index <= c.commit {
+	if meta.Index <= c.commit && !c.injected(bugInstallOldSnapshot) {
 		// Replication overtook it: it only becomes the latest snapshot.
 		c.snapshot = meta
 	} else {

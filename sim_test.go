@@ -307,6 +307,7 @@ type swarm struct {
 	snapshotChance   float64 // an application also snapshots at a delivery with this chance
 	trailing         uint64  // TrailingEntries
 	snapshotFill     int     // up to this many bytes of padding per snapshot, so that transfers take chunks
+	lateSnapshotCopy float64 // a snapshot chunk is delivered again much later, with this chance
 }
 
 func newSwarm(s *sim.Scheduler, churn bool) swarm {
@@ -338,6 +339,7 @@ func newSwarm(s *sim.Scheduler, churn bool) swarm {
 		w.snapshotChance = []float64{0, 0.02}[s.Rand.IntN(2)]
 		w.trailing = []uint64{0, 3, 12}[s.Rand.IntN(3)]
 		w.snapshotFill = []int{0, 1000, 3000}[s.Rand.IntN(3)]
+		w.lateSnapshotCopy = []float64{0, 0.2}[s.Rand.IntN(2)]
 	}
 	return w
 }
@@ -775,16 +777,26 @@ func (c *simCluster) send(m Message) {
 	}
 	from := c.nodes[m.From]
 	life := from.life
-	c.net.Send(int(m.From), int(m.To), func() {
+	deliver := func() {
 		to := c.nodes[m.To]
 		if !to.alive || from.lostLives[life] {
 			return
 		}
-		c.tracef("%d -> %d %v term %d prev %d/%d n=%d commit %d ok=%v match %d", m.From, m.To, m.Kind, m.Term,
-			m.PrevIndex, m.PrevTerm, len(m.Entries), m.Commit, m.Success, m.Match)
+		c.tracef("%d -> %d %v term %d prev %d/%d n=%d commit %d ok=%v match %d offset %d", m.From, m.To, m.Kind, m.Term,
+			m.PrevIndex, m.PrevTerm, len(m.Entries), m.Commit, m.Success, m.Match, m.Offset)
 		to.core.onMessage(m)
 		c.afterEvent(to)
-	})
+	}
+	c.net.Send(int(m.From), int(m.To), deliver)
+	if m.Kind == MsgSnapshot && c.s.Now() < simChaos && c.s.Chance(c.swarm.lateSnapshotCopy) {
+		// A copy that turns up long after, when the follower has moved
+		// on: an old snapshot must not take it back.
+		c.s.After(c.s.Between(simHeartbeat, 2*simElection), func() {
+			if c.net.Linked(int(m.From), int(m.To)) {
+				deliver()
+			}
+		})
+	}
 }
 
 // scheduleClients issues broadcasts at random nodes at random times.

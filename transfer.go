@@ -69,7 +69,11 @@ func (c *core) snapshotMeta(index uint64) (SnapshotMeta, bool) {
 	if index > c.commit || index < c.log.offset || index <= c.snapshot.Index {
 		return SnapshotMeta{}, false
 	}
-	return SnapshotMeta{Index: index, Term: c.log.term(index), Sessions: c.sessionsAtCommit()}, true
+	meta := SnapshotMeta{Index: index, Term: c.log.term(index), Sessions: c.sessionsAtCommit()}
+	if c.injected(bugSnapshotWithoutSessions) {
+		meta.Sessions = nil
+	}
+	return meta, true
 }
 
 // sessionsAtCommit returns the exactly-once table as of the commit index:
@@ -94,6 +98,9 @@ func (c *core) sessionsAtCommit() []BroadcastID {
 // at index, in memory and, through the save pipeline, on disk.
 func (c *core) compactBehind(index uint64) {
 	through := index - min(index, c.cfg.trailingEntries)
+	if c.injected(bugCompactPastSnapshot) {
+		through = c.commit
+	}
 	if through <= c.log.offset {
 		return
 	}
@@ -154,7 +161,8 @@ func (c *core) abortIncoming() {
 // otherwise the whole log goes, on disk too.
 func (c *core) installSnapshot(meta SnapshotMeta) {
 	c.snapshot = meta
-	if meta.Index <= c.log.lastIndex() && c.log.term(meta.Index) == meta.Term {
+	matches := c.log.term(meta.Index) == meta.Term || c.injected(bugKeepConflictsOnInstall)
+	if meta.Index <= c.log.lastIndex() && matches && !c.injected(bugInstallOldSnapshot) {
 		c.advanceCommit(meta.Index)
 		c.compactBehind(meta.Index)
 		return
@@ -166,6 +174,9 @@ func (c *core) installSnapshot(meta SnapshotMeta) {
 	c.out.Entries = c.out.Entries[:0] // what was still to be saved went with the log
 	c.out.Discard, c.out.DiscardIndex = true, meta.Index
 	c.commit = max(c.commit, meta.Index)
+	if c.injected(bugInstallOldSnapshot) {
+		c.commit = meta.Index
+	}
 	c.ackFromSessions(meta.Sessions)
 }
 
