@@ -47,4 +47,17 @@ func TestMaxMessageSizeBoundsTheWireEncoding(t *testing.T) {
 		}
 		assert.LessOrEqual(t, wire.Size(&m), bound, "a batch of %d entries of %d bytes", len(m.Entries), data)
 	}
+	for _, sessions := range []int{0, 1, 10, 1000} {
+		// The first chunk of a snapshot transfer, which carries its
+		// description and as much data as the core then reads.
+		m := header
+		m.Offset, m.Done, m.Checksum = math.MaxUint64, true, math.MaxUint32
+		meta := &raftlite.SnapshotMeta{Index: math.MaxUint64, Term: math.MaxUint64}
+		for range sessions {
+			meta.Sessions = append(meta.Sessions, raftlite.BroadcastID{Origin: math.MaxUint64, Incarnation: math.MaxUint64, Seq: math.MaxUint64})
+		}
+		m.Snapshot = meta
+		m.Data = make([]byte, raftlite.SnapshotChunkBytes(meta, maxBatch))
+		assert.LessOrEqual(t, wire.Size(&m), bound, "a snapshot's first chunk, with %d sessions", sessions)
+	}
 }

@@ -47,12 +47,12 @@ type Delivery struct {
 // BroadcastID names one broadcast across the cluster's whole history.
 type BroadcastID struct {
 	// Origin is the node that accepted the broadcast.
-	Origin NodeID
+	Origin NodeID `msgpack:"o"`
 	// Incarnation names the life of Origin that accepted it: it changes
 	// every time the node starts (see HardState.Incarnation).
-	Incarnation uint64
+	Incarnation uint64 `msgpack:"n"`
 	// Seq counts the broadcasts accepted by that life, from 1.
-	Seq uint64
+	Seq uint64 `msgpack:"q"`
 }
 
 // Status is a snapshot of a node's view of the cluster.

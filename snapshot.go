@@ -25,7 +25,7 @@ type SnapshotMeta struct {
 	// taken); the entries after Index, applied in order, bring either to
 	// the same table. Without it a broadcast retried across a compaction
 	// would be appended twice.
-	Sessions []BroadcastID `msgpack:"s"`
+	Sessions []BroadcastID `msgpack:"s,omitempty"`
 	// Membership change will add the cluster configuration as of Index.
 }
 

@@ -123,9 +123,19 @@ func (c *core) readSnapshotChunk(f NodeID, t *snapshotTransfer) {
 		return
 	}
 	t.reading = true
+	size := c.cfg.maxBatchBytes
+	if t.sent == 0 {
+		// The first chunk carries the description too; every chunk
+		// carries at least a byte, or the transfer would not move.
+		size = max(size-snapshotMetaSize(&t.meta), 1)
+	}
 	c.out.SnapshotReads = append(c.out.SnapshotReads,
-		snapshotRead{To: f, Index: t.meta.Index, Offset: t.sent, MaxBytes: c.cfg.maxBatchBytes})
+		snapshotRead{To: f, Index: t.meta.Index, Offset: t.sent, MaxBytes: size})
 }
+
+// snapshotMetaSize bounds the encoding of meta in a message: 33 bytes
+// (rounded up to 40), and 34 per session.
+func snapshotMetaSize(meta *SnapshotMeta) int { return 40 + 34*len(meta.Sessions) }
 
 // endTransfer stops streaming to f; unless the follower has the snapshot
 // now, the next answer to a heartbeat starts a new transfer from scratch.

@@ -36,6 +36,8 @@ func TestSuiteCatchesBrokenTransports(t *testing.T) {
 			map[string]string{"FIFO": "out of order"}},
 		{"corrupts a field", func(f *fake) raftlite.Transport { return &corrupts{fake: f} },
 			map[string]string{"Delivery": "Incarnation"}},
+		{"loses a snapshot's sessions", func(f *fake) raftlite.Transport { return &losesSessions{fake: f} },
+			map[string]string{"Delivery": "Sessions"}},
 		{"delivers after Close", func(f *fake) raftlite.Transport { return &deliversAfterClose{fake: f} },
 			map[string]string{"CloseDuringTraffic": "after Close returned"}},
 		{"never reconnects", func(f *fake) raftlite.Transport {
@@ -131,6 +133,19 @@ func (c *corrupts) Send(m raftlite.Message) {
 		m.Entries[i].Incarnation++
 	}
 	c.fake.Send(m)
+}
+
+// losesSessions drops the exactly-once table of the snapshots it carries,
+// as a codec that forgot a nested field would.
+type losesSessions struct{ *fake }
+
+func (l *losesSessions) Send(m raftlite.Message) {
+	if m.Snapshot != nil {
+		meta := *m.Snapshot
+		meta.Sessions = nil
+		m.Snapshot = &meta
+	}
+	l.fake.Send(m)
 }
 
 // strays counts the goroutines that deliversAfterClose leaves behind, so

@@ -3,6 +3,7 @@ package transporttest
 import (
 	"bytes"
 	"fmt"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -219,6 +220,9 @@ func fullMessage(from, to raftlite.NodeID) raftlite.Message {
 				Data: []byte(fmt.Sprintf("from %d to %d", from, to))},
 			{Index: 16, Term: 1<<40 + 7, Data: []byte{}},
 		},
+		Snapshot: &raftlite.SnapshotMeta{Index: 18, Term: 19,
+			Sessions: []raftlite.BroadcastID{{Origin: from, Incarnation: 20, Seq: 21}, {Origin: to, Incarnation: 1 << 50, Seq: 1}}},
+		Offset: 1<<33 + 22, Data: []byte(fmt.Sprintf("snapshot chunk from %d to %d", from, to)), Done: true, Checksum: 0xdeadbeef,
 		Success: true, Match: 16, HintTerm: 17,
 	}
 }
@@ -236,6 +240,14 @@ func bigMessage(from, to raftlite.NodeID, seq uint64, n int) raftlite.Message {
 // normalize treats nil and empty slices as equal; transports need not
 // preserve the difference.
 func normalize(m raftlite.Message) raftlite.Message {
+	if len(m.Data) == 0 {
+		m.Data = nil
+	}
+	if m.Snapshot != nil && len(m.Snapshot.Sessions) == 0 {
+		meta := *m.Snapshot
+		meta.Sessions = nil
+		m.Snapshot = &meta
+	}
 	if len(m.Entries) == 0 {
 		m.Entries = nil
 		return m
@@ -252,6 +264,12 @@ func normalize(m raftlite.Message) raftlite.Message {
 }
 
 func clone(m raftlite.Message) raftlite.Message {
+	m.Data = bytes.Clone(m.Data)
+	if m.Snapshot != nil {
+		meta := *m.Snapshot
+		meta.Sessions = slices.Clone(meta.Sessions)
+		m.Snapshot = &meta
+	}
 	es := make([]raftlite.Entry, len(m.Entries))
 	for i, e := range m.Entries {
 		e.Data = bytes.Clone(e.Data)

@@ -17,7 +17,8 @@ func AppendMessage(b []byte, m *raftlite.Message) []byte {
 	n := 4
 	for _, set := range [...]bool{
 		m.LastIndex != 0, m.LastTerm != 0, m.PrevIndex != 0, m.PrevTerm != 0,
-		m.Commit != 0, len(m.Entries) != 0, m.Success, m.Match != 0, m.HintTerm != 0,
+		m.Commit != 0, len(m.Entries) != 0, m.Snapshot != nil, m.Offset != 0, len(m.Data) != 0, m.Done,
+		m.Checksum != 0, m.Success, m.Match != 0, m.HintTerm != 0,
 	} {
 		if set {
 			n++
@@ -39,6 +40,17 @@ func AppendMessage(b []byte, m *raftlite.Message) []byte {
 			b = appendEntry(b, &m.Entries[i])
 		}
 	}
+	if m.Snapshot != nil {
+		b = appendSnapshotMeta(appendStr(b, "sm"), m.Snapshot)
+	}
+	b = appendOptUint(b, "so", m.Offset)
+	if len(m.Data) != 0 {
+		b = appendBin(appendStr(b, "sd"), m.Data)
+	}
+	if m.Done {
+		b = appendBool(appendStr(b, "sf"), true)
+	}
+	b = appendOptUint(b, "sc", uint64(m.Checksum))
 	if m.Success {
 		b = appendBool(append(b, 0xa1, 's'), true)
 	}
@@ -63,6 +75,26 @@ func appendEntry(b []byte, e *raftlite.Entry) []byte {
 	b = appendOptUint(b, "q", e.Seq)
 	if len(e.Data) != 0 {
 		b = appendBin(append(b, 0xa1, 'd'), e.Data)
+	}
+	return b
+}
+
+func appendSnapshotMeta(b []byte, meta *raftlite.SnapshotMeta) []byte {
+	n := 2
+	if len(meta.Sessions) != 0 {
+		n++
+	}
+	b = appendMapLen(b, n)
+	b = appendUint(append(b, 0xa1, 'i'), meta.Index)
+	b = appendUint(append(b, 0xa1, 't'), meta.Term)
+	if len(meta.Sessions) != 0 {
+		b = appendArrayLen(append(b, 0xa1, 's'), len(meta.Sessions))
+		for _, s := range meta.Sessions {
+			b = appendMapLen(b, 3)
+			b = appendUint(append(b, 0xa1, 'o'), uint64(s.Origin))
+			b = appendUint(append(b, 0xa1, 'n'), s.Incarnation)
+			b = appendUint(append(b, 0xa1, 'q'), s.Seq)
+		}
 	}
 	return b
 }
@@ -136,6 +168,25 @@ func DecodeMessage(b []byte, m *raftlite.Message) error {
 			m.Match, err = d.uint()
 		case "h":
 			m.HintTerm, err = d.uint()
+		case "sm":
+			m.Snapshot, err = d.snapshotMeta()
+		case "so":
+			m.Offset, err = d.uint()
+		case "sd":
+			var p []byte
+			p, err = d.raw()
+			if len(p) != 0 {
+				m.Data = append([]byte(nil), p...)
+			}
+		case "sf":
+			m.Done, err = d.bool()
+		case "sc":
+			var v uint64
+			v, err = d.uint()
+			if err == nil && v > 1<<32-1 {
+				err = malformed("checksum %d does not fit 32 bits", v)
+			}
+			m.Checksum = uint32(v)
 		default:
 			err = d.skip(0)
 		}
@@ -212,4 +263,83 @@ func (d *decoder) entry(e *raftlite.Entry) error {
 		}
 	}
 	return nil
+}
+
+// minSessionBytes is the smallest session AppendMessage writes (a map of
+// three one-byte keys and fixint values); like minEntryBytes, it bounds
+// the capacity reserved for what a frame claims to hold.
+const minSessionBytes = 10
+
+func (d *decoder) snapshotMeta() (*raftlite.SnapshotMeta, error) {
+	if len(d.b) > 0 && d.b[0] == 0xc0 { // nil, as reflective msgpack writes a nil pointer
+		d.b = d.b[1:]
+		return nil, nil
+	}
+	n, err := d.mapLen()
+	if err != nil {
+		return nil, err
+	}
+	meta := &raftlite.SnapshotMeta{}
+	for range n {
+		key, err := d.raw()
+		if err != nil {
+			return nil, err
+		}
+		switch string(key) {
+		case "i":
+			meta.Index, err = d.uint()
+		case "t":
+			meta.Term, err = d.uint()
+		case "s":
+			meta.Sessions, err = d.sessions()
+		default:
+			err = d.skip(0)
+		}
+		if err != nil {
+			return nil, err
+		}
+	}
+	return meta, nil
+}
+
+func (d *decoder) sessions() ([]raftlite.BroadcastID, error) {
+	if len(d.b) > 0 && d.b[0] == 0xc0 {
+		d.b = d.b[1:]
+		return nil, nil
+	}
+	n, err := d.arrayLen()
+	if err != nil || n == 0 {
+		return nil, err
+	}
+	out := make([]raftlite.BroadcastID, 0, min(n, len(d.b)/minSessionBytes+1))
+	for range n {
+		k, err := d.mapLen()
+		if err != nil {
+			return nil, err
+		}
+		var s raftlite.BroadcastID
+		for range k {
+			key, err := d.raw()
+			if err != nil {
+				return nil, err
+			}
+			var v uint64
+			switch string(key) {
+			case "o":
+				v, err = d.uint()
+				s.Origin = raftlite.NodeID(v)
+			case "n":
+				s.Incarnation, err = d.uint()
+			case "q":
+				s.Seq, err = d.uint()
+			default:
+				err = d.skip(0)
+			}
+			if err != nil {
+				return nil, err
+			}
+		}
+		out = append(out, s)
+	}
+	return out, nil
 }

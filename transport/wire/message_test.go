@@ -19,6 +19,14 @@ import (
 // normalize makes nil and empty slices equal, which the encoding does not
 // distinguish (omitempty drops both).
 func normalize(m raftlite.Message) raftlite.Message {
+	if len(m.Data) == 0 {
+		m.Data = nil
+	}
+	if m.Snapshot != nil && len(m.Snapshot.Sessions) == 0 {
+		meta := *m.Snapshot
+		meta.Sessions = nil
+		m.Snapshot = &meta
+	}
 	if len(m.Entries) == 0 {
 		m.Entries = nil
 		return m
