@@ -144,7 +144,7 @@ type Node struct {
 	// received snapshot being written (by whoever runs saves), and the
 	// one opened for the application to restore from.
 	snapshotRequests chan snapshotRequest
-	snapshotsTaken   chan SnapshotMeta
+	snapshotsTaken   chan snapshotTaken
 	sink             snapshotSlot
 	restoring        *Snapshot
 	heard            map[NodeID]time.Time
@@ -208,7 +208,7 @@ func New(cfg Config) (n *Node, err error) {
 		heard:      map[NodeID]time.Time{},
 
 		snapshotRequests: make(chan snapshotRequest),
-		snapshotsTaken:   make(chan SnapshotMeta),
+		snapshotsTaken:   make(chan snapshotTaken),
 	}
 	if m, ok := cfg.Persister.(MemorySaver); ok {
 		n.inlineSave = m.SavesInMemory()
@@ -255,8 +255,9 @@ func (n *Node) receive(m Message) {
 
 // Broadcast submits msg for total-order broadcast from this node, whatever
 // its role, and returns once msg is committed, with its position in the
-// order. Each successful Broadcast is delivered exactly once on every node.
-// It is Submit followed by Wait.
+// order (or 0 in the rare case Pending.Wait describes). Each successful
+// Broadcast is delivered exactly once on every node. It is Submit followed
+// by Wait.
 //
 // If ctx is done before msg is accepted, Broadcast returns ctx's error and
 // msg is never delivered. If ctx ends or the node closes after msg was
@@ -325,6 +326,11 @@ func (p *Pending) Done() <-chan struct{} { return p.done }
 
 // Wait waits until the broadcast commits and returns its index. If ctx ends
 // first, or the node stops first, the error is an *OutcomeUnknownError.
+//
+// The index is 0, with a nil error, in one case: this node learnt that the
+// broadcast committed only from a snapshot that contains it, sent by a
+// leader that had compacted its log past it before this node caught up.
+// The broadcast was delivered (inside that snapshot) exactly once.
 func (p *Pending) Wait(ctx context.Context) (uint64, error) {
 	select {
 	case <-p.done:
@@ -429,8 +435,10 @@ func (n *Node) run() {
 			continue
 		case req := <-n.snapshotRequests:
 			req.reply <- n.planSnapshot(req.index)
-		case meta := <-n.snapshotsTaken:
-			n.core.onSnapshotTaken(meta)
+		case taken := <-n.snapshotsTaken:
+			n.core.onSnapshotTaken(taken.meta)
+			n.updateStatus()
+			close(taken.seen) // so that Status shows it once Snapshot returns
 		case <-n.closing:
 			return
 		}

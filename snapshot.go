@@ -128,12 +128,20 @@ func (n *Node) Snapshot(ctx context.Context, index uint64, write func(w io.Write
 	if err := sink.Close(); err != nil {
 		return fmt.Errorf("%w: storing a snapshot: %w", ErrStorage, err)
 	}
+	taken := snapshotTaken{meta: plan.meta, seen: make(chan struct{})}
 	select {
-	case n.snapshotsTaken <- plan.meta:
-		return nil
-	case <-n.done:
-		return nil // stored: the next start finds it
+	case n.snapshotsTaken <- taken:
+		<-taken.seen
+	case <-n.done: // stored: the next start finds it
 	}
+	return nil
+}
+
+// snapshotTaken tells the loop of a stored snapshot; it closes seen once
+// Status shows it.
+type snapshotTaken struct {
+	meta SnapshotMeta
+	seen chan struct{}
 }
 
 // planSnapshot describes the snapshot the application asks to take at
