@@ -53,7 +53,7 @@ type Config struct {
 
 	// SnapshotEvery is how many entries the log may grow by, after the
 	// latest snapshot, before a Delivery asks the application for a new
-	// one (Delivery.SnapshotDue). Default 65536.
+	// one (Delivery.SnapshotDue). Default 65536; math.MaxUint64 never asks.
 	SnapshotEvery uint64
 	// TrailingEntries is how many entries before a snapshot's index the
 	// log keeps, so that a follower only a little behind is sent entries

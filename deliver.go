@@ -84,10 +84,8 @@ func (d *deliverer) fetched(ents []Entry) {
 // i. It asks again only after as many entries more: the application may
 // snapshot at its own pace, or never.
 func (d *deliverer) snapshotDue(i uint64, c *core) bool {
-	if d.snapshotEvery == 0 || i < max(c.snapshot.Index, d.lastAsked)+d.snapshotEvery {
-		return false
-	}
-	return true
+	since := max(c.snapshot.Index, d.lastAsked)
+	return d.snapshotEvery != 0 && i >= since && i-since >= d.snapshotEvery
 }
 
 // handedOver records that the delivery dv reached the application.

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bufio"
 	"context"
 	"crypto/tls"
 	"errors"
@@ -9,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"math"
 	"os"
 	"os/signal"
 	"strconv"
@@ -36,6 +36,8 @@ type nodeOptions struct {
 	tlsKey      string
 	concurrency int
 	logFormat   string
+	// snapshotEvery is Config.SnapshotEvery; 0 never snapshots.
+	snapshotEvery uint64
 }
 
 // runNode runs one node as its own process: each line read on stdin is
@@ -73,6 +75,8 @@ func parseNodeFlags(args []string, stderr io.Writer) (nodeOptions, error) {
 	fs.StringVar(&o.tlsKey, "tls-key", "", "this node's private key (PEM)")
 	fs.IntVar(&o.concurrency, "concurrency", 64, "broadcasts from stdin in flight at once (submitted, not yet known to be committed)")
 	fs.StringVar(&o.logFormat, "log-format", "text", "text or json (on stderr)")
+	fs.Uint64Var(&o.snapshotEvery, "snapshot-every", 1<<16,
+		"snapshot what was printed every this many entries, and compact the log behind it (0: never)")
 	if err := fs.Parse(args); err != nil {
 		return o, err
 	}
@@ -114,7 +118,12 @@ func (o nodeOptions) start(logger *slog.Logger) (*raftlite.Node, error) {
 		return nil, errors.Join(err, tr.Close())
 	}
 	// New closes the transport and the log if it fails.
-	node, err := raftlite.New(raftlite.Config{ID: o.id, Peers: o.peers, Transport: tr, Persister: log, Logger: logger})
+	every := o.snapshotEvery
+	if every == 0 {
+		every = math.MaxUint64 // never due
+	}
+	node, err := raftlite.New(raftlite.Config{ID: o.id, Peers: o.peers, Transport: tr, Persister: log, Logger: logger,
+		SnapshotEvery: every})
 	if err != nil {
 		return nil, err
 	}
@@ -143,42 +152,50 @@ func (o nodeOptions) newTransport(logger *slog.Logger) (raftlite.Transport, erro
 // deliveries to stdout until ctx ends, then closes node. If the node stops
 // by itself first (a storage failure), serveNode returns why.
 func serveNode(ctx context.Context, node *raftlite.Node, stdin io.Reader, stdout io.Writer, window int, logger *slog.Logger) error {
+	p, err := newPrinter(node, stdout, logger)
+	if err != nil {
+		return errors.Join(err, node.Close())
+	}
 	written := make(chan error, 1)
-	go func() { written <- writeDeliveries(node.Deliveries(), stdout, logger) }()
+	go func() { written <- writeDeliveries(ctx, node.Deliveries(), p) }()
 	go submitLines(ctx, node, stdin, window, logger)
 	select {
 	case <-ctx.Done():
 		logger.Info("stopping")
-		err := node.Close()
-		return errors.Join(err, <-written)
-	case err := <-written: // Deliveries closed: the node has stopped
-		return errors.Join(node.Close(), err)
+		err = node.Close()
+		err = errors.Join(err, <-written)
+	case err = <-written: // Deliveries closed: the node has stopped
+		err = errors.Join(node.Close(), err)
 	}
+	return errors.Join(err, p.close())
 }
 
-// writeDeliveries writes each delivery as "index<TAB>message", flushing
-// whenever no other delivery is waiting. If writing fails it logs why once,
-// keeps draining deliveries (so that the node is not held up) and returns
-// the error when they end.
-func writeDeliveries(deliveries <-chan raftlite.Delivery, stdout io.Writer, logger *slog.Logger) error {
-	out := bufio.NewWriter(stdout)
+// writeDeliveries hands each delivery to the printer, flushing stdout
+// whenever no other delivery is waiting. If printing fails it logs why
+// once, keeps draining deliveries (so that the node is not held up) and
+// returns the error when they end.
+func writeDeliveries(ctx context.Context, deliveries <-chan raftlite.Delivery, p *printer) error {
 	var err error
 	for d := range deliveries {
 		if err != nil {
+			if d.Snapshot != nil {
+				_ = d.Snapshot.Close()
+			}
 			continue
 		}
-		if _, err = fmt.Fprintf(out, "%d\t%s\n", d.Index, d.Data); err == nil && len(deliveries) == 0 {
-			err = out.Flush()
+		if err = p.deliver(ctx, d); err == nil && len(deliveries) == 0 {
+			if err = p.out.Flush(); err != nil {
+				err = fmt.Errorf("node: writing deliveries: %w", err)
+			}
 		}
 		if err != nil {
-			err = fmt.Errorf("node: writing deliveries: %w", err)
-			logger.Error("writing deliveries failed; no more will be written", "err", err)
+			p.logger.Error("writing deliveries failed; no more will be written", "err", err)
 		}
 	}
 	if err != nil {
 		return err
 	}
-	if err := out.Flush(); err != nil {
+	if err := p.out.Flush(); err != nil {
 		return fmt.Errorf("node: writing deliveries: %w", err)
 	}
 	return nil
