@@ -5,7 +5,7 @@ import (
 	"flag"
 	"fmt"
 	"math/rand/v2"
-	"slices"
+	"strings"
 	"syscall"
 	"testing"
 
@@ -21,73 +21,10 @@ var (
 	flagSeeds   = flag.Int("wal.seeds", 24, "number of workload seeds the crash test explores")
 )
 
-// model is what the log must hold: everything from Saves that returned.
-type model struct {
-	hs      raftlite.HardState
-	entries []raftlite.Entry // entries[i].Index == i+1
-	floor   uint64           // entries before floor may have been compacted away
-}
-
-func (m model) clone() model {
-	m.entries = slices.Clone(m.entries)
-	return m
-}
-
-func (m model) last() uint64 { return uint64(len(m.entries)) }
-
-type opKind int
-
-const (
-	opSave opKind = iota
-	opCompact
-	opReopen
-)
-
-type op struct {
-	kind    opKind
-	hs      *raftlite.HardState
-	entries []raftlite.Entry
-	compact uint64
-}
-
-func (o op) String() string {
-	switch o.kind {
-	case opCompact:
-		return fmt.Sprintf("compactBefore(%d)", o.compact)
-	case opReopen:
-		return "reopen"
-	}
-	s := "Save("
-	if o.hs != nil {
-		s += fmt.Sprintf("%+v", *o.hs)
-	} else {
-		s += "nil"
-	}
-	if len(o.entries) > 0 {
-		s += fmt.Sprintf(", [%d..%d]", o.entries[0].Index, o.entries[len(o.entries)-1].Index)
-	}
-	return s + ")"
-}
-
-// apply returns the model after o succeeded.
-func (m model) apply(o op) model {
-	m = m.clone()
-	switch o.kind {
-	case opSave:
-		if o.hs != nil {
-			m.hs = *o.hs
-		}
-		if len(o.entries) > 0 {
-			m.entries = append(m.entries[:o.entries[0].Index-1], o.entries...)
-		}
-	case opCompact:
-		m.floor = max(m.floor, o.compact)
-	}
-	return m
-}
-
 // nextOp draws a random operation: appends of random sizes, hard state
-// updates, suffix cuts by a new term, compactions and clean restarts.
+// updates, suffix cuts by a new term, snapshots (within the log and past
+// its end, as installed from a leader), compactions up to the latest
+// snapshot, discards of the log and clean restarts.
 func nextOp(rng *rand.Rand, m model) op {
 	entries := func(first uint64, n int, term uint64) []raftlite.Entry {
 		es := make([]raftlite.Entry, n)
@@ -115,17 +52,32 @@ func nextOp(rng *rand.Rand, m model) op {
 		return op{kind: opSave, hs: &hs}
 	case r < 60:
 		return op{kind: opSave, entries: entries(m.last()+1, 1+rng.IntN(6), term)}
-	case r < 75 && m.last() >= max(m.floor, 1):
+	case r < 70 && m.last() >= max(m.floor, m.first()):
 		// A new leader's entries replace a conflicting suffix; the term
 		// goes up in the same Save.
-		lo := max(m.floor, 1)
+		lo := max(m.floor, m.first())
 		first := lo + rng.Uint64N(m.last()-lo+1)
 		hs := raftlite.HardState{Term: term + 1, VotedFor: raftlite.NodeID(1 + rng.IntN(3)), Incarnation: m.hs.Incarnation}
 		return op{kind: opSave, hs: &hs, entries: entries(first, 1+rng.IntN(4), term+1)}
-	case r < 85:
-		lo := max(m.floor, 1)
-		return op{kind: opCompact, compact: lo + rng.Uint64N(m.last()+2-lo)}
-	case r < 92:
+	case r < 78:
+		// Anywhere from the compaction floor (a snapshot must reach the
+		// log) to a little past the end (one installed from a leader).
+		lo := max(m.floor, 1) - 1
+		return op{kind: opSnapshot, snap: randomSnapshot(rng, lo+rng.Uint64N(m.last()+4-lo), term)}
+	case r < 88 && m.snap != nil:
+		lo := min(max(m.floor, 1)-1, m.snap.meta.Index)
+		through := m.snap.meta.Index
+		if rng.IntN(2) == 0 {
+			through = lo + rng.Uint64N(through-lo+1)
+		}
+		return op{kind: opCompact, compact: through}
+	case r < 91:
+		index := max(m.floor, 1) - 1 + rng.Uint64N(4)
+		if m.snap != nil && rng.IntN(3) > 0 {
+			index = m.snap.meta.Index // as a follower installing a snapshot does
+		}
+		return op{kind: opDiscard, discard: index}
+	case r < 95:
 		return op{kind: opReopen}
 	default:
 		hs := raftlite.HardState{Term: term, VotedFor: raftlite.NodeID(rng.IntN(4)), Incarnation: m.hs.Incarnation}
@@ -133,8 +85,24 @@ func nextOp(rng *rand.Rand, m model) op {
 	}
 }
 
+// randomSnapshot is a snapshot at index of a random size: empty, within
+// a sector, or of many sectors.
+func randomSnapshot(rng *rand.Rand, index, term uint64) *snapModel {
+	s := &snapModel{meta: raftlite.SnapshotMeta{Index: index, Term: term}}
+	for range rng.IntN(3) {
+		s.meta.Sessions = append(s.meta.Sessions, raftlite.BroadcastID{Origin: raftlite.NodeID(rng.IntN(4)),
+			Incarnation: rng.Uint64(), Seq: rng.Uint64N(1 << 40)})
+	}
+	sizes := []int{0, 1 + rng.IntN(500), 1000 + rng.IntN(3000)}
+	s.data = make([]byte, sizes[rng.IntN(len(sizes))])
+	for i := range s.data {
+		s.data[i] = byte(rng.Uint32())
+	}
+	return s
+}
+
 const (
-	crashOps     = 30  // operations per workload
+	crashOps     = 36  // operations per workload
 	crashSegment = 256 // bytes: many segments, many rolls
 )
 
@@ -145,9 +113,10 @@ type crashRun struct {
 	crashAt int
 	unsync  bool // the crash image keeps a random part of unsynced writes
 
-	done     model // state of every operation that returned
-	inFlight *op   // the operation the crash interrupted
-	totalOps int   // file system operations of the whole workload
+	done     model          // state of every operation that returned
+	inFlight *op            // the operation the crash interrupted
+	totalOps int            // file system operations of the whole workload
+	kinds    map[string]int // operations that returned, by what they did
 }
 
 func (r *crashRun) String() string {
@@ -176,14 +145,15 @@ func (r *crashRun) run() error {
 	}
 	for i := 0; i < crashOps && r.inFlight == nil; i++ {
 		o := nextOp(rng, r.done)
-		switch o.kind {
-		case opSave:
-			err = l.Save(o.hs, o.entries)
-		case opCompact:
-			err = l.compactBefore(o.compact)
-		case opReopen:
+		segs := 0
+		if l != nil {
+			segs = len(l.segs)
+		}
+		if o.kind == opReopen {
 			l.Close()
 			l, err = Open("db", opts)
+		} else {
+			err = o.apply(l)
 		}
 		if err != nil {
 			if !errors.Is(err, errCrash) || !errors.Is(err, raftlite.ErrStorage) {
@@ -192,6 +162,7 @@ func (r *crashRun) run() error {
 			r.inFlight = &o
 			continue
 		}
+		r.count(o, segs-len(l.segs))
 		r.done = r.done.apply(o)
 	}
 	r.totalOps = fsys.ops
@@ -200,6 +171,28 @@ func (r *crashRun) run() error {
 	}
 	img := fsys.crashImage(rand.New(rand.NewPCG(uint64(r.seed), uint64(r.crashAt))), r.unsync)
 	return r.recover(img)
+}
+
+// count notes what o did, so that TestCrash can check that its workloads
+// do everything it claims to crash.
+func (r *crashRun) count(o op, removed int) {
+	if r.kinds == nil {
+		r.kinds = map[string]int{}
+	}
+	name := strings.Fields(o.String())[0]
+	if i := strings.IndexByte(name, '('); i > 0 {
+		name = name[:i]
+	}
+	r.kinds[name]++
+	if o.kind == opCompact && removed > 0 {
+		r.kinds["Compact that removed segments"]++
+	}
+	if o.kind == opDiscard && removed >= 0 { // it added one segment
+		r.kinds["DiscardLog that removed segments"]++
+	}
+	if o.kind == opSnapshot && r.kinds[name] > keepSnapshots {
+		r.kinds["snapshot that removed the oldest"]++
+	}
 }
 
 // recover opens the crash image, checks that it holds either the state
@@ -211,10 +204,6 @@ func (r *crashRun) recover(img *faultFS) error {
 	if err != nil {
 		return fmt.Errorf("open after the crash: %w", err)
 	}
-	hs, es, err := l.Load()
-	if err != nil {
-		return fmt.Errorf("load after the crash: %w", err)
-	}
 	candidates := []model{r.done}
 	if r.inFlight != nil {
 		candidates = append(candidates, r.done.apply(*r.inFlight))
@@ -222,7 +211,7 @@ func (r *crashRun) recover(img *faultFS) error {
 	var errs []error
 	var got model
 	for _, m := range candidates {
-		err := matches(m, hs, es)
+		err := matchesLog(m, l)
 		if err == nil {
 			got = m
 			break
@@ -230,16 +219,23 @@ func (r *crashRun) recover(img *faultFS) error {
 		errs = append(errs, err)
 	}
 	if len(errs) == len(candidates) {
+		l.Close()
 		return fmt.Errorf("recovered state matches neither before nor after %v: %w", r.inFlight, errors.Join(errs...))
 	}
 
-	// The recovered log goes on: append, cut the last entry, restart.
+	// The recovered log goes on: append, cut the last entry, snapshot and
+	// compact, restart.
 	next := got.last() + 1
 	hs2 := raftlite.HardState{Term: got.hs.Term + 1, Incarnation: got.hs.Incarnation + 1}
-	o1 := op{kind: opSave, hs: &hs2, entries: []raftlite.Entry{{Index: next, Term: hs2.Term, Data: []byte("after")}}}
-	o2 := op{kind: opSave, entries: []raftlite.Entry{{Index: next, Term: hs2.Term, Data: []byte("again")}, {Index: next + 1, Term: hs2.Term}}}
-	for _, o := range []op{o1, o2} {
-		if err := l.Save(o.hs, o.entries); err != nil {
+	goOn := []op{
+		{kind: opSave, hs: &hs2, entries: []raftlite.Entry{{Index: next, Term: hs2.Term, Data: []byte("after")}}},
+		{kind: opSave, entries: []raftlite.Entry{{Index: next, Term: hs2.Term, Data: []byte("again")}, {Index: next + 1, Term: hs2.Term}}},
+		{kind: opSnapshot, snap: &snapModel{meta: raftlite.SnapshotMeta{Index: next, Term: hs2.Term}, data: []byte("recovered")}},
+		{kind: opCompact, compact: next},
+	}
+	for _, o := range goOn {
+		if err := o.apply(l); err != nil {
+			l.Close()
 			return fmt.Errorf("%v after recovery: %w", o, err)
 		}
 		got = got.apply(o)
@@ -249,52 +245,18 @@ func (r *crashRun) recover(img *faultFS) error {
 		return fmt.Errorf("reopen after recovery: %w", err)
 	}
 	defer l.Close()
-	hs, es, err = l.Load()
-	if err != nil {
-		return fmt.Errorf("load after recovery: %w", err)
-	}
-	if err := matches(got, hs, es); err != nil {
-		return fmt.Errorf("after recovery, two saves and a restart: %w", err)
-	}
-	return nil
-}
-
-// matches checks a loaded state against a model: the same hard state, the
-// same last index, and the same entries from wherever the log starts, which
-// may be after 1 only up to the compaction floor.
-func matches(m model, hs raftlite.HardState, es []raftlite.Entry) error {
-	if hs != m.hs {
-		return fmt.Errorf("hard state %+v, want %+v", hs, m.hs)
-	}
-	first := m.last() + 1
-	if len(es) > 0 {
-		first = es[0].Index
-	}
-	if first < 1 || first > max(m.floor, 1) {
-		return fmt.Errorf("log starts at %d, but only entries before %d may be compacted", first, m.floor)
-	}
-	if last := first + uint64(len(es)) - 1; last != m.last() {
-		return fmt.Errorf("log ends at %d, want %d", last, m.last())
-	}
-	for i, e := range es {
-		want := m.entries[first-1+uint64(i)]
-		if len(want.Data) == 0 {
-			want.Data = nil
-		}
-		if e.Index != want.Index || e.Term != want.Term || e.Kind != want.Kind || e.Origin != want.Origin ||
-			e.Incarnation != want.Incarnation || e.Seq != want.Seq || string(e.Data) != string(want.Data) {
-			return fmt.Errorf("entry %d is %+v, want %+v", first+uint64(i), e, want)
-		}
-		if e.Term > hs.Term || (i > 0 && e.Term < es[i-1].Term) {
-			return fmt.Errorf("entry %d has term %d: terms must not decrease nor exceed the current term %d", e.Index, e.Term, hs.Term)
-		}
+	if err := matchesLog(got, l); err != nil {
+		return fmt.Errorf("after recovery, two saves, a snapshot, a compaction and a restart: %w", err)
 	}
 	return nil
 }
 
 // TestCrash crashes random workloads at every file system operation, with
-// two kinds of crash image each, and checks that recovery keeps every Save
-// that returned, invents nothing, and leaves a usable log.
+// two kinds of crash image each, and checks that recovery keeps every Save,
+// snapshot, compaction and discard that returned, invents nothing, shows
+// the interrupted one wholly or not at all (a snapshot is the old or the
+// new one, complete; the log is the old one or the discarded one), and
+// leaves a usable log.
 func TestCrash(t *testing.T) {
 	seeds := make([]int64, *flagSeeds)
 	for i := range seeds {
@@ -304,9 +266,13 @@ func TestCrash(t *testing.T) {
 		seeds = []int64{*flagSeed}
 	}
 	points := 0
+	kinds := map[string]int{}
 	for _, seed := range seeds {
 		dry := &crashRun{seed: seed}
 		require.NoError(t, dry.run(), "%v", dry)
+		for k, n := range dry.kinds {
+			kinds[k] += n
+		}
 		lo, hi := 1, dry.totalOps
 		if *flagCrashAt > 0 {
 			lo, hi = *flagCrashAt, *flagCrashAt
@@ -321,7 +287,13 @@ func TestCrash(t *testing.T) {
 			}
 		}
 	}
-	t.Logf("%d crash points over %d workloads of %d operations", points, len(seeds), crashOps)
+	t.Logf("%d crash points over %d workloads of %d operations: %v", points, len(seeds), crashOps, kinds)
+	if *flagSeed < 0 {
+		for _, k := range []string{"Save", "reopen", "snapshot", "snapshot that removed the oldest", "Compact",
+			"Compact that removed segments", "DiscardLog", "DiscardLog that removed segments"} {
+			assert.GreaterOrEqual(t, kinds[k], 5, "the workloads do too few of %q to crash them", k)
+		}
+	}
 }
 
 // TestFailedSavePoisonsTheLog fills the disk in the middle of a workload:
@@ -363,7 +335,7 @@ func TestFailedSavePoisonsTheLog(t *testing.T) {
 					m = m.apply(o)
 				}
 				require.Error(t, failed, "the disk failed at operation %d of %d", failAt, fsys.ops)
-				require.ErrorIs(t, l.compactBefore(3), raftlite.ErrStorage)
+				require.ErrorIs(t, l.Compact(3), raftlite.ErrStorage)
 				l.Close()
 
 				l, err = Open("db", opts)

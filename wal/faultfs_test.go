@@ -6,6 +6,7 @@ import (
 	"io"
 	"io/fs"
 	"math/rand/v2"
+	"os"
 	"path/filepath"
 	"slices"
 	"sort"
@@ -21,7 +22,7 @@ type faultFS struct {
 
 	names   map[string]*inode // the directory as the process sees it
 	durable map[string]*inode // the directory as of the last SyncDir
-	dirOps  []dirOp           // creations and removals since then
+	dirOps  []dirOp           // creations, removals and renames since then
 	locked  bool
 
 	ops     int   // mutating operations so far
@@ -52,9 +53,15 @@ type pendOp struct {
 	trunc bool
 }
 
+// dirOp is a creation of name, a removal of name (ino nil), or a rename
+// of from to name. A crash keeps or loses each as a whole: a rename is
+// atomic, and keeping it keeps the file under its new name even if its
+// creation under the old one was lost, as journaling file systems order
+// these operations.
 type dirOp struct {
 	name string
 	ino  *inode // nil: removal
+	from string // a rename's old name
 }
 
 var (
@@ -102,7 +109,7 @@ func (f *faultFS) OpenFile(name string, create bool) (file, error) {
 		}
 		ino = &inode{}
 		f.names[base] = ino
-		f.dirOps = append(f.dirOps, dirOp{base, ino})
+		f.dirOps = append(f.dirOps, dirOp{name: base, ino: ino})
 	case !ok:
 		return nil, &fs.PathError{Op: "open", Path: name, Err: fs.ErrNotExist}
 	}
@@ -120,7 +127,28 @@ func (f *faultFS) Remove(name string) error {
 		return &fs.PathError{Op: "remove", Path: name, Err: err}
 	}
 	delete(f.names, base)
-	f.dirOps = append(f.dirOps, dirOp{base, nil})
+	f.dirOps = append(f.dirOps, dirOp{name: base})
+	return nil
+}
+
+func (f *faultFS) Rename(oldName, newName string) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	from, to := filepath.Base(oldName), filepath.Base(newName)
+	ino, ok := f.names[from]
+	switch {
+	case !ok:
+		return &os.LinkError{Op: "rename", Old: oldName, New: newName, Err: fs.ErrNotExist}
+	case f.names[to] != nil:
+		// POSIX would replace it; the log never renames over a file.
+		return &os.LinkError{Op: "rename", Old: oldName, New: newName, Err: fs.ErrExist}
+	}
+	if err := f.step(); err != nil {
+		return &os.LinkError{Op: "rename", Old: oldName, New: newName, Err: err}
+	}
+	delete(f.names, from)
+	f.names[to] = ino
+	f.dirOps = append(f.dirOps, dirOp{name: to, ino: ino, from: from})
 	return nil
 }
 
@@ -190,9 +218,13 @@ func (f *faultFS) crashImage(rng *rand.Rand, keepUnsynced bool) *faultFS {
 			if rng.IntN(2) == 0 {
 				continue
 			}
-			if op.ino == nil {
+			switch {
+			case op.ino == nil:
 				delete(names, op.name)
-			} else {
+			case op.from != "":
+				delete(names, op.from)
+				names[op.name] = op.ino
+			default:
 				names[op.name] = op.ino
 			}
 		}

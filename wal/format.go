@@ -26,10 +26,20 @@ const (
 	frameSegment = 1 // first frame of every segment
 	frameSave    = 2 // one per Save: optional HardState, then entries
 
-	segmentMagic   = "RLWAL"
-	segmentVersion = 2 // 2 added the commit index to the HardState
+	segmentMagic = "RLWAL"
+	// segmentVersion is written in every new segment header: 2 added the
+	// commit index to the HardState, 3 a flags byte. Version 2 headers are
+	// still read (they have no flags); a reader that knows only 2 refuses
+	// a log with a version 3 segment rather than misread a restart.
+	segmentVersion   = 3
+	segmentVersionV2 = 2
 
 	flagHardState = 1 << 0
+
+	// segFlagRestart marks a segment written by DiscardLog: the log
+	// restarts at the segment's first index, and the segments before it
+	// hold nothing live.
+	segFlagRestart = 1 << 0
 )
 
 var castagnoli = crc32.MakeTable(crc32.Castagnoli)
@@ -62,10 +72,14 @@ func appendHardState(buf []byte, hs *raftlite.HardState) []byte {
 // appendSegmentHeader appends the frame that opens a segment. It carries
 // the HardState in force when the segment was created, so that removing
 // older segments never removes the latest HardState.
-func appendSegmentHeader(buf []byte, seq, first uint64, hs *raftlite.HardState) []byte {
+func appendSegmentHeader(buf []byte, seq, first uint64, hs *raftlite.HardState, restart bool) []byte {
 	buf, start := beginFrame(buf, frameSegment)
 	buf = append(buf, segmentMagic...)
-	buf = append(buf, segmentVersion)
+	var flags byte
+	if restart {
+		flags |= segFlagRestart
+	}
+	buf = append(buf, segmentVersion, flags)
 	buf = binary.AppendUvarint(buf, seq)
 	buf = binary.AppendUvarint(buf, first)
 	buf = appendHardState(buf, hs)
@@ -175,15 +189,27 @@ func decodeHardState(b []byte) (raftlite.HardState, []byte, bool) {
 type segmentHeader struct {
 	seq, first uint64
 	hs         raftlite.HardState
+	restart    bool // the log restarts at first (DiscardLog)
 }
 
 func decodeSegmentHeader(p []byte) (segmentHeader, bool) {
 	var h segmentHeader
-	if len(p) < len(segmentMagic)+1 || string(p[:len(segmentMagic)]) != segmentMagic ||
-		p[len(segmentMagic)] != segmentVersion {
+	if len(p) < len(segmentMagic)+1 || string(p[:len(segmentMagic)]) != segmentMagic {
 		return h, false
 	}
+	version := p[len(segmentMagic)]
 	p = p[len(segmentMagic)+1:]
+	switch version {
+	case segmentVersionV2: // no flags
+	case segmentVersion:
+		if len(p) == 0 || p[0]&^segFlagRestart != 0 {
+			return h, false
+		}
+		h.restart = p[0]&segFlagRestart != 0
+		p = p[1:]
+	default:
+		return h, false
+	}
 	var ok1, ok2, ok3 bool
 	h.seq, p, ok1 = uvarint(p)
 	h.first, p, ok2 = uvarint(p)

@@ -11,9 +11,14 @@ import (
 // fileSystem is the little the log needs from the operating system. Tests
 // replace it with a fault-injecting one that can lose unsynced writes.
 type fileSystem interface {
-	// OpenFile opens or creates a segment file for reading and writing.
+	// OpenFile opens or creates a segment or snapshot file for reading
+	// and writing.
 	OpenFile(name string, create bool) (file, error)
 	Remove(name string) error
+	// Rename atomically gives the file oldName the name newName, which
+	// does not exist; like creations and removals, it is durable once
+	// SyncDir returns.
+	Rename(oldName, newName string) error
 	// ReadDir returns the names of the entries of dir, sorted.
 	ReadDir(dir string) ([]string, error)
 	MkdirAll(dir string) error
@@ -24,7 +29,7 @@ type fileSystem interface {
 	Lock(name string) (io.Closer, error)
 }
 
-// file is an open segment. Writes go through WriteAt at offsets the log
+// file is an open segment or snapshot file. Writes go through WriteAt at offsets the log
 // tracks itself, so that no file position is shared state.
 type file interface {
 	io.ReaderAt
@@ -52,6 +57,8 @@ func (osFS) OpenFile(name string, create bool) (file, error) {
 }
 
 func (osFS) Remove(name string) error { return os.Remove(name) }
+
+func (osFS) Rename(oldName, newName string) error { return os.Rename(oldName, newName) }
 
 func (osFS) ReadDir(dir string) ([]string, error) {
 	des, err := os.ReadDir(dir)

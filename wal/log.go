@@ -24,8 +24,12 @@ var (
 	ErrClosed = errors.New("wal: log closed")
 	// ErrUnavailable: the entries asked for are not in the log.
 	ErrUnavailable = errors.New("wal: entries not in the log")
+	// ErrNotCovered: Compact was asked to remove entries that the latest
+	// snapshot does not cover, or a snapshot would not reach the log.
+	ErrNotCovered = errors.New("wal: no snapshot covers the entries")
 
-	// errCompacted: the entries asked for were removed by compactBefore.
+	// errCompacted: the entries asked for were removed by Compact or
+	// DiscardLog.
 	errCompacted = fmt.Errorf("%w: compacted", ErrUnavailable)
 )
 
@@ -59,15 +63,20 @@ type Log struct {
 
 	buf    []byte     // reused encoding buffer
 	newPos []entryPos // reused positions of the entries being saved
+
+	snaps   []snapshotFile // kept snapshots, oldest first: the last is the latest
+	snapSeq uint64         // the number of the latest snapshot's file
+	tmpSeq  atomic.Uint64  // names the temporary files of snapshot sinks
 }
 
 // segment is one open segment file.
 type segment struct {
-	seq   uint64
-	first uint64 // the next index when the segment was created
-	name  string // full path
-	f     file
-	size  int64
+	seq     uint64
+	first   uint64 // the next index when the segment was created
+	name    string // full path
+	f       file
+	size    int64
+	restart bool // written by DiscardLog: the log restarts at first
 }
 
 // entryPos locates the encoding of one entry (after its length prefix).
@@ -83,9 +92,11 @@ var (
 )
 
 // Open opens the log in dir, creating the directory if needed, and recovers
-// it: a record torn by a crash at the end of the last segment is cut off;
-// any other damage makes Open fail with an error wrapping
-// raftlite.ErrCorrupt that names the file and offset. Only one Log may have a
+// it: a record torn by a crash at the end of the last segment is cut off,
+// and what a crash left of an unfinished snapshot or DiscardLog is
+// removed; any other damage makes Open fail with an error wrapping
+// raftlite.ErrCorrupt that names the file (and offset). Open reads the
+// latest snapshot's data once to check it. Only one Log may have a
 // directory open at a time; another Open fails with ErrLocked.
 func Open(dir string, opts Options) (*Log, error) {
 	if opts.SegmentSize <= 0 {
@@ -163,9 +174,8 @@ func (l *Log) LoadState() (raftlite.HardState, uint64, uint64, error) {
 	return l.hs, l.first, l.lastIndex(), nil
 }
 
-// FirstIndex is the index of the first entry Load returns. It is 1: this
-// version of the package removes no entries, as the Node may need any of
-// them until it has snapshots.
+// FirstIndex is the index of the first entry Load returns: 1 until
+// Compact removed segments or DiscardLog restarted the log.
 func (l *Log) FirstIndex() uint64 {
 	l.mu.Lock()
 	defer l.mu.Unlock()
@@ -186,7 +196,7 @@ func (l *Log) lastIndex() uint64 { return l.first + uint64(len(l.pos)) - 1 }
 func (l *Log) Syncs() int64 { return l.syncs.Load() }
 
 // DirSyncs reports how many fsyncs of the directory have succeeded: one per
-// segment created or removed.
+// segment created or removed, and one per snapshot stored.
 func (l *Log) DirSyncs() int64 { return l.dirSyncs.Load() }
 
 // Close implements raftlite.Persister.
@@ -226,6 +236,8 @@ func (l *Log) active() *segment {
 func (l *Log) segment(seq uint32) *segment { return l.segs[uint64(seq)-l.segs[0].seq] }
 
 func segmentName(seq, first uint64) string { return fmt.Sprintf("%016x-%016x.wal", seq, first) }
+
+func storageErr(err error) error { return fmt.Errorf("wal: %w: %w", raftlite.ErrStorage, err) }
 
 func corruptf(format string, args ...any) error {
 	return fmt.Errorf("wal: %w: "+format, append([]any{raftlite.ErrCorrupt}, args...)...)

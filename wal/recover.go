@@ -10,17 +10,37 @@ import (
 	"github.com/raftlite/raftlite"
 )
 
-// recover rebuilds the HardState and the entry index from the segments.
+// recover rebuilds the HardState, the entry index and the list of
+// snapshots from the directory.
 func (l *Log) recover() error {
 	names, err := l.fs.ReadDir(l.dir)
 	if err != nil {
-		return fmt.Errorf("wal: %w: %w", raftlite.ErrStorage, err)
+		return storageErr(err)
 	}
+	var segNames, snapNames, tmpNames []string
+	for _, name := range names {
+		switch {
+		case strings.HasSuffix(name, ".wal"):
+			segNames = append(segNames, name)
+		case strings.HasSuffix(name, tmpSuffix):
+			tmpNames = append(tmpNames, name)
+		case strings.HasSuffix(name, snapSuffix):
+			snapNames = append(snapNames, name)
+		}
+	}
+	if err := l.recoverSnapshots(snapNames, tmpNames); err != nil {
+		return err
+	}
+	if err := l.recoverSegments(segNames); err != nil {
+		return err
+	}
+	return l.checkStart()
+}
+
+// recoverSegments replays the segments in order.
+func (l *Log) recoverSegments(names []string) error {
 	var segs []*segment
 	for _, name := range names {
-		if !strings.HasSuffix(name, ".wal") {
-			continue
-		}
 		var seq, first uint64
 		if _, err := fmt.Sscanf(name, "%016x-%016x.wal", &seq, &first); err != nil || segmentName(seq, first) != name {
 			return corruptf("%s: not a segment name", join(l.dir, name))
@@ -37,7 +57,7 @@ func (l *Log) recover() error {
 	for i, s := range segs {
 		f, err := l.fs.OpenFile(s.name, false)
 		if err != nil {
-			return fmt.Errorf("wal: %w: %w", raftlite.ErrStorage, err)
+			return storageErr(err)
 		}
 		s.f = f
 		l.segs = append(l.segs, s)
@@ -46,7 +66,30 @@ func (l *Log) recover() error {
 			return err
 		}
 	}
+	// The segments before the last restart hold nothing live: a crash cut
+	// short the DiscardLog that was removing them.
+	for i := len(l.segs) - 1; i > 0; i-- {
+		if l.segs[i].restart {
+			return l.removeSegmentsBefore(l.segs[i].seq)
+		}
+	}
 	return nil
+}
+
+// checkStart refuses a log that starts after index 1 without a reason: a
+// restart (DiscardLog), or a snapshot that covers the entries before it
+// (Compact removes segments only then). Anything else means segments were
+// lost from the front.
+func (l *Log) checkStart() error {
+	need := l.coverNeeded()
+	if need == 0 {
+		return nil
+	}
+	if snap, ok := l.latestSnapshot(); ok && snap.index >= need {
+		return nil
+	}
+	return corruptf("%s: the log starts at index %d but %s: segments are missing before it",
+		l.segs[0].name, l.first, l.describeLatest())
 }
 
 // scanner reads a segment through a window that is refilled as needed,
@@ -193,9 +236,16 @@ func (l *Log) applyHeader(s *segment, typ byte, payload []byte, isFirst bool) er
 		return fmt.Errorf("segment header says segment %d from index %d, the file name says %d from %d",
 			h.seq, h.first, s.seq, s.first)
 	}
-	if isFirst {
+	switch {
+	case h.first == 0:
+		return errors.New("segment header says the segment starts at index 0")
+	case h.restart:
+		// DiscardLog: nothing before this segment is live.
+		l.first, l.pos = h.first, l.pos[:0]
+		s.restart = true
+	case isFirst:
 		l.first = h.first
-	} else if h.first != l.lastIndex()+1 {
+	case h.first != l.lastIndex()+1:
 		return fmt.Errorf("segment starts at index %d but the segments before end at %d: a segment is missing or was cut",
 			h.first, l.lastIndex())
 	}

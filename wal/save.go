@@ -53,7 +53,7 @@ func (l *Log) encode(hs *raftlite.HardState, entries []raftlite.Entry) (newSeq u
 		if newSeq > math.MaxUint32 {
 			return 0, fmt.Errorf("wal: %w: out of segment numbers", raftlite.ErrStorage)
 		}
-		buf = appendSegmentHeader(buf, newSeq, l.lastIndex()+1, &l.hs)
+		buf = appendSegmentHeader(buf, newSeq, l.lastIndex()+1, &l.hs, false)
 	}
 	buf, newPos, err := appendSave(buf, hs, entries, l.newPos)
 	l.buf, l.newPos = buf, newPos
@@ -123,6 +123,11 @@ func (l *Log) checkContiguous(entries []raftlite.Entry) error {
 	if first == 0 || first > l.lastIndex()+1 {
 		return corruptf("save starts at index %d but the log ends at %d", first, l.lastIndex())
 	}
+	if first < l.first {
+		// The entries before first were compacted or discarded: the log
+		// would have a hole where the snapshot should be.
+		return corruptf("save starts at index %d but the log starts at %d", first, l.first)
+	}
 	for i := range entries {
 		if entries[i].Index != first+uint64(i) {
 			return corruptf("save is not contiguous: entry %d has index %d, want %d",
@@ -133,7 +138,9 @@ func (l *Log) checkContiguous(entries []raftlite.Entry) error {
 }
 
 // cutFrom removes the live entries at and after index. An index before
-// first (only possible after compaction) restarts the log there.
+// first restarts the log there: Save refuses one, but replaying a segment
+// whose older segments compaction removed may meet a Save that cut into
+// them.
 func (l *Log) cutFrom(index uint64) {
 	if index < l.first {
 		l.first, l.pos = index, l.pos[:0]
@@ -163,53 +170,6 @@ func (l *Log) poisonNew(seg *segment, created bool, err error) error {
 		seg.f.Close()
 	}
 	return l.poison(err)
-}
-
-// compactBefore removes the segments that hold only entries before index
-// (the active segment is never removed). Entries at or after index stay;
-// some before it may stay too. Each removal is made durable before the
-// next, so a crash leaves a contiguous run of segments.
-//
-// It is unexported on purpose: until the Node can take and install
-// snapshots, it may need any entry again (to deliver after a restart, to
-// catch up a lagging follower, to rebuild its table of broadcast sessions),
-// so nothing outside this package may remove one. The snapshot work will
-// call it once a snapshot covers everything before index.
-func (l *Log) compactBefore(index uint64) error {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	if err := l.usable(); err != nil {
-		return err
-	}
-	if len(l.segs) < 2 || index <= l.first {
-		return nil
-	}
-	keepFrom := l.active().seq // the first segment to keep
-	if index <= l.lastIndex() {
-		keepFrom = uint64(l.pos[index-l.first].seq)
-	}
-	for l.segs[0].seq < keepFrom {
-		s := l.segs[0]
-		if err := s.f.Close(); err != nil {
-			return l.poison(err)
-		}
-		if err := l.fs.Remove(s.name); err != nil {
-			return l.poison(err)
-		}
-		if err := l.fs.SyncDir(l.dir); err != nil {
-			return l.poison(err)
-		}
-		l.dirSyncs.Add(1)
-		l.segs = l.segs[1:]
-	}
-	// Live entries are in segment order, so the ones left are a suffix.
-	drop := 0
-	for drop < len(l.pos) && uint64(l.pos[drop].seq) < keepFrom {
-		drop++
-	}
-	l.first += uint64(drop)
-	l.pos = append(l.pos[:0], l.pos[drop:]...)
-	return nil
 }
 
 // maxRead bounds one read of several entries from a segment.

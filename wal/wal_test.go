@@ -180,14 +180,15 @@ func TestEntriesRangeAndLimit(t *testing.T) {
 
 	_, err = l.Entries(40, 52, 0)
 	assert.ErrorIs(t, err, ErrUnavailable)
-	require.NoError(t, l.compactBefore(30))
+	require.NoError(t, storeSnapshot(l, &snapModel{meta: raftlite.SnapshotMeta{Index: 29, Term: 1}}))
+	require.NoError(t, l.Compact(29))
 	_, err = l.Entries(1, 30, 0)
 	assert.ErrorIs(t, err, errCompacted)
 	assert.ErrorIs(t, err, ErrUnavailable)
 }
 
 // TestCompactionKeepsLaterEntriesAndHardState removes segments and checks
-// that a reopened log starts later but lost nothing at or after the cut,
+// that a reopened log starts later but lost nothing after the snapshot,
 // not even a HardState saved only in a removed segment.
 func TestCompactionKeepsLaterEntriesAndHardState(t *testing.T) {
 	dir := t.TempDir()
@@ -200,7 +201,11 @@ func TestCompactionKeepsLaterEntriesAndHardState(t *testing.T) {
 		require.NoError(t, l.Save(nil, all[i:i+10]))
 	}
 	segsBefore := len(segmentFiles(t, dir))
-	require.NoError(t, l.compactBefore(55))
+	require.ErrorIs(t, l.Compact(54), ErrNotCovered, "no snapshot yet")
+	require.NoError(t, storeSnapshot(l, &snapModel{meta: raftlite.SnapshotMeta{Index: 54, Term: 1}}))
+	require.ErrorIs(t, l.Compact(55), ErrNotCovered, "past the snapshot")
+	assert.Len(t, segmentFiles(t, dir), segsBefore, "a refused Compact removes nothing")
+	require.NoError(t, l.Compact(54))
 	first := l.FirstIndex()
 	assert.LessOrEqual(t, first, uint64(55))
 	assert.Greater(t, first, uint64(1))
@@ -212,11 +217,17 @@ func TestCompactionKeepsLaterEntriesAndHardState(t *testing.T) {
 	defer l.Close()
 	assert.Equal(t, first, l.FirstIndex())
 	persistertest.RequireState(t, l, hs, all[first-1:])
-	// Compacting everything but the active segment, then cutting below the
-	// new first index, restarts the log there.
-	require.NoError(t, l.compactBefore(1000))
-	require.NoError(t, l.Save(nil, persistertest.Entries(20, 21, 2)))
-	persistertest.RequireState(t, l, hs, persistertest.Entries(20, 21, 2))
+	// Compacting past the end removes all but the active segment and
+	// keeps the last index. A Save may not start before the first kept
+	// entry: the log would have a hole after the snapshot.
+	require.NoError(t, storeSnapshot(l, &snapModel{meta: raftlite.SnapshotMeta{Index: 1000, Term: 1}}))
+	require.NoError(t, l.Compact(1000))
+	assert.Len(t, segmentFiles(t, dir), 1)
+	assert.Equal(t, uint64(100), l.LastIndex())
+	first = l.FirstIndex()
+	require.ErrorIs(t, l.Save(nil, persistertest.Entries(first-1, first, 2)), raftlite.ErrCorrupt)
+	require.NoError(t, l.Save(nil, persistertest.Entries(first, 101, 2)))
+	persistertest.RequireState(t, l, hs, persistertest.Entries(first, 101, 2))
 }
 
 func segmentFiles(t *testing.T, dir string) []string {
