@@ -92,7 +92,9 @@ func (m model) apply(o op) model {
 	case opCompact:
 		m.floor = max(m.floor, o.compact+1)
 	case opSnapshot:
-		m.snap = o.snap
+		if m.snap == nil || o.snap.meta.Index > m.snap.meta.Index {
+			m.snap = o.snap // the latest is the one with the highest index
+		}
 	case opDiscard:
 		for m.last() < o.discard {
 			m.entries = append(m.entries, raftlite.Entry{Index: m.last() + 1}) // a placeholder

@@ -174,6 +174,15 @@ func (l *Log) installSnapshot(tmp string, index uint64) error {
 		return fmt.Errorf("%w: a snapshot at index %d does not reach the log, which starts at %d",
 			ErrNotCovered, index, need+1)
 	}
+	if latest, ok := l.latestSnapshot(); ok && index <= latest.index {
+		// A later snapshot was stored while this one was written (the
+		// application's, say, while one from the leader was installed):
+		// the latest is the one with the highest index, so this one goes.
+		if err := l.fs.Remove(tmp); err != nil {
+			return storageErr(err)
+		}
+		return nil
+	}
 	seq := l.snapSeq + 1
 	name := join(l.dir, snapshotName(seq, index))
 	if err := l.fs.Rename(tmp, name); err != nil {

@@ -484,3 +484,35 @@ func TestSnapshotReaderReportsFailedReads(t *testing.T) {
 	_, err = r.Read(make([]byte, 4))
 	require.ErrorIs(t, err, raftlite.ErrStorage, "the failure sticks")
 }
+
+// The latest snapshot is the one with the highest index: a sink closed
+// after a later snapshot was stored (the application's, written while one
+// from the leader was installed) is dropped, leaving no file behind.
+func TestAnOlderSnapshotClosedLaterIsDropped(t *testing.T) {
+	dir := t.TempDir()
+	l := mustOpen(t, dir, Options{})
+	defer l.Close()
+	older, err := l.CreateSnapshot(raftlite.SnapshotMeta{Index: 5})
+	require.NoError(t, err)
+	_, err = older.Write([]byte("as of 5"))
+	require.NoError(t, err)
+	later, err := l.CreateSnapshot(raftlite.SnapshotMeta{Index: 9})
+	require.NoError(t, err)
+	_, err = later.Write([]byte("as of 9"))
+	require.NoError(t, err)
+	require.NoError(t, later.Close())
+	require.NoError(t, older.Close())
+
+	meta, rc, err := l.OpenSnapshot()
+	require.NoError(t, err)
+	data, err := io.ReadAll(rc)
+	require.NoError(t, err)
+	require.NoError(t, rc.Close())
+	assert.Equal(t, uint64(9), meta.Index)
+	assert.Equal(t, "as of 9", string(data))
+	files, err := filepath.Glob(filepath.Join(dir, "*"))
+	require.NoError(t, err)
+	for _, f := range files {
+		assert.NotContains(t, f, tmpSuffix, "the dropped snapshot's temporary file is gone")
+	}
+}
