@@ -147,6 +147,7 @@ type Node struct {
 	snapshotsTaken   chan snapshotTaken
 	sink             snapshotSlot
 	restoring        *Snapshot
+	restoringIndex   uint64
 	heard            map[NodeID]time.Time
 
 	statusMu sync.Mutex

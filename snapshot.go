@@ -160,8 +160,14 @@ func (n *Node) planSnapshot(index uint64) snapshotPlan {
 // openForRestore opens the latest snapshot for the application to restore
 // from, once per delivery of it.
 func (n *Node) openForRestore(meta SnapshotMeta) (*Snapshot, bool) {
-	if n.restoring != nil {
+	if n.restoring != nil && n.restoringIndex == meta.Index {
 		return n.restoring, true
+	}
+	if n.restoring != nil {
+		// A later snapshot was installed before the application took
+		// this one: it restores that one instead.
+		_ = n.restoring.Close()
+		n.restoring = nil
 	}
 	stored, rc, err := n.persister.OpenSnapshot()
 	if err == nil && stored.Index != meta.Index {
@@ -172,7 +178,7 @@ func (n *Node) openForRestore(meta SnapshotMeta) (*Snapshot, bool) {
 		n.fail(fmt.Errorf("%w: opening the snapshot to restore: %w", ErrStorage, err))
 		return nil, false
 	}
-	n.restoring = &Snapshot{rc: rc}
+	n.restoring, n.restoringIndex = &Snapshot{rc: rc}, meta.Index
 	return n.restoring, true
 }
 
