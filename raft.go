@@ -431,6 +431,9 @@ func (n *Node) run() {
 		case r := <-n.fetched:
 			n.onFetched(r)
 		case deliveries <- next:
+			if next.Snapshot != nil {
+				n.log.Info("the application restores a snapshot", "index", next.Index, "term", next.Term)
+			}
 			n.app.handedOver(&next)
 			n.restoring = nil
 			continue
@@ -574,6 +577,9 @@ func (n *Node) logChanges(was, now Status) {
 		n.log.Info("won the election", "term", now.Term, "role", now.Role, "votes", votes, "index", now.LastIndex)
 	case now.Role == Follower && was.Role != Follower && was.ID != None:
 		n.log.Info("stepping down", "term", now.Term, "role", now.Role, "was", was.Role, "leader", now.Leader)
+	}
+	if now.SnapshotIndex > was.SnapshotIndex && was.ID != None {
+		n.log.Info("snapshot stored, log compacted behind it", "term", now.Term, "role", now.Role, "index", now.SnapshotIndex)
 	}
 	if now.Leader != was.Leader && now.Leader != None && now.Role == Follower {
 		n.log.Info("following a leader", "term", now.Term, "role", now.Role, "leader", now.Leader)

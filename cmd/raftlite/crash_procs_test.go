@@ -39,6 +39,7 @@ type crashCluster struct {
 	acked   map[string]uint64 // line -> index acknowledged
 
 	kills, pauses, restarts int
+	snapshots, restores     int // as the nodes logged them
 }
 
 // writtenLine is where a line was written: to which node, in which of its
@@ -100,7 +101,11 @@ func (c *crashCluster) start(i int) error {
 		life = old.life + 1
 	}
 	cmd := exec.Command(c.bin, "node", "--id", strconv.Itoa(i+1), "--listen", c.addrs[i], "--peers", peersFlag(c.addrs),
-		"--data", c.dirs[i], "--transport", c.transport, "--log-format", "json")
+		"--data", c.dirs[i], "--transport", c.transport, "--log-format", "json",
+		// Snapshots every few rounds, and followers that come back are
+		// often sent one: taking, installing and restoring them is under
+		// the kills too.
+		"--snapshot-every", "37", "--trailing-entries", "5")
 	stdin, err := cmd.StdinPipe()
 	require.NoError(c.t, err)
 	stdout, err := cmd.StdoutPipe()
@@ -172,6 +177,14 @@ func (c *crashCluster) readStderr(p *proc, stderr io.Reader) {
 		switch rec.Msg {
 		case "started":
 			close(p.started)
+		case "snapshot stored, log compacted behind it":
+			c.mu.Lock()
+			c.snapshots++
+			c.mu.Unlock()
+		case "the application restores a snapshot":
+			c.mu.Lock()
+			c.restores++
+			c.mu.Unlock()
 		case "committed":
 			c.mu.Lock()
 			if old, ok := c.acked[rec.Data]; ok && old != rec.Index {

@@ -72,11 +72,13 @@ func runKillNine(t *testing.T, bin, transport string, rounds int) {
 	c.waitConverged(30 * time.Second)
 	c.stopAll()
 	c.mu.Lock()
-	acked := len(c.acked)
+	acked, snapshots, restores := len(c.acked), c.snapshots, c.restores
 	c.mu.Unlock()
-	t.Logf("%s: %d rounds, %d kills, %d restarts, %d pauses, %d lines sent, %d acknowledged and checked",
-		c.transport, rounds, c.kills, c.restarts, c.pauses, len(c.written), acked)
+	t.Logf("%s: %d rounds, %d kills, %d restarts, %d pauses, %d lines sent, %d acknowledged and checked, %d snapshots, %d restores",
+		c.transport, rounds, c.kills, c.restarts, c.pauses, len(c.written), acked, snapshots, restores)
 	require.Positive(t, acked, "some broadcasts must have been acknowledged")
+	require.Positive(t, snapshots, "the nodes must have taken snapshots")
+	require.Positive(t, restores, "restarted nodes must have restored snapshots")
 }
 
 // progressWithout writes lines to the nodes other than victim and waits

@@ -38,6 +38,8 @@ type nodeOptions struct {
 	logFormat   string
 	// snapshotEvery is Config.SnapshotEvery; 0 never snapshots.
 	snapshotEvery uint64
+	// trailingEntries is Config.TrailingEntries.
+	trailingEntries uint64
 }
 
 // runNode runs one node as its own process: each line read on stdin is
@@ -77,6 +79,8 @@ func parseNodeFlags(args []string, stderr io.Writer) (nodeOptions, error) {
 	fs.StringVar(&o.logFormat, "log-format", "text", "text or json (on stderr)")
 	fs.Uint64Var(&o.snapshotEvery, "snapshot-every", 1<<16,
 		"snapshot what was printed every this many entries, and compact the log behind it (0: never)")
+	fs.Uint64Var(&o.trailingEntries, "trailing-entries", 1<<12,
+		"entries kept before a snapshot, for followers a little behind (others are sent the snapshot)")
 	if err := fs.Parse(args); err != nil {
 		return o, err
 	}
@@ -123,7 +127,7 @@ func (o nodeOptions) start(logger *slog.Logger) (*raftlite.Node, error) {
 		every = math.MaxUint64 // never due
 	}
 	node, err := raftlite.New(raftlite.Config{ID: o.id, Peers: o.peers, Transport: tr, Persister: log, Logger: logger,
-		SnapshotEvery: every})
+		SnapshotEvery: every, TrailingEntries: max(o.trailingEntries, 1)})
 	if err != nil {
 		return nil, err
 	}
