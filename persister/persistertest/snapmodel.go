@@ -2,6 +2,7 @@ package persistertest
 
 import (
 	"bytes"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"io"
@@ -218,16 +219,17 @@ func (g *genReader) Read(p []byte) (int, error) {
 		return 0, io.EOF
 	}
 	p = p[:min(int64(len(p)), g.left)]
-	for i := range p {
-		if g.have == 0 {
-			x := g.rng.Uint64()
-			for k := range g.word {
-				g.word[k] = byte(x >> (8 * k))
-			}
-			g.have = 8
-		}
+	i := 0
+	for ; i < len(p) && g.have > 0; i++ { // the rest of the last word
 		p[i] = g.word[8-g.have]
 		g.have--
+	}
+	for ; i+8 <= len(p); i += 8 { // whole words, the bulk of it
+		binary.LittleEndian.PutUint64(p[i:], g.rng.Uint64())
+	}
+	if i < len(p) {
+		binary.LittleEndian.PutUint64(g.word[:], g.rng.Uint64())
+		g.have = 8 - copy(p[i:], g.word[:])
 	}
 	g.left -= int64(len(p))
 	return len(p), nil
