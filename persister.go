@@ -2,6 +2,7 @@ package raftlite
 
 import (
 	"bytes"
+	"fmt"
 	"io"
 	"sync"
 )
@@ -148,6 +149,10 @@ func (p *MemoryPersister) Save(hs *HardState, entries []Entry) error {
 		if first := entries[0].Index; first == 0 || first > p.log.lastIndex()+1 {
 			// A rejected Save changes nothing, the HardState included.
 			return errNonContiguous(first, p.log.lastIndex())
+		} else if first <= p.log.offset {
+			// The log starts after a snapshot: cutting before its start
+			// would leave a hole (and the log's arithmetic below zero).
+			return fmt.Errorf("%w: save starts at index %d but the log starts at %d", ErrCorrupt, first, p.log.offset+1)
 		}
 		p.log.truncateAfter(entries[0].Index - 1)
 		p.log.append(entries...)

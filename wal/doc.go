@@ -21,8 +21,10 @@
 // memory and reads entries back in Load and Entries. See FORMAT.md for the
 // file format and the recovery rules.
 //
-// The log never removes entries: until the Node has snapshots, it may need
-// any of them again.
+// Snapshots are files beside the segments, written through a sink to a
+// temporary file and renamed into place once synced; Compact removes whole
+// segments up to the latest snapshot, and DiscardLog restarts the log after
+// an index. Memory stays a few buffers whatever a snapshot's size.
 //
 // A write or sync error makes Save fail with raftlite.ErrStorage, and so
 // every later Save until the Log is reopened: the Node stops rather than

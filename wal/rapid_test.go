@@ -11,7 +11,8 @@ import (
 
 // TestModelAgainstMemoryPersister drives a Log (on the in-memory fault file
 // system, which never fails here) and a MemoryPersister with the same random
-// Saves, valid and invalid, and restarts, and checks that they agree.
+// Saves, valid and invalid, discards of the log and restarts, and checks
+// that they agree.
 func TestModelAgainstMemoryPersister(t *testing.T) {
 	rapid.Check(t, func(t *rapid.T) {
 		fsys := newFaultFS(1)
@@ -54,6 +55,16 @@ func TestModelAgainstMemoryPersister(t *testing.T) {
 				if errMem == nil && n > 0 {
 					last = first + uint64(n) - 1
 				}
+			},
+			"discard": func(t *rapid.T) {
+				// Before, at and past the end; Saves must then agree on
+				// where the log goes on (and that none goes before it).
+				index := rapid.Uint64Range(0, last+3).Draw(t, "index")
+				errWal, errMem := l.DiscardLog(index), mem.DiscardLog(index)
+				if errWal != nil || errMem != nil {
+					t.Fatalf("DiscardLog(%d): wal says %v, memory says %v", index, errWal, errMem)
+				}
+				last = index
 			},
 			"reopen": func(t *rapid.T) {
 				l.Close()

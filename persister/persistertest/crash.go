@@ -10,14 +10,16 @@ import (
 )
 
 // crashTests need Harness.Crash. They check the part of the Persister
-// contract that only a crash shows: what is durable, and what a Save cut
-// short leaves.
+// contract that only a crash shows: what is durable, and what a Save, a
+// snapshot's storing, a Compact or a DiscardLog cut short leaves.
 var crashTests = []struct {
 	name string
 	run  func(t tb, h Harness)
 }{
 	{"PowerCutLosesNoSaveThatReturned", testPowerCut},
 	{"CrashInTheMiddleOfASaveLeavesAWholeState", testCrashDuringSave},
+	{"PowerCutKeepsSnapshotsCompactionsAndDiscards", testSnapshotPowerCut},
+	{"CrashWhileStoringCompactingOrDiscardingLeavesAWholeState", testCrashDuringSnapshotWork},
 }
 
 // crashSave is one Save of the crash workload.

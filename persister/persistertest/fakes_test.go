@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"slices"
 	"sort"
+	"strings"
 	"sync"
 	"testing"
 
@@ -13,21 +14,45 @@ import (
 
 // disk is the medium of the fake persisters: files of records, each
 // record lost in a crash unless its file was synced after it was written.
-// It crashes at its crashAt-th write or sync.
+// Renames and removals are durable when they return (the fake has no
+// directory to sync). It crashes at its crashAt-th write, sync, rename or
+// removal.
 type disk struct {
 	mu      sync.Mutex
-	files   map[string][]crashSave // what reads see
-	synced  map[string]int         // how many records of each file survive a crash
+	files   map[string][]record // what reads see
+	synced  map[string]int      // how many records of each file survive a crash
 	ops     int
 	crashAt int // 0: never
 	crashed bool
 }
 
+// record is what a fake writes: a Save, a Compact or a DiscardLog in a
+// log file, or a snapshot's metadata or a piece of its data in a snapshot
+// file.
+type record struct {
+	kind  recordKind
+	save  crashSave
+	index uint64 // Compact(index), DiscardLog(index)
+	meta  raftlite.SnapshotMeta
+	data  []byte
+}
+
+type recordKind int
+
+const (
+	recSave recordKind = iota
+	recCompact
+	recDiscard
+	recSnapMeta
+	recSnapData
+)
+
 var errCrashed = errors.New("fake disk: the machine crashed")
 
-func newDisk() *disk { return &disk{files: map[string][]crashSave{}, synced: map[string]int{}} }
+func newDisk() *disk { return &disk{files: map[string][]record{}, synced: map[string]int{}} }
 
-// op counts a write or sync; the one at crashAt, and all after, fail.
+// op counts a write, sync, rename or removal; the one at crashAt, and all
+// after, fail.
 func (d *disk) op() error {
 	if d.crashed {
 		return errCrashed
@@ -40,17 +65,19 @@ func (d *disk) op() error {
 	return nil
 }
 
-func (d *disk) write(name string, r crashSave) error {
+func (d *disk) write(name string, r record) error {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	if err := d.op(); err != nil {
 		return err
 	}
-	r.entries = slices.Clone(r.entries)
-	if r.hs != nil {
-		hs := *r.hs
-		r.hs = &hs
+	r.save.entries = slices.Clone(r.save.entries)
+	if r.save.hs != nil {
+		hs := *r.save.hs
+		r.save.hs = &hs
 	}
+	r.meta.Sessions = slices.Clone(r.meta.Sessions)
+	r.data = slices.Clone(r.data)
 	d.files[name] = append(d.files[name], r)
 	return nil
 }
@@ -65,21 +92,57 @@ func (d *disk) sync(name string) error {
 	return nil
 }
 
-// read returns the records of the files whose names start with prefix,
-// file by file in name order.
-func (d *disk) read(prefix string) []crashSave {
+func (d *disk) rename(from, to string) error {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if err := d.op(); err != nil {
+		return err
+	}
+	d.files[to], d.synced[to] = d.files[from], d.synced[from]
+	delete(d.files, from)
+	delete(d.synced, from)
+	return nil
+}
+
+func (d *disk) remove(name string) error {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if err := d.op(); err != nil {
+		return err
+	}
+	delete(d.files, name)
+	delete(d.synced, name)
+	return nil
+}
+
+// names returns the names of the files that start with prefix, sorted.
+func (d *disk) names(prefix string) []string {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	var names []string
 	for name := range d.files {
-		if len(name) >= len(prefix) && name[:len(prefix)] == prefix {
+		if strings.HasPrefix(name, prefix) {
 			names = append(names, name)
 		}
 	}
 	sort.Strings(names)
-	var out []crashSave
-	for _, name := range names {
-		out = append(out, d.files[name]...)
+	return names
+}
+
+// file returns the records of one file; nil if it does not exist. Records
+// are never changed once written, so the slice may be kept.
+func (d *disk) file(name string) []record {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return d.files[name]
+}
+
+// read returns the records of the files whose names start with prefix,
+// file by file in name order.
+func (d *disk) read(prefix string) []record {
+	var out []record
+	for _, name := range d.names(prefix) {
+		out = append(out, d.file(name)...)
 	}
 	return out
 }
@@ -110,86 +173,163 @@ const (
 	overwriteInPlace               // (c) entries written at their indices, what follows them not cut
 )
 
-// fake is a Persister on a disk, built to one design.
+// fake is a Persister on a disk, built to one design, with one snapshot
+// bug or none (see snapfakes_test.go). Compactions and discards are
+// records of the log, laid out as the design lays out entries; snapshots
+// are files written as a temporary one, synced, then renamed.
 type fake struct {
 	design design
+	bug    snapBug
 	disk   *disk
 
-	mu    sync.Mutex
-	st    state
-	saves int
-	dirty bool // lazySync: the last Save is not synced yet
+	mu     sync.Mutex
+	hs     raftlite.HardState
+	offset uint64           // the index before log[0]
+	log    []raftlite.Entry //
+	saves  int              // fileNameOrder: files written
+	dirty  bool             // the journal holds a record not synced yet
+	snaps  int              // snapshot files named so far
+	latest string           // the latest snapshot's file, "" if none
 }
 
 // openFake replays the disk as the design lays it out.
-func openFake(dsg design, d *disk) *fake {
-	f := &fake{design: dsg, disk: d}
+func openFake(dsg design, bug snapBug, d *disk) *fake {
+	f := &fake{design: dsg, bug: bug, disk: d}
 	switch dsg {
 	case entriesFirst, hardStateFirst:
 		for _, r := range d.read("entries") {
-			f.st = f.apply(f.st, r)
+			f.apply(r)
 		}
 		if hs := d.read("hardstate"); len(hs) > 0 {
-			f.st.hs = *hs[len(hs)-1].hs
+			f.hs = *hs[len(hs)-1].save.hs
 		}
 	default:
 		rs := d.read("save-") // the file save-journal, or the files save-0, save-1, ...
 		for _, r := range rs {
-			f.st = f.apply(f.st, r)
+			f.apply(r)
 		}
-		f.saves = len(rs)
+		f.saves = len(d.names("save-"))
+	}
+	if snaps := d.names("snap-"); len(snaps) > 0 {
+		f.latest = snaps[len(snaps)-1]
+	}
+	for _, name := range append(d.names("snap-"), d.names("snaptmp-")...) {
+		var n int
+		if _, err := fmt.Sscanf(name[strings.IndexByte(name, '-')+1:], "%d", &n); err == nil {
+			f.snaps = max(f.snaps, n) // new names come after any on the disk
+		}
 	}
 	return f
 }
 
+func (f *fake) last() uint64 { return f.offset + uint64(len(f.log)) }
+
 // apply applies a record as the design does. Entries that start past the
 // end of the log, as a replay out of order may give, are appended.
-func (f *fake) apply(st state, r crashSave) state {
-	if r.hs != nil {
-		st.hs = *r.hs
+func (f *fake) apply(r record) {
+	switch r.kind {
+	case recCompact:
+		through := min(r.index, f.last())
+		if f.bug == compactOneTooMany {
+			through = min(r.index+1, f.last())
+		}
+		if through > f.offset {
+			f.log = slices.Clone(f.log[through-f.offset:])
+			f.offset = through
+		}
+		return
+	case recDiscard:
+		if f.bug == discardCutsAfter {
+			if r.index < f.last() {
+				f.log = slices.Clone(f.log[:r.index-min(r.index, f.offset)])
+			}
+			return
+		}
+		f.offset, f.log = r.index, nil
+		return
 	}
-	if len(r.entries) == 0 {
-		return st
+	s := r.save
+	if s.hs != nil {
+		f.hs = *s.hs
 	}
-	first := min(int(r.entries[0].Index)-1, len(st.log))
-	log := append(slices.Clone(st.log[:first]), r.entries...)
-	if f.design == overwriteInPlace && len(st.log) > len(log) {
-		log = append(log, st.log[len(log):]...)
+	if len(s.entries) == 0 {
+		return
 	}
-	st.log = log
-	return st
+	keep := min(max(s.entries[0].Index-1, f.offset)-f.offset, uint64(len(f.log)))
+	log := append(slices.Clone(f.log[:keep]), s.entries...)
+	if f.design == overwriteInPlace && len(f.log) > len(log) {
+		log = append(log, f.log[len(log):]...)
+	}
+	f.log = log
 }
 
 func (f *fake) Load() (raftlite.HardState, []raftlite.Entry, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	return f.st.hs, slices.Clone(f.st.log), nil
+	return f.hs, slices.Clone(f.log), nil
 }
 
 func (f *fake) Save(hs *raftlite.HardState, entries []raftlite.Entry) error {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	if len(entries) > 0 {
-		if first := entries[0].Index; first == 0 || first > uint64(len(f.st.log))+1 {
-			return fmt.Errorf("save from %d does not follow the log, which ends at %d", first, len(f.st.log))
+		first := entries[0].Index
+		if first == 0 || first > f.last()+1 {
+			return fmt.Errorf("save from %d does not follow the log, which ends at %d", first, f.last())
+		}
+		if first <= f.offset && f.bug != savesBeforeTheStart {
+			return fmt.Errorf("save from %d starts before the log, which starts at %d", first, f.offset+1)
 		}
 	}
-	r := crashSave{hs: hs, entries: entries}
+	r := record{kind: recSave, save: crashSave{hs: hs, entries: entries}}
 	if err := f.write(r); err != nil {
 		return err
 	}
-	f.st = f.apply(f.st, r)
+	f.apply(r)
 	return nil
 }
 
-func (f *fake) write(r crashSave) error {
+func (f *fake) Compact(through uint64) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	r := record{kind: recCompact, index: through}
+	if err := f.write(r); err != nil {
+		return err
+	}
+	f.apply(r)
+	return nil
+}
+
+func (f *fake) DiscardLog(index uint64) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	r := record{kind: recDiscard, index: index}
+	if err := f.write(r); err != nil {
+		return err
+	}
+	f.apply(r)
+	return nil
+}
+
+func (f *fake) write(r record) error {
+	if r.kind == recDiscard && f.bug == discardNotSynced {
+		f.dirty = true
+		return f.disk.write(f.journal(), r)
+	}
 	switch f.design {
 	case entriesFirst, hardStateFirst:
+		if r.kind != recSave {
+			return f.writeAndSync("entries", r)
+		}
+		s := r.save
 		parts := []struct {
 			file string
 			ok   bool
-			r    crashSave
-		}{{"entries", len(r.entries) > 0, crashSave{entries: r.entries}}, {"hardstate", r.hs != nil, crashSave{hs: r.hs}}}
+			r    record
+		}{
+			{"entries", len(s.entries) > 0, record{save: crashSave{entries: s.entries}}},
+			{"hardstate", s.hs != nil, record{save: crashSave{hs: s.hs}}},
+		}
 		if f.design == hardStateFirst {
 			parts[0], parts[1] = parts[1], parts[0]
 		}
@@ -217,11 +357,27 @@ func (f *fake) write(r crashSave) error {
 	}
 }
 
-func (f *fake) writeAndSync(file string, r crashSave) error {
+// journal is the file that log records go to when they are not synced.
+func (f *fake) journal() string {
+	if f.design == entriesFirst || f.design == hardStateFirst {
+		return "entries"
+	}
+	return "save-journal"
+}
+
+// writeAndSync writes r to file and syncs it, and with it any record
+// written earlier and not synced yet.
+func (f *fake) writeAndSync(file string, r record) error {
 	if err := f.disk.write(file, r); err != nil {
 		return err
 	}
-	return f.disk.sync(file)
+	if err := f.disk.sync(file); err != nil {
+		return err
+	}
+	if file == f.journal() {
+		f.dirty = false
+	}
+	return nil
 }
 
 func (f *fake) Close() error {
@@ -229,31 +385,41 @@ func (f *fake) Close() error {
 	defer f.mu.Unlock()
 	if f.dirty {
 		f.dirty = false
-		return f.disk.sync("save-journal")
+		return f.disk.sync(f.journal())
 	}
 	return nil
 }
 
-// fakeHarness runs the suite on fakes of one design.
-func fakeHarness(dsg design, atomic bool) Harness {
+// fakeHarness runs the suite on fakes of one design without snapshot bugs.
+func fakeHarness(dsg design, atomic bool) Harness { return fakeSnapHarness(dsg, snapOK, atomic) }
+
+// fakeSnapHarness runs the suite on fakes of one design and snapshot bug.
+func fakeSnapHarness(dsg design, bug snapBug, atomic bool) Harness {
+	open := func(d *disk) raftlite.Persister {
+		f := openFake(dsg, bug, d)
+		if bug == staleFirstIndex || bug == readerOK {
+			return &readerFake{f}
+		}
+		return f
+	}
 	return Harness{
 		Open: func(*testing.T) (raftlite.Persister, func() raftlite.Persister) {
 			d := newDisk()
-			p := openFake(dsg, d)
-			return p, func() raftlite.Persister { p.Close(); p = openFake(dsg, d); return p }
+			p := open(d)
+			return p, func() raftlite.Persister { p.Close(); p = open(d); return p }
 		},
 		Crash: func(_ *testing.T, at int) (raftlite.Persister, Machine) {
 			d := newDisk()
 			d.crashAt = at
-			return openFake(dsg, d), fakeMachine{dsg, d}
+			return open(d), fakeMachine{open, d}
 		},
 		AtomicSave: atomic,
 	}
 }
 
 type fakeMachine struct {
-	design design
-	disk   *disk
+	open func(*disk) raftlite.Persister
+	disk *disk
 }
 
 func (m fakeMachine) Crashed() bool {
@@ -262,4 +428,4 @@ func (m fakeMachine) Crashed() bool {
 	return m.disk.crashed
 }
 
-func (m fakeMachine) Reboot() raftlite.Persister { return openFake(m.design, m.disk.image()) }
+func (m fakeMachine) Reboot() raftlite.Persister { return m.open(m.disk.image()) }

@@ -11,6 +11,10 @@
 //		})
 //	}
 //
+// The subtests cover Save and Load, snapshots (CreateSnapshot's sink,
+// OpenSnapshot) and the log's compaction (Compact, DiscardLog); with an
+// EntryReader, LoadState and Entries must agree with Load.
+//
 // A persister whose tests can simulate a crash of the machine (a fault
 // injecting file system, say) also sets Harness.Crash, and the suite then
 // crashes it at every write and sync of a workload; without it, the crash
@@ -34,8 +38,9 @@ type Harness struct {
 	Open Opener
 
 	// Crash, when not nil, enables the subtests under "Crash", which cut
-	// the power after Saves returned and crash the machine in the middle
-	// of Saves, at every operation of the medium in turn.
+	// the power after Saves (and snapshots, compactions, discards)
+	// returned and crash the machine in the middle of them, at every
+	// operation of the medium in turn.
 	Crash CrashOpener
 
 	// AtomicSave declares that a Save interrupted by a crash leaves the
@@ -49,8 +54,8 @@ type Harness struct {
 // function that closes the last Persister it handed out and opens the same
 // storage again, as a restarted process would see it. Reopen must return a
 // new Persister that shares nothing with the old one but what was saved: a
-// Persister that lives only in memory hands over what Load returns, not
-// itself. The suite fails a subtest whose reopen returns the same pointer.
+// Persister that lives only in memory hands what it holds to a new one
+// (Copy does), not itself. The suite fails a subtest whose reopen returns the same pointer.
 type Opener func(t *testing.T) (p raftlite.Persister, reopen func() raftlite.Persister)
 
 // CrashOpener opens a Persister on an empty medium (a file system, a
@@ -81,7 +86,7 @@ func Run(t *testing.T, h Harness) { run(stdT{t}, h) }
 // run is Run over tb, so that the suite's own tests can run it on a
 // recorder and see which subtests fail against broken persisters.
 func run(t tb, h Harness) {
-	for _, tc := range conformanceTests {
+	for _, tc := range append(conformanceTests[:len(conformanceTests):len(conformanceTests)], snapshotTests...) {
 		t.Run(tc.name, func(t tb) {
 			p, reopen := h.Open(t.std())
 			last := p
