@@ -20,6 +20,30 @@ var snapshotTests = []struct {
 	{"CompactKeepsTheLastIndexAndLaterEntries", testCompact},
 	{"DiscardLogEmptiesTheLogAndSavesGoOnAfterIndex", testDiscardLog},
 	{"SnapshotReaderStaysValidWhileNewerOnesAreStored", testSnapshotReaderStaysValid},
+	{"TheLatestSnapshotHasTheHighestIndex", testHighestIndexIsLatest},
+}
+
+// testHighestIndexIsLatest closes a sink after one with a higher index was
+// closed, as a Node does when its application's snapshot finishes after an
+// install from the leader: the one with the higher index stays the latest.
+func testHighestIndexIsLatest(t tb, p raftlite.Persister, reopen func() raftlite.Persister) {
+	save(t, p, nil, Entries(1, 10, 1))
+	older := &snapshot{meta: raftlite.SnapshotMeta{Index: 5, Term: 1}, size: 3000, seed: 6}
+	later := &snapshot{meta: raftlite.SnapshotMeta{Index: 8, Term: 1}, size: 2000, seed: 7}
+	olderSink, err := p.CreateSnapshot(older.meta)
+	if err != nil {
+		t.Fatalf("CreateSnapshot: %v", err)
+	}
+	if err := older.write(olderSink, 700); err != nil {
+		t.Fatalf("%v", err)
+	}
+	storeSnapshot(t, p, later)
+	if err := olderSink.Close(); err != nil {
+		t.Fatalf("closing the sink of the older snapshot: %v", err)
+	}
+	st := logState{log: Entries(1, 10, 1), snap: later}
+	requireLogState(t, p, st, "after the snapshot at 5 closed after the one at 8")
+	requireLogState(t, reopen(), st, "after a reopen")
 }
 
 // requireLogState fails t unless p holds st (see logState.diff).

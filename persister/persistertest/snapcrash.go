@@ -58,7 +58,9 @@ func (o snapOp) do(p raftlite.Persister) error {
 func (o snapOp) apply(st logState) logState {
 	switch o.kind {
 	case snapOpStore:
-		st.snap = o.snap
+		if st.snap == nil || o.snap.meta.Index > st.snap.meta.Index {
+			st.snap = o.snap // the latest is the one with the highest index
+		}
 		return st
 	case snapOpCompact:
 		return st.compact(o.index)

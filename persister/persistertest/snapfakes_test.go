@@ -28,6 +28,7 @@ const (
 	staleFirstIndex             // (k) an EntryReader whose LoadState says the log starts at 1, compacted or not
 	discardNotSynced            // (l) DiscardLog's record is synced by the next write, not before it returns
 	renameBeforeSync            // (m) the sink's Close renames its file into place, then syncs it
+	lastClosedWins              // (n) the latest is the snapshot closed last, whatever its index
 )
 
 // keptSnapshots is how many snapshot files a fake keeps.
@@ -123,6 +124,10 @@ func (s *fakeSink) Abort() error {
 func (f *fake) install(file string) (string, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
+	if f.latest != "" && f.bug != lastClosedWins && snapIndex(f.disk.file(file)) <= snapIndex(f.disk.file(f.latest)) {
+		// A later snapshot is stored already: this one goes.
+		return f.latest, f.disk.remove(file)
+	}
 	f.snaps++
 	final := fmt.Sprintf("snap-%08d", f.snaps)
 	if err := f.disk.rename(file, final); err != nil {
@@ -231,4 +236,12 @@ func (r *readerFake) Entries(lo, hi uint64, maxBytes int) ([]raftlite.Entry, err
 		}
 	}
 	return slices.Clone(es), nil
+}
+
+// snapIndex is the index of the snapshot whose file holds rs.
+func snapIndex(rs []record) uint64 {
+	if len(rs) == 0 || rs[0].kind != recSnapMeta {
+		return 0
+	}
+	return rs[0].meta.Index
 }

@@ -23,6 +23,7 @@ const (
 	compaction    = "CompactKeepsTheLastIndexAndLaterEntries"
 	discarding    = "DiscardLogEmptiesTheLogAndSavesGoOnAfterIndex"
 	readerValid   = "SnapshotReaderStaysValidWhileNewerOnesAreStored"
+	highestIndex  = "TheLatestSnapshotHasTheHighestIndex"
 	snapPowerCut  = "Crash/PowerCutKeepsSnapshotsCompactionsAndDiscards"
 	crashInSnap   = "Crash/CrashWhileStoringCompactingOrDiscardingLeavesAWholeState"
 	snapshotCrash = "the rebooted persister holds none of the states allowed"
@@ -90,6 +91,11 @@ func TestSuiteRejectsBrokenPersisters(t *testing.T) {
 			name: "SnapshotVisibleBeforeClose", harness: fakeSnapHarness(journal, visibleBeforeClose, true),
 			caughtBy: invisible, message: "written to its sink but not closed, is visible",
 			alsoBy: []string{crashInSnap}, // a crash leaves part of it as the latest
+		},
+		{
+			name: "LastClosedSnapshotWins", harness: fakeSnapHarness(journal, lastClosedWins, true),
+			caughtBy: highestIndex, message: "after the snapshot at 5 closed after the one at 8",
+			alsoBy: []string{crashInSnap}, // its check after the reboot stores an older one
 		},
 		{
 			name: "AbortStoresTheSnapshot", harness: fakeSnapHarness(journal, abortCloses, true),
@@ -175,7 +181,7 @@ func TestReopenReturningTheSamePersisterFails(t *testing.T) {
 	}})
 	reopening := []string{"EmptySaveChangesNothing", "SaveWithHardStateAndEntries", suffixCut,
 		"ReopenSeesEverythingSaved", manySaves, "NonContiguousSaveIsRejected", "LargeEntries",
-		roundTrip, invisible, aborted, compaction, discarding, readerValid}
+		roundTrip, invisible, aborted, compaction, discarding, readerValid, highestIndex}
 	assert.ElementsMatch(t, reopening, r.failedLeaves())
 	for _, name := range reopening {
 		assert.Contains(t, strings.Join(r.messages(name), "\n"), "reopen returned the Persister it was to close", name)
