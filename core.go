@@ -665,11 +665,14 @@ func (c *core) stageHardState() {
 }
 
 // send stamps m and queues it. A message that follows a change of term or
-// vote, or that acknowledges entries, waits until they are durable.
+// vote, or that acknowledges entries or snapshot chunks, waits until they
+// are written: durable, for entries; for chunks, so that a leader sends
+// more no faster than the disk takes them, and memory stays bounded.
 func (c *core) send(m Message) {
 	m.From, m.Term = c.cfg.id, c.hs.Term
 	ackNow := c.injected(bugAckBeforeSync) && m.Kind == MsgLogResponse
-	if !ackNow && (c.holdMessages || m.Kind == MsgLogResponse || m.Kind == MsgVoteResponse || m.Kind == MsgVoteRequest) {
+	waits := m.Kind == MsgLogResponse || m.Kind == MsgVoteResponse || m.Kind == MsgVoteRequest || m.Kind == MsgSnapshotResponse
+	if !ackNow && (c.holdMessages || waits) {
 		c.out.AfterSync = append(c.out.AfterSync, m)
 	} else {
 		c.out.Messages = append(c.out.Messages, m)
