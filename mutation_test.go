@@ -309,3 +309,24 @@ func TestMutationEntriesReadBackFillABatchWithinTheWindow(t *testing.T) {
 	}
 	assert.Equal(t, uint64(10), h.cores[3].commit, "follower 3 caught up")
 }
+
+// Heartbeats while nothing is pending do not count towards resending: a
+// broadcast accepted after a long quiet spell is resent an election
+// timeout's worth of ticks after it was sent, not at the next tick.
+func TestMutationQuietTicksDoNotHastenAResend(t *testing.T) {
+	h := newHand(t, map[NodeID][]uint64{1: nil, 2: nil, 3: nil}, nil)
+	h.elect(1)
+	f := h.cores[2]
+	ticks := f.cfg.ticksPerElection()
+	for range 2*ticks + ticks/2 {
+		f.onTick()
+		f.takeReady()
+	}
+	f.onBroadcast([]byte("x"))
+	rd := f.takeReady() // the Propose is lost
+	require.Equal(t, 1, kinds(rd.Messages, MsgPropose, 1))
+	for tick := 1; tick < ticks; tick++ {
+		f.onTick()
+		assert.Zero(t, kinds(f.takeReady().Messages, MsgPropose, 1), "a proposal resent at tick %d of %d", tick, ticks)
+	}
+}
