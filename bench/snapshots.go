@@ -19,7 +19,8 @@ const (
 
 // SnapshotLoadResult is commit latency under a steady load, in three
 // windows: Quiet, with no snapshot activity; Taking, while the leader's
-// application writes a snapshot of its state; Sending, while the leader
+// application writes snapshots of its state, one after another; Sending,
+// while the leader
 // streams a snapshot to a follower that was stopped and restarted after
 // the leader compacted its log past it (from the restart until the
 // follower has installed it).
@@ -27,7 +28,7 @@ type SnapshotLoadResult struct {
 	Quiet    Result        // no snapshot activity
 	Taking   Result        // the leader's application writes Taken
 	Sending  Result        // the leader streams Sent to Follower
-	Taken    Snapshot      // the snapshot of the Taking window
+	Taken    []Snapshot    // the snapshots of the Taking window
 	Sent     Snapshot      // the snapshot the follower was sent
 	Send     time.Duration // the Sending window
 	Follower int           // the follower stopped, from 1
@@ -51,12 +52,14 @@ func (c *Cluster) term() uint64 {
 // SnapshotLoad measures the windows of SnapshotLoadResult, on a cluster
 // whose setup has SnapshotEvery (math.MaxUint64: the snapshots are the
 // benchmark's only) and StateBytes, the size of each snapshot. The Quiet
-// window lasts quiet commits. The follower is then stopped while the load
+// window lasts quiet commits, the Taking one takes snapshots in a row (each
+// after the application applied something more, as it must be). The
+// follower is then stopped while the load
 // runs, until the running nodes' next snapshots leave its log, and what
 // the leader sent it while it was down, behind their compaction points.
 // At the end the applications must agree, and the follower must have
 // restored the snapshot it was sent.
-func (c *Cluster) SnapshotLoad(ctx context.Context, quiet int64) (res SnapshotLoadResult, err error) {
+func (c *Cluster) SnapshotLoad(ctx context.Context, quiet int64, takes int) (res SnapshotLoadResult, err error) {
 	r, err := c.Run(ctx)
 	if err != nil {
 		return res, err
@@ -77,8 +80,17 @@ func (c *Cluster) SnapshotLoad(ctx context.Context, quiet int64) (res SnapshotLo
 	if err != nil {
 		return res, err
 	}
-	if res.Taken, err = c.Snapshot(l); err != nil {
-		return res, err
+	for range max(takes, 1) {
+		if len(res.Taken) > 0 {
+			if _, err := c.applied(ctx, l, res.Taken[len(res.Taken)-1].Index+1); err != nil {
+				return res, err
+			}
+		}
+		s, err := c.Snapshot(l)
+		if err != nil {
+			return res, err
+		}
+		res.Taken = append(res.Taken, s)
 	}
 	res.Taking = r.Window()
 	res.Elections[1] = c.term() - term

@@ -22,6 +22,7 @@ import (
 var (
 	snapState     = flag.Int64("snapload.state", 100<<20, "bytes of BenchmarkSnapshotLoad's snapshots")
 	snapQuiet     = flag.Int64("snapload.quiet", 50_000, "commits in BenchmarkSnapshotLoad's window without snapshots")
+	snapTakes     = flag.Int("snapload.takes", 5, "snapshots BenchmarkSnapshotLoad takes in a row in its window while taking")
 	catchupMissed = flag.Int("catchup.missed", 100_000, "broadcasts the follower misses in BenchmarkCatchUp")
 	catchupState  = flag.Int64("catchup.state", 1<<20, "bytes of padding in BenchmarkCatchUp's application state")
 )
@@ -47,7 +48,7 @@ func BenchmarkSnapshotLoad(b *testing.B) {
 		b.Fatal(err)
 	}
 	defer c.Close()
-	res, err := c.SnapshotLoad(ctx, *snapQuiet)
+	res, err := c.SnapshotLoad(ctx, *snapQuiet, *snapTakes)
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -67,9 +68,12 @@ func BenchmarkSnapshotLoad(b *testing.B) {
 	logFloor(b, f)
 	b.Logf("floor while writing: fdatasync p99 %v alone, %v while a %d-byte file was written and synced (%v): %.2fx",
 		disk.Alone, disk.During, *snapState, disk.Write.Round(time.Millisecond), float64(disk.During)/float64(disk.Alone))
-	b.Logf("%s; snapshots of %d bytes: taken at %d in %v, sent (at %d) to node %d in %v\n%s",
-		s, res.Taken.Bytes, res.Taken.Index, res.Taken.Took.Round(time.Millisecond), res.Sent.Index, res.Follower,
-		res.Send.Round(time.Millisecond), table.String())
+	var took []time.Duration
+	for _, t := range res.Taken {
+		took = append(took, t.Took.Round(time.Millisecond))
+	}
+	b.Logf("%s; snapshots of %d bytes: %d taken in a row, in %v; one sent (at %d) to node %d in %v\n%s",
+		s, res.Sent.Bytes, len(res.Taken), took, res.Sent.Index, res.Follower, res.Send.Round(time.Millisecond), table.String())
 	b.ReportMetric(float64(res.Quiet.P99.Nanoseconds()), "quiet-p99-ns")
 	b.ReportMetric(float64(res.Taking.P99.Nanoseconds()), "taking-p99-ns")
 	b.ReportMetric(float64(res.Sending.P99.Nanoseconds()), "sending-p99-ns")
@@ -131,11 +135,13 @@ func TestSnapshotLoadRestoresTheFollower(t *testing.T) {
 	c, err := Start(ctx, s, t.TempDir())
 	require.NoError(t, err)
 	defer c.Close()
-	res, err := c.SnapshotLoad(ctx, 200)
+	res, err := c.SnapshotLoad(ctx, 200, 2)
 	require.NoError(t, err) // which includes Agree and the follower's one restore
 	assert.GreaterOrEqual(t, res.Quiet.Commits, 200)
-	assert.EqualValues(t, snapshotHeader+state, res.Taken.Bytes)
-	assert.Greater(t, res.Sent.Index, res.Taken.Index)
+	require.Len(t, res.Taken, 2)
+	assert.EqualValues(t, snapshotHeader+state, res.Taken[0].Bytes)
+	assert.Greater(t, res.Taken[1].Index, res.Taken[0].Index)
+	assert.Greater(t, res.Sent.Index, res.Taken[1].Index)
 	f := res.Follower - 1
 	assert.Equal(t, res.Sent.Index, c.nodes[f].Status().SnapshotIndex)
 	assert.EqualValues(t, snapshotHeader+state, c.apps[f].state().lastBytes, "restored whole")
