@@ -36,6 +36,7 @@ type appState struct {
 	index, sum uint64
 	snapshots  int   // taken
 	restores   int   // restored from
+	messages   int   // applied one by one
 	lastBytes  int64 // of the last snapshot taken or restored
 	err        error // the first thing that went wrong
 }
@@ -69,6 +70,7 @@ func (a *app) apply(n *raftlite.Node, d raftlite.Delivery) {
 		a.fail(fmt.Errorf("delivered index %d after %d", d.Index, a.st.index))
 	default:
 		a.st.index, a.st.sum = d.Index, step(a.st.sum, d.Index, d.Data)
+		a.st.messages++
 	}
 	if d.SnapshotDue && a.auto {
 		if err := a.snapshot(n); err != nil && !errors.Is(err, raftlite.ErrClosed) {

@@ -172,7 +172,11 @@ type CatchUpResult struct {
 	// the last broadcast's index; Applied, until its application had
 	// restored and applied everything up to it.
 	Delivered, Applied time.Duration
-	Follower           int // from 1
+	// Messages is how many messages the follower applied one by one
+	// before it was back: those the leader had sent it before it stopped
+	// (tcp delivers them once it is back) and those after the snapshot.
+	Messages int
+	Follower int // from 1
 }
 
 // CatchUp stops a follower, commits missed broadcasts without it, has the
@@ -200,6 +204,7 @@ func (c *Cluster) CatchUp(ctx context.Context, missed int) (CatchUpResult, error
 		return res, err
 	}
 	res.Snapshot = sent[l]
+	before := c.apps[f].state().messages
 	t0 := time.Now()
 	if err := c.Restart(f); err != nil {
 		return res, err
@@ -212,6 +217,7 @@ func (c *Cluster) CatchUp(ctx context.Context, missed int) (CatchUpResult, error
 		return res, err
 	}
 	res.Applied = time.Since(t0)
+	res.Messages = c.apps[f].state().messages - before
 	return res, c.restoredOnce(ctx, f)
 }
 
