@@ -78,8 +78,12 @@ func BenchmarkEndless(b *testing.B) {
 	}
 	logFloor(b, f)
 	d := DriftOf(all)
-	b.Logf("%s, %v, a sample every %v:\n%s\ndrift (largest in the second half / in the first, the first sample left out): disk %.2f, RSS %.2f, heap %.2f, p99 %.2f",
+	summary := fmt.Sprintf("%s, %v, a sample every %v:\n%s\ndrift (largest in the second half / in the first, the first sample left out): disk %.2f, RSS %.2f, heap %.2f, p99 %.2f\n",
 		s, *endlessFor, every, table.String(), d.Disk, d.RSS, d.Heap, d.P99)
+	// Whole in out too: go test cuts a benchmark's log at ten lines
+	// without -v.
+	fmt.Fprint(out, summary)
+	b.Log(summary)
 	var commits int
 	var elapsed time.Duration
 	p99s := make([]time.Duration, 0, len(all))
