@@ -13,6 +13,7 @@ import (
 	"fmt"
 	"hash/maphash"
 	"log/slog"
+	"math"
 	"math/rand/v2"
 	"net"
 	"os"
@@ -34,6 +35,19 @@ type Setup struct {
 	Clients     int    // concurrent broadcasters
 	Size        int    // payload bytes
 	ViaFollower bool   // broadcast on a follower, which forwards to the leader
+
+	// SnapshotEvery, when set, gives each node the benchmark application
+	// (app.go) instead of the record of every delivery that Verify checks,
+	// so that the cluster can run without end: the application keeps a
+	// running hash of what it applied and StateBytes of padding, snapshots
+	// when its node asks (this is Config.SnapshotEvery; math.MaxUint64
+	// never asks, leaving snapshots to Cluster.Snapshot) and restores the
+	// snapshots it is handed. Agree checks the applications.
+	SnapshotEvery   uint64
+	TrailingEntries uint64 // Config.TrailingEntries; 0 for its default
+	StateBytes      int64
+	// SegmentBytes is the WAL's segment size; 0 for its default.
+	SegmentBytes int64
 }
 
 // String names the setup as the benchmarks and the bench command do, e.g.
@@ -63,21 +77,35 @@ type Result struct {
 	// Syncs is how many disk syncs all nodes made during the load, for
 	// persisters that count them (the memory persister counts its saves).
 	Syncs int64
+	// Last is the highest index a broadcast of the load committed at (0
+	// for a Running load's windows).
+	Last uint64
 }
 
 // PerSecond is the committed broadcasts per second.
 func (r Result) PerSecond() float64 { return float64(r.Commits) / r.Elapsed.Seconds() }
 
-// Cluster is three nodes in this process.
+// Cluster is three nodes in this process. Node i (from 0) has id i+1.
 type Cluster struct {
-	setup   Setup
-	dir     string
-	nodes   []*raftlite.Node
-	syncs   []func() int64
-	mu      sync.Mutex
-	seen    [][]ack // per node, what it delivered: index and payload hash
-	readers sync.WaitGroup
-	acked   []ack
+	setup        Setup
+	dir          string
+	peers        map[raftlite.NodeID]string
+	newTransport func(raftlite.NodeID) (raftlite.Transport, error)
+	persister    persisterKind
+
+	// Per node. disks and apps outlive a node that Stop stopped, for
+	// Restart; syncBase counts the syncs of persisters closed for good.
+	nodes    []*raftlite.Node
+	stopped  []bool
+	reading  []chan struct{} // closed once the node's deliveries end
+	disks    []raftlite.Persister
+	syncs    []func() int64
+	syncBase int64
+	apps     []*app // with Setup.SnapshotEvery; otherwise seen
+
+	mu    sync.Mutex
+	seen  [][]ack // per node, what it delivered: index and payload hash
+	acked []ack
 }
 
 type ack struct {
@@ -92,7 +120,7 @@ var hashSeed = maphash.MakeSeed()
 // count of its disk syncs.
 type (
 	transportKind func(ids []raftlite.NodeID) (map[raftlite.NodeID]string, func(raftlite.NodeID) (raftlite.Transport, error), error)
-	persisterKind func(dir string) (raftlite.Persister, func() int64, error)
+	persisterKind func(dir string, s Setup) (raftlite.Persister, func() int64, error)
 )
 
 // transports and persisters are filled in by the files for each kind.
@@ -108,7 +136,7 @@ var (
 		},
 	}
 	persisters = map[string]persisterKind{
-		"memory": func(string) (raftlite.Persister, func() int64, error) {
+		"memory": func(string, Setup) (raftlite.Persister, func() int64, error) {
 			p := raftlite.NewMemoryPersister()
 			return p, func() int64 { return int64(p.Saves()) }, nil
 		},
@@ -147,81 +175,159 @@ func Start(ctx context.Context, s Setup, dir string) (*Cluster, error) {
 // startNodes starts three nodes, or none: if one fails, it closes the
 // others.
 func (c *Cluster) startNodes(transport transportKind, persister persisterKind) error {
-	ids := []raftlite.NodeID{1, 2, 3}
+	ids := []raftlite.NodeID{1, 2, 3} // node i has id i+1
+	size := len(ids)
 	peers, newTransport, err := transport(ids)
 	if err != nil {
 		return err
 	}
-	c.seen = make([][]ack, len(ids))
-	for i, id := range ids {
-		p, syncs, err := persister(filepath.Join(c.dir, fmt.Sprint("node-", id)))
-		if err == nil {
-			err = c.startNode(i, id, peers, newTransport, p)
+	c.peers, c.newTransport, c.persister = peers, newTransport, persister
+	c.nodes, c.stopped, c.reading = make([]*raftlite.Node, size), make([]bool, size), make([]chan struct{}, size)
+	c.disks, c.syncs = make([]raftlite.Persister, size), make([]func() int64, size)
+	if c.setup.SnapshotEvery != 0 {
+		c.apps = make([]*app, size)
+		for i := range c.apps {
+			c.apps[i] = &app{stateBytes: c.setup.StateBytes, auto: c.setup.SnapshotEvery != math.MaxUint64}
 		}
-		if err != nil {
+	} else {
+		c.seen = make([][]ack, size)
+	}
+	for i := range ids {
+		if err := c.startNode(i); err != nil {
 			c.Close()
-			return fmt.Errorf("bench: starting node %d: %w", id, err)
+			return err
 		}
-		c.syncs = append(c.syncs, syncs)
 	}
 	return nil
 }
 
-// startNode starts node id, the i-th, on persister p (which it closes if
-// it fails), and records what the node delivers.
-func (c *Cluster) startNode(i int, id raftlite.NodeID, peers map[raftlite.NodeID]string,
-	newTransport func(raftlite.NodeID) (raftlite.Transport, error), p raftlite.Persister) error {
-	t, err := newTransport(id)
+// startNode starts node i on its persister: a new one the first time; on a
+// restart the same MemoryPersister, which survives its node, or the WAL
+// opened again on its directory. The node's deliveries go to its
+// application, or to the record Verify checks; a restarted node is told
+// how far its application got (Config.Applied).
+func (c *Cluster) startNode(i int) error {
+	id := raftlite.NodeID(i + 1)
+	p := c.disks[i]
+	if _, inMemory := p.(*raftlite.MemoryPersister); !inMemory {
+		fresh, syncs, err := c.persister(filepath.Join(c.dir, fmt.Sprint("node-", id)), c.setup)
+		if err != nil {
+			return fmt.Errorf("bench: starting node %d: %w", id, err)
+		}
+		if c.syncs[i] != nil {
+			c.syncBase += c.syncs[i]()
+		}
+		p, c.disks[i], c.syncs[i] = fresh, fresh, syncs
+	}
+	t, err := c.newTransport(id)
 	if err != nil {
-		return errors.Join(err, p.Close())
+		return fmt.Errorf("bench: starting node %d: %w", id, errors.Join(err, p.Close()))
+	}
+	var applied uint64
+	if c.apps != nil {
+		applied = c.apps[i].state().index
 	}
 	n, err := raftlite.New(raftlite.Config{
-		ID: id, Peers: peers, Transport: t, Persister: p,
+		ID: id, Peers: c.peers, Transport: t, Persister: p,
 		ElectionTimeout: 300 * time.Millisecond, HeartbeatInterval: 30 * time.Millisecond,
-		RandSeed: uint64(id), MaxPendingBroadcasts: 1 << 14,
+		RandSeed: uint64(id), MaxPendingBroadcasts: 1 << 14, Applied: applied,
+		SnapshotEvery: c.setup.SnapshotEvery, TrailingEntries: c.setup.TrailingEntries,
 		// Warnings only, on stderr: the benchmark lines own the output.
 		Logger: slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn})),
 	})
 	if err != nil {
-		return err
+		return fmt.Errorf("bench: starting node %d: %w", id, err)
 	}
-	c.nodes = append(c.nodes, n)
-	c.readers.Go(func() {
+	c.nodes[i], c.stopped[i] = n, false
+	reading := make(chan struct{})
+	c.reading[i] = reading
+	go func() {
+		defer close(reading)
 		for d := range n.Deliveries() {
+			if c.apps != nil {
+				c.apps[i].apply(n, d)
+				continue
+			}
 			c.mu.Lock()
 			// Only a hash is kept, so that the payloads can leave memory
 			// as they would in an application.
 			c.seen[i] = append(c.seen[i], ack{d.Index, maphash.Bytes(hashSeed, d.Data)})
 			c.mu.Unlock()
 		}
-	})
+	}()
 	return nil
 }
 
+// Stop stops node i (from 0), as a crash that lost nothing saved would:
+// its persister keeps what it saved and its application what it applied.
+func (c *Cluster) Stop(i int) error {
+	if c.stopped[i] {
+		return nil
+	}
+	c.stopped[i] = true
+	err := c.nodes[i].Close()
+	<-c.reading[i]
+	return err
+}
+
+// Restart starts node i, which Stop stopped, again on the same data. Stop
+// and Restart must not run concurrently with the cluster's other methods,
+// but may while a Running load runs.
+func (c *Cluster) Restart(i int) error {
+	if !c.stopped[i] {
+		return fmt.Errorf("bench: node %d is running", i+1)
+	}
+	return c.startNode(i)
+}
+
+// leader waits for a running node to be leader and returns it.
 func (c *Cluster) leader(ctx context.Context) (int, error) {
-	for {
+	l := -1
+	err := poll(ctx, 5*time.Millisecond, func() bool {
 		for i, n := range c.nodes {
-			if n.Status().Role == raftlite.Leader {
-				return i, nil
+			if !c.stopped[i] && n.Status().Role == raftlite.Leader {
+				l = i
+				return true
 			}
 		}
+		return false
+	})
+	if err != nil {
+		return 0, fmt.Errorf("bench: no leader: %w", err)
+	}
+	return l, nil
+}
+
+// target returns the node the setup's clients broadcast on.
+func (c *Cluster) target(ctx context.Context) (*raftlite.Node, error) {
+	l, err := c.leader(ctx)
+	if err != nil {
+		return nil, err
+	}
+	if c.setup.ViaFollower {
+		return c.nodes[(l+1)%len(c.nodes)], nil
+	}
+	return c.nodes[l], nil
+}
+
+// poll waits until done returns true, asking it every so often, or until
+// ctx ends.
+func poll(ctx context.Context, every time.Duration, done func() bool) error {
+	for !done() {
 		select {
 		case <-ctx.Done():
-			return 0, fmt.Errorf("bench: no leader: %w", ctx.Err())
-		case <-time.After(5 * time.Millisecond):
+			return ctx.Err()
+		case <-time.After(every):
 		}
 	}
+	return nil
 }
 
 // Load runs total broadcasts split among the setup's clients and measures them.
 func (c *Cluster) Load(ctx context.Context, total int) (Result, error) {
-	l, err := c.leader(ctx)
+	target, err := c.target(ctx)
 	if err != nil {
 		return Result{}, err
-	}
-	target := c.nodes[l]
-	if c.setup.ViaFollower {
-		target = c.nodes[(l+1)%len(c.nodes)]
 	}
 	// Reserve room for what the readers will record, so that the
 	// verification's own bookkeeping does not count as the cluster's
@@ -240,19 +346,32 @@ func (c *Cluster) Load(ctx context.Context, total int) (Result, error) {
 		if k < total%len(runs) {
 			count++
 		}
-		wg.Go(func() { runs[k] = c.runClient(ctx, target, k, count) })
+		r := &runs[k]
+		r.latencies, r.acks = make([]time.Duration, 0, count), make([]ack, 0, count)
+		wg.Go(func() {
+			r.err = c.runClient(ctx, target, k, count, func(index uint64, payload []byte, took time.Duration) {
+				r.latencies = append(r.latencies, took)
+				r.acks = append(r.acks, ack{index, maphash.Bytes(hashSeed, payload)})
+			})
+		})
 	}
 	wg.Wait()
 	elapsed := time.Since(start)
 	var latencies []time.Duration
+	var last uint64
 	for _, r := range runs {
 		if r.err != nil {
 			return Result{}, r.err
 		}
 		latencies = append(latencies, r.latencies...)
 		c.acked = append(c.acked, r.acks...)
+		for _, a := range r.acks {
+			last = max(last, a.index)
+		}
 	}
-	return summarize(latencies, elapsed, c.totalSyncs()-syncsBefore), nil
+	res := summarize(latencies, elapsed, c.totalSyncs()-syncsBefore)
+	res.Last = last
+	return res, nil
 }
 
 // clientRun is what one client of a load saw.
@@ -262,16 +381,18 @@ type clientRun struct {
 	err       error
 }
 
-// runClient is client k of a load: count broadcasts on target, one after
-// another, each timed.
-func (c *Cluster) runClient(ctx context.Context, target *raftlite.Node, k, count int) clientRun {
+// runClient is client k of a load: broadcasts on target, one after
+// another, each timed, count of them or, if count is negative, until ctx
+// ends (which is then no error). It calls committed with each one's index,
+// payload (valid until it returns) and latency.
+func (c *Cluster) runClient(ctx context.Context, target *raftlite.Node, k, count int,
+	committed func(index uint64, payload []byte, took time.Duration)) error {
 	payload := make([]byte, c.setup.Size)
 	rng := rand.New(rand.NewPCG(uint64(k), 1))
 	for i := range payload {
 		payload[i] = byte('a' + rng.IntN(26))
 	}
-	r := clientRun{latencies: make([]time.Duration, 0, count), acks: make([]ack, 0, count)}
-	for j := range count {
+	for j := 0; count < 0 || j < count; j++ {
 		// A unique "client/seq|" prefix (no '|' in the filler) makes every
 		// payload, and so its hash, unique.
 		prefix := strconv.AppendInt(append(strconv.AppendInt(payload[:0], int64(k), 10), '/'), int64(j), 36)
@@ -279,13 +400,14 @@ func (c *Cluster) runClient(ctx context.Context, target *raftlite.Node, k, count
 		t0 := time.Now()
 		idx, err := target.Broadcast(ctx, payload)
 		if err != nil {
-			r.err = err
-			return r
+			if count < 0 && ctx.Err() != nil {
+				return nil
+			}
+			return err
 		}
-		r.latencies = append(r.latencies, time.Since(t0))
-		r.acks = append(r.acks, ack{idx, maphash.Bytes(hashSeed, payload)})
+		committed(idx, payload, time.Since(t0))
 	}
-	return r
+	return nil
 }
 
 // summarize turns a load's latencies into a Result.
@@ -301,9 +423,11 @@ func summarize(latencies []time.Duration, elapsed time.Duration, syncs int64) Re
 }
 
 func (c *Cluster) totalSyncs() int64 {
-	var n int64
+	n := c.syncBase
 	for _, f := range c.syncs {
-		n += f()
+		if f != nil {
+			n += f()
+		}
 	}
 	return n
 }
@@ -311,7 +435,11 @@ func (c *Cluster) totalSyncs() int64 {
 // Verify checks what the load measured: every node delivered exactly the
 // acknowledged broadcasts, each once and at its acknowledged index, in the
 // order of their indices; and so every node delivered the same sequence.
+// A cluster of applications (Setup.SnapshotEvery) is checked by Agree.
 func (c *Cluster) Verify(ctx context.Context) error {
+	if c.seen == nil {
+		return errors.New("bench: Verify needs the record of deliveries, which a setup with SnapshotEvery does not keep: use Agree")
+	}
 	want, last, err := c.wanted()
 	if err != nil {
 		return err
@@ -357,23 +485,21 @@ func (c *Cluster) wanted() (map[uint64]uint64, uint64, error) {
 // deliveredUpTo waits until node i has delivered index last and returns
 // what it delivered.
 func (c *Cluster) deliveredUpTo(ctx context.Context, i int, last uint64) ([]ack, error) {
-	for {
+	var got []ack
+	var top uint64
+	err := poll(ctx, time.Millisecond, func() bool {
 		c.mu.Lock()
-		got := c.seen[i]
+		got = c.seen[i]
 		c.mu.Unlock()
-		var top uint64
 		if len(got) > 0 {
 			top = got[len(got)-1].index
 		}
-		if top >= last {
-			return got, nil
-		}
-		select {
-		case <-ctx.Done():
-			return nil, fmt.Errorf("bench: node %d delivered up to %d of %d: %w", i+1, top, last, ctx.Err())
-		case <-time.After(time.Millisecond):
-		}
+		return top >= last
+	})
+	if err != nil {
+		return nil, fmt.Errorf("bench: node %d delivered up to %d of %d: %w", i+1, top, last, err)
 	}
+	return got, nil
 }
 
 // firstDifference returns the first position where a and b, as far as
@@ -415,10 +541,11 @@ func checkDeliveries(got []ack, want map[uint64]uint64, last uint64) error {
 // Close stops the cluster.
 func (c *Cluster) Close() error {
 	var errs []error
-	for _, n := range c.nodes {
-		errs = append(errs, n.Close())
+	for i, n := range c.nodes {
+		if n != nil {
+			errs = append(errs, c.Stop(i))
+		}
 	}
-	c.readers.Wait()
 	return errors.Join(errs...)
 }
 

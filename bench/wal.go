@@ -6,8 +6,8 @@ import (
 )
 
 func init() {
-	persisters["wal"] = func(dir string) (raftlite.Persister, func() int64, error) {
-		l, err := wal.Open(dir, wal.Options{})
+	persisters["wal"] = func(dir string, s Setup) (raftlite.Persister, func() int64, error) {
+		l, err := wal.Open(dir, wal.Options{SegmentSize: s.SegmentBytes})
 		if err != nil {
 			return nil, nil, err
 		}

@@ -11,20 +11,6 @@ import (
 	"github.com/raftlite/raftlite/wal"
 )
 
-const benchEntrySize = 128
-
-func benchEntries(first uint64, n int) []raftlite.Entry {
-	es := make([]raftlite.Entry, n)
-	data := make([]byte, benchEntrySize)
-	for i := range data {
-		data[i] = byte(i)
-	}
-	for i := range es {
-		es[i] = raftlite.Entry{Index: first + uint64(i), Term: 1, Origin: 1, Incarnation: 1, Seq: first + uint64(i), Data: data}
-	}
-	return es
-}
-
 // BenchmarkSave appends batches of 128-byte entries, one Save per batch,
 // and reports fsyncs per Save (exactly 1) and throughput in data bytes.
 func BenchmarkSave(b *testing.B) {
@@ -39,7 +25,7 @@ func BenchmarkSave(b *testing.B) {
 			}
 			defer l.Close()
 			es := benchEntries(1, batch.n)
-			b.SetBytes(int64(batch.n * benchEntrySize))
+			b.SetBytes(int64(batch.n * EntryBytes))
 			syncs := l.Syncs()
 			b.ResetTimer()
 			for i := 0; b.Loop(); i++ {
@@ -63,8 +49,8 @@ func BenchmarkFdatasyncFloor(b *testing.B) {
 		b.Fatal(err)
 	}
 	defer f.Close()
-	buf := make([]byte, benchEntrySize+20)
-	b.SetBytes(benchEntrySize)
+	buf := make([]byte, EntryBytes+20)
+	b.SetBytes(EntryBytes)
 	for b.Loop() {
 		if _, err := f.Write(buf); err != nil {
 			b.Fatal(err)
@@ -117,23 +103,14 @@ func BenchmarkRestart1M(b *testing.B) {
 const total1M = 1_000_000
 
 // build1M writes a log of 1,000,000 entries of 128 bytes, about 150 MB in
-// three segments. It takes a few seconds, so -short skips its benchmarks.
+// three segments, with no HardState. It takes a few seconds, so -short
+// skips its benchmarks.
 func build1M(b *testing.B) string {
 	if testing.Short() {
 		b.Skip("-short: builds a 150 MB log, a few seconds of disk writes")
 	}
-	const batch = 4096
 	dir := b.TempDir()
-	l, err := wal.Open(dir, wal.Options{})
-	if err != nil {
-		b.Fatal(err)
-	}
-	for i := 0; i < total1M; i += batch {
-		if err := l.Save(nil, benchEntries(uint64(i+1), min(batch, total1M-i))); err != nil {
-			b.Fatal(err)
-		}
-	}
-	if err := l.Close(); err != nil {
+	if err := BuildLog(dir, total1M, wal.Options{}, false); err != nil {
 		b.Fatal(err)
 	}
 	return dir

@@ -182,7 +182,17 @@ func (l *Log) read(from, to, maxBytes int) ([]raftlite.Entry, error) {
 	if from == to {
 		return nil, nil
 	}
-	out := make([]raftlite.Entry, 0, to-from)
+	// Stop where maxBytes does, before allocating: a bounded read of the
+	// rest of a long log returns a few of its entries, and a slice sized
+	// for all of them would cost each read the whole log's size.
+	end := to
+	if maxBytes > 0 {
+		end = from + 1
+		for total := int(l.pos[from].n); end < to && total+int(l.pos[end].n) <= maxBytes; end++ {
+			total += int(l.pos[end].n)
+		}
+	}
+	out := make([]raftlite.Entry, 0, end-from)
 	total := 0
 	for i := from; i < to; {
 		p := l.pos[i]

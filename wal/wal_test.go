@@ -187,6 +187,27 @@ func TestEntriesRangeAndLimit(t *testing.T) {
 	assert.ErrorIs(t, err, ErrUnavailable)
 }
 
+// TestEntriesAllocatesWhatItReturns: a read bounded by maxBytes of the
+// rest of a long log, as a restart and a lagging follower make, allocates
+// for the entries it returns, not for the whole range asked for.
+func TestEntriesAllocatesWhatItReturns(t *testing.T) {
+	l := mustOpen(t, t.TempDir(), Options{})
+	defer l.Close()
+	const total = 50_000
+	all := persistertest.Entries(1, total, 1)
+	for i := 0; i < total; i += 10_000 {
+		require.NoError(t, l.Save(nil, all[i:i+10_000]))
+	}
+	before := allocated()
+	es, err := l.Entries(1, total+1, 1024)
+	require.NoError(t, err)
+	assert.NotEmpty(t, es)
+	assert.Less(t, len(es), 100)
+	// Sized for the range, the slice alone would take total entries'
+	// worth, megabytes.
+	assert.Less(t, allocated()-before, uint64(64<<10))
+}
+
 // TestCompactionKeepsLaterEntriesAndHardState removes segments and checks
 // that a reopened log starts later but lost nothing after the snapshot,
 // not even a HardState saved only in a removed segment.
