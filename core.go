@@ -274,15 +274,18 @@ func newCore(cfg coreConfig, hs HardState, boot bootLog, rng *rand.Rand) *core {
 	if c.injected(bugForgetSessions) {
 		c.sessions = map[NodeID]broadcastID{}
 	}
-	for i := max(c.log.memFirst(), c.snapshot.Index+1); i <= c.log.lastIndex(); i++ {
-		c.noteSession(c.log.at(i))
-	}
 	// Everything loaded was saved by an earlier life.
 	c.stableIndex = c.log.lastIndex()
 	// Entries up to the saved commit index are committed: deliver them
 	// without waiting for a leader.
 	c.commit = max(min(hs.Commit, c.log.lastIndex()), c.snapshot.Index)
-	c.forgetSessionUndo()
+	for i := max(c.log.memFirst(), c.snapshot.Index+1); i <= c.log.lastIndex(); i++ {
+		if i <= c.commit {
+			noteSession(c.sessions, c.log.at(i)) // committed: never cut, so no undo record
+		} else {
+			c.noteSession(c.log.at(i))
+		}
+	}
 	c.becomeFollower(hs.Term, None)
 	return c
 }

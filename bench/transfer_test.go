@@ -71,7 +71,7 @@ func transferOnce(dir, transport string, size int64) (heap, rss int64, elapsed t
 		return 0, 0, 0, err
 	}
 	start := func(id raftlite.NodeID) (*raftlite.Node, error) {
-		p, _, err := persisters["wal"](filepath.Join(dir, fmt.Sprint("node-", id)))
+		p, _, err := persisters["wal"](filepath.Join(dir, fmt.Sprint("node-", id)), Setup{})
 		if err != nil {
 			return nil, err
 		}
