@@ -61,6 +61,7 @@ type snapshotSink struct {
 
 	buf     []byte // bytes not yet written, the header first
 	off     int64  // bytes of the file written
+	synced  int64  // bytes of the file synced
 	dataLen uint64
 	crc     uint32 // of the data so far
 	err     error  // the first failure: the sink is dead
@@ -108,8 +109,21 @@ func (s *snapshotSink) writeOut(p []byte) error {
 		return s.err
 	}
 	s.off += int64(len(p))
+	if s.off-s.synced >= snapSyncEvery {
+		// Left for Close, a large snapshot's dirty pages would make the
+		// log's own fdatasyncs wait behind them (ext4 writes them out
+		// together): a little at a time keeps commits flowing.
+		if err := s.f.Sync(); err != nil {
+			s.err = storageErr(err)
+			return s.err
+		}
+		s.synced = s.off
+	}
 	return nil
 }
+
+// snapSyncEvery is how much snapshot data a sink writes between syncs.
+const snapSyncEvery = 4 << 20
 
 // Close writes the trailer, syncs the file, and renames it to its final
 // name with the directory synced: from then on it is the latest snapshot,
