@@ -330,3 +330,22 @@ func TestMutationQuietTicksDoNotHastenAResend(t *testing.T) {
 		assert.Zero(t, kinds(f.takeReady().Messages, MsgPropose, 1), "a proposal resent at tick %d of %d", tick, ticks)
 	}
 }
+
+// A vote request of the leader's own term (from a candidate that lost the
+// election) changes nothing: the leader keeps leading and refuses the
+// vote, and a follower keeps its leader.
+func TestMutationAVoteRequestOfTheSameTermDeposesNobody(t *testing.T) {
+	h := newHand(t, map[NodeID][]uint64{1: nil, 2: nil, 3: nil}, nil)
+	h.elect(1)
+	l, f := h.cores[1], h.cores[2]
+	term := l.hs.Term
+	for _, c := range []*core{l, f} {
+		c.onMessage(Message{Kind: MsgVoteRequest, From: 3, To: c.cfg.id, Term: term, LastIndex: 100, LastTerm: term})
+		rd := c.takeReady()
+		for _, m := range append(rd.Messages, rd.AfterSync...) {
+			assert.False(t, m.Kind == MsgVoteResponse && m.Success, "node %d granted a second vote in term %d", c.cfg.id, term)
+		}
+	}
+	assert.Equal(t, Leader, l.role, "the leader stepped down")
+	assert.Equal(t, NodeID(1), f.leader, "the follower forgot its leader")
+}
