@@ -322,6 +322,11 @@ func (c *core) becomeFollower(term uint64, leader NodeID) {
 		c.saveHardState()
 	}
 	c.role = Follower
+	for _, f := range c.cfg.peers {
+		if pr := c.progress[f]; pr != nil {
+			c.endTransfer(f, pr) // so that what reads for it can go
+		}
+	}
 	c.progress = nil
 	c.setLeader(leader)
 	c.resetElectionTimer()
