@@ -45,6 +45,9 @@ type coreConfig struct {
 	// trailingEntries is how many entries before a snapshot's index the
 	// log keeps, for followers only a little behind.
 	trailingEntries uint64
+	// snapshotBytesPerTick caps how fast a leader streams a snapshot to
+	// one follower, in bytes per heartbeat; 0 does not.
+	snapshotBytesPerTick int
 	// bug switches on a known bug in tests built with -tags raftlite_bugs;
 	// see bugs.go.
 	bug bug

@@ -308,6 +308,7 @@ type swarm struct {
 	trailing         uint64  // TrailingEntries
 	snapshotFill     int     // up to this many bytes of padding per snapshot, so that transfers take chunks
 	lateSnapshotCopy float64 // a snapshot chunk is delivered again much later, with this chance
+	snapshotPerTick  int     // snapshotBytesPerTick: 0, or a cap that spreads a transfer over heartbeats
 }
 
 func newSwarm(s *sim.Scheduler, churn bool) swarm {
@@ -340,6 +341,7 @@ func newSwarm(s *sim.Scheduler, churn bool) swarm {
 		w.trailing = []uint64{0, 3, 12}[s.Rand.IntN(3)]
 		w.snapshotFill = []int{0, 1000, 3000}[s.Rand.IntN(3)]
 		w.lateSnapshotCopy = []float64{0, 0.2}[s.Rand.IntN(2)]
+		w.snapshotPerTick = []int{0, 0, 150, 1000}[s.Rand.IntN(4)]
 	}
 	return w
 }
@@ -385,7 +387,7 @@ func runSimulation(seed uint64, opts simOptions) (res simResult) {
 	}
 	c.cc = coreConfig{peers: peers, electionTimeout: simElection, heartbeatInterval: simHeartbeat,
 		maxEntryBytes: 1 << 10, maxBatchBytes: 300, maxInflightBytes: 1200, bug: opts.bug,
-		trailingEntries: c.swarm.trailing}
+		trailingEntries: c.swarm.trailing, snapshotBytesPerTick: c.swarm.snapshotPerTick}
 	for i := 1; i <= size; i++ {
 		c.nodes[i] = &simNode{id: NodeID(i)}
 		c.restart(c.nodes[i])

@@ -25,6 +25,7 @@ type snapshotTransfer struct {
 	reading bool   // a chunk is being read back
 	eof     bool   // the last chunk was sent
 	idle    int    // heartbeats since the follower last answered
+	budget  int    // bytes it may still read before the next heartbeat, with a rate cap
 }
 
 // incomingSnapshot is a follower's side of a transfer: the chunks written
@@ -114,12 +115,13 @@ func (c *core) sendSnapshot(f NodeID, pr *progress) {
 	if pr.transfer != nil {
 		return
 	}
-	pr.transfer = &snapshotTransfer{meta: c.snapshot}
+	pr.transfer = &snapshotTransfer{meta: c.snapshot, budget: c.cfg.snapshotBytesPerTick}
 	c.readSnapshotChunk(f, pr.transfer)
 }
 
 func (c *core) readSnapshotChunk(f NodeID, t *snapshotTransfer) {
-	if t.reading || t.eof || t.sent-t.acked >= uint64(c.cfg.maxInflightBytes) {
+	capped := c.cfg.snapshotBytesPerTick > 0
+	if t.reading || t.eof || t.sent-t.acked >= uint64(c.cfg.maxInflightBytes) || (capped && t.budget <= 0) {
 		return
 	}
 	t.reading = true
@@ -128,6 +130,9 @@ func (c *core) readSnapshotChunk(f NodeID, t *snapshotTransfer) {
 		// The first chunk carries the description too; every chunk
 		// carries at least a byte, or the transfer would not move.
 		size = max(size-snapshotMetaSize(&t.meta), 1)
+	}
+	if capped {
+		t.budget -= size
 	}
 	c.out.SnapshotReads = append(c.out.SnapshotReads,
 		snapshotRead{To: f, Index: t.meta.Index, Offset: t.sent, MaxBytes: size})
@@ -150,11 +155,20 @@ func (c *core) endTransfer(f NodeID, pr *progress) {
 // watchTransfer abandons a transfer to a follower that stopped answering:
 // it may have crashed, or be cut off, and must not hold a reader open for
 // ever. The next answer to a heartbeat starts a new one.
+// With a rate cap, each heartbeat also lets it read a heartbeat's worth of
+// bytes more (a chunk's worth at most saved up).
 func (c *core) watchTransfer(f NodeID, pr *progress) {
-	if t := pr.transfer; t != nil {
-		if t.idle++; t.idle >= c.cfg.transferTimeoutTicks() {
-			c.endTransfer(f, pr)
-		}
+	t := pr.transfer
+	if t == nil {
+		return
+	}
+	if t.idle++; t.idle >= c.cfg.transferTimeoutTicks() {
+		c.endTransfer(f, pr)
+		return
+	}
+	if perTick := c.cfg.snapshotBytesPerTick; perTick > 0 {
+		t.budget = min(t.budget+perTick, max(perTick, c.cfg.maxBatchBytes))
+		c.readSnapshotChunk(f, t)
 	}
 }
 
