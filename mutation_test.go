@@ -349,3 +349,57 @@ func TestMutationAVoteRequestOfTheSameTermDeposesNobody(t *testing.T) {
 	assert.Equal(t, Leader, l.role, "the leader stepped down")
 	assert.Equal(t, NodeID(1), f.leader, "the follower forgot its leader")
 }
+
+// A candidate that hears from the leader of its own term steps down to
+// follow it (Raft §5.2), rather than stay a candidate that appends.
+func TestMutationACandidateFollowsTheLeaderOfItsTerm(t *testing.T) {
+	h := newHand(t, map[NodeID][]uint64{1: nil, 2: nil, 3: nil}, nil)
+	h.elect(1)
+	c := h.cores[2]
+	c.onElectionTimeout() // a candidate in term 2, whose requests are lost
+	c.takeReady()
+	require.Equal(t, Candidate, c.role)
+	l := h.cores[3]
+	l.onElectionTimeout()
+	h.collect(3)
+	h.cut = func(m Message) bool { return m.To == 2 && m.Kind == MsgVoteRequest }
+	h.run()
+	require.Equal(t, Leader, l.role)
+	require.Equal(t, c.hs.Term, l.hs.Term, "the leader won the term the candidate stands in")
+	l.onTick()
+	h.collect(3)
+	h.run()
+	assert.Equal(t, Follower, c.role)
+	assert.Equal(t, NodeID(3), c.leader)
+}
+
+// A follower whose log ends before a leader's probe says where it ends,
+// and the leader's next probe starts exactly there.
+func TestMutationAShortLogIsProbedFromItsEnd(t *testing.T) {
+	h := newHand(t, map[NodeID][]uint64{1: repeat(1, 6), 2: repeat(1, 2), 3: repeat(1, 6)}, nil)
+	h.elect(1)
+	assert.Equal(t, uint64(2), firstAccepted(t, h, 2).PrevIndex, "the probe that matched follows the follower's last entry")
+}
+
+// A follower whose log conflicts in a run of term 3 names the term; the
+// leader, which holds entries of term 3 up to index 5, goes straight to
+// just after them (Raft §5.3's optimisation), not to where the follower's
+// run starts.
+func TestMutationTheLeaderSkipsToItsLastEntryOfTheConflictingTerm(t *testing.T) {
+	h := newHand(t, map[NodeID][]uint64{
+		1: {1, 1, 1, 3, 3, 5, 5}, 2: {1, 1, 1, 3, 3, 3, 3, 3}, 3: {1, 1, 1, 3, 3, 5, 5},
+	}, nil)
+	h.elect(1)
+	assert.Equal(t, uint64(5), firstAccepted(t, h, 2).PrevIndex)
+}
+
+// firstAccepted returns the first successful log response from id.
+func firstAccepted(t *testing.T, h *hand, id NodeID) Message {
+	for _, m := range h.sent {
+		if m.Kind == MsgLogResponse && m.From == id && m.Success {
+			return m
+		}
+	}
+	t.Fatalf("node %d accepted nothing", id)
+	return Message{}
+}
