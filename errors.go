@@ -27,6 +27,13 @@ var (
 	// ErrCorrupt is returned, wrapped by persisters and by New, when
 	// persisted state is inconsistent.
 	ErrCorrupt = errors.New("raftlite: corrupt persisted state")
+	// ErrNoSnapshot is returned by Persister.OpenSnapshot when no snapshot
+	// has been stored.
+	ErrNoSnapshot = errors.New("raftlite: no snapshot")
+	// ErrSnapshotIndex is returned by Node.Snapshot for an index it cannot
+	// take a snapshot at: one not yet delivered, or not after the latest
+	// snapshot.
+	ErrSnapshotIndex = errors.New("raftlite: snapshot index out of range")
 )
 
 // OutcomeUnknownError is returned when a wait for a broadcast ended before

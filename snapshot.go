@@ -7,10 +7,6 @@ import (
 	"io"
 )
 
-// ErrNoSnapshot is returned by Persister.OpenSnapshot when no snapshot has
-// been stored.
-var ErrNoSnapshot = errors.New("raftlite: no snapshot")
-
 // SnapshotMeta describes a snapshot: the application's state as of a log
 // index, and what the node must know to carry on from there without the
 // log before it.
@@ -48,11 +44,6 @@ func cloneSnapshotMeta(m SnapshotMeta) SnapshotMeta {
 	m.Sessions = append([]BroadcastID(nil), m.Sessions...)
 	return m
 }
-
-// ErrSnapshotIndex is returned by Node.Snapshot for an index it cannot
-// take a snapshot at: one not yet delivered, or not after the latest
-// snapshot.
-var ErrSnapshotIndex = errors.New("raftlite: snapshot index out of range")
 
 // Snapshot is a stored snapshot handed to the application (in a Delivery)
 // to restore its state from. Reading it to the end, or closing it,
