@@ -403,3 +403,36 @@ func firstAccepted(t *testing.T, h *hand, id NodeID) Message {
 	t.Fatalf("node %d accepted nothing", id)
 	return Message{}
 }
+
+// When the last of several pipelined batches is lost, the follower's
+// rejection of the next heartbeat names where its log ends, and the
+// leader resends from there: the entry it lost, not the one before.
+func TestMutationALostLastBatchIsResentAlone(t *testing.T) {
+	one := (&Entry{Data: []byte("x")}).size()
+	h := newHand(t, map[NodeID][]uint64{1: nil, 2: nil, 3: nil}, func(c *coreConfig) {
+		c.maxBatchBytes = one // a batch per entry
+	})
+	h.elect(1)
+	l := h.cores[1]
+	for range 3 {
+		l.onBroadcast([]byte("x"))
+	}
+	last := l.log.lastIndex()
+	h.cut = func(m Message) bool {
+		return m.Kind == MsgLogRequest && m.To == 2 && len(m.Entries) > 0 && m.Entries[0].Index == last
+	}
+	h.collect(1)
+	h.run()
+	require.Equal(t, last-1, l.progress[2].match, "follower 2 holds all but the last entry")
+	h.cut, h.sent = nil, nil
+	l.onTick()
+	h.collect(1)
+	h.run()
+	var resends []uint64
+	for _, m := range h.sent {
+		if m.Kind == MsgLogRequest && m.To == 2 && len(m.Entries) > 0 {
+			resends = append(resends, m.PrevIndex)
+		}
+	}
+	assert.Equal(t, []uint64{last - 1}, resends, "the entries resent to follower 2 start after what it holds")
+}
