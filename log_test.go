@@ -111,3 +111,19 @@ func TestLogMatchesASliceModel(t *testing.T) {
 		}
 	})
 }
+
+// slice's byte limit is inclusive: entries whose sizes add up to exactly
+// maxBytes all go in one slice; one byte less leaves the last out.
+func TestLogSliceFillsMaxBytesExactly(t *testing.T) {
+	var l raftLog
+	for i := uint64(1); i <= 4; i++ {
+		l.append(Entry{Index: i, Term: 1, Data: []byte("xyz")})
+	}
+	three := 3 * (&Entry{Data: []byte("xyz")}).size()
+	if got := len(l.slice(1, 5, three)); got != 3 {
+		t.Fatalf("slice to exactly three entries' bytes returned %d entries, want 3", got)
+	}
+	if got := len(l.slice(1, 5, three-1)); got != 2 {
+		t.Fatalf("slice to a byte less returned %d entries, want 2", got)
+	}
+}
