@@ -137,9 +137,15 @@ func testPowerCut(t tb, h Harness) {
 // workload in turn, until the workload ends before the crash.
 func testCrashDuringSave(t tb, h Harness) {
 	w := crashWorkload()
+	crashAtEach(t, func(at int) bool { return crashAt(t, h, w, at) })
+}
+
+// crashAtEach runs crash(at) for at = 1, 2, ... until it reports that its
+// workload ended before the crash.
+func crashAtEach(t tb, crash func(at int) bool) {
 	const limit = 1 << 20
 	for at := 1; at < limit; at++ {
-		if !crashAt(t, h, w, at) {
+		if !crash(at) {
 			if at == 1 {
 				t.Fatalf("the workload ran to its end without crashing at operation 1: " +
 					"the CrashOpener counts no operation")

@@ -349,8 +349,10 @@ func testSnapshotReaderStaysValid(t tb, p raftlite.Persister, reopen func() raft
 	// And after a reopen, while the latest is read.
 	p = reopen()
 	r = openSnapshot(t, p)
-	st.snap = &snapshot{meta: raftlite.SnapshotMeta{Index: 40, Term: 1}, size: 1, seed: 17}
-	storeSnapshot(t, p, st.snap)
+	// Two newer ones, of higher indices (an older one would be dropped):
+	// a persister that keeps two has removed the file being read.
+	storeSnapshot(t, p, &snapshot{meta: raftlite.SnapshotMeta{Index: 40, Term: 1}, size: 1, seed: 17})
+	st.snap = &snapshot{meta: raftlite.SnapshotMeta{Index: 42, Term: 1}, size: 1, seed: 18}
 	storeSnapshot(t, p, st.snap)
 	if err := sameData(r, newer[len(newer)-1]); err != nil {
 		t.Fatalf("after a reopen, a snapshot read while newer ones were stored: %v", err)

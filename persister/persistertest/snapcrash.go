@@ -170,18 +170,7 @@ func testSnapshotPowerCut(t tb, h Harness) {
 // the workload in turn, until the workload ends before the crash.
 func testCrashDuringSnapshotWork(t tb, h Harness) {
 	w := snapshotWorkload()
-	const limit = 1 << 20
-	for at := 1; at < limit; at++ {
-		if !crashSnapshotWorkAt(t, h, w, at) {
-			if at == 1 {
-				t.Fatalf("the workload ran to its end without crashing at operation 1: " +
-					"the CrashOpener counts no operation")
-			}
-			t.Logf("crashed at each of %d operations", at-1)
-			return
-		}
-	}
-	t.Fatalf("the workload still crashes at operation %d: the CrashOpener never stops crashing", limit)
+	crashAtEach(t, func(at int) bool { return crashSnapshotWorkAt(t, h, w, at) })
 }
 
 // crashSnapshotWorkAt runs the workload on a machine that crashes at
