@@ -127,3 +127,21 @@ func TestLogSliceFillsMaxBytesExactly(t *testing.T) {
 		t.Fatalf("slice to a byte less returned %d entries, want 2", got)
 	}
 }
+
+// Cutting the log after an entry that is held keeps it held: entries
+// before memFirst must be committed and durable, and one a cut keeps may
+// be neither.
+func TestLogTruncateKeepsTheEntryItCutsAfterInMemory(t *testing.T) {
+	l := raftLog{chunkSize: 4}
+	for i := uint64(1); i <= 10; i++ {
+		l.append(Entry{Index: i, Term: 1})
+	}
+	first := l.evictThrough(8)
+	if first != 9 {
+		t.Fatalf("memFirst after evicting through 8 is %d, want 9", first)
+	}
+	l.truncateAfter(9)
+	if l.memFirst() != 9 || l.lastIndex() != 9 || l.at(9).Index != 9 {
+		t.Fatalf("after cutting after 9: memFirst %d, last %d; want 9 held", l.memFirst(), l.lastIndex())
+	}
+}
