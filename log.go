@@ -184,8 +184,8 @@ func (l *raftLog) compact(i uint64) {
 	// The entries after i not held in memory are known by their terms only.
 	held := max(i+1, l.memFirst())
 	for k, r := range l.runs {
-		if r.first >= held {
-			break
+		if r.first >= held || held == i+1 {
+			break // no entry is skipped, or none more
 		}
 		if k+1 < len(l.runs) && l.runs[k+1].first <= i+1 {
 			continue // the run ends at or before i

@@ -95,10 +95,13 @@ func TestLogMatchesASliceModel(t *testing.T) {
 					t.Fatalf("firstIndexOfTerm(%d) = %d", idx, f)
 				}
 			}
-			if len(model) > offset {
-				last := model[len(model)-1]
-				if got := l.lastIndexOfTerm(last.Term); got != last.Index {
-					t.Fatalf("lastIndexOfTerm(%d) = %d, want %d", last.Term, got, last.Index)
+			lastOfTerm := map[uint64]uint64{}
+			for _, e := range model[offset:] {
+				lastOfTerm[e.Term] = e.Index
+			}
+			for term := uint64(0); term <= l.lastTerm()+1; term++ {
+				if got := l.lastIndexOfTerm(term); got != lastOfTerm[term] {
+					t.Fatalf("lastIndexOfTerm(%d) = %d, want %d", term, got, lastOfTerm[term])
 				}
 			}
 			for _, h := range given {
