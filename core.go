@@ -212,7 +212,7 @@ func newBootLog(snap SnapshotMeta, first uint64, chunkSize int) bootLog {
 	b := bootLog{log: raftLog{offset: first - 1, chunkSize: chunkSize}, snapshot: snap,
 		sessions: sessionsFrom(snap.Sessions)}
 	if first-1 >= snap.Index {
-		b.log = raftLog{offset: snap.Index, offsetTerm: snap.Term, chunkSize: chunkSize}
+		b.log.restartAfter(snap.Index, snap.Term)
 	}
 	return b
 }
@@ -226,7 +226,7 @@ func (b *bootLog) add(e *Entry, keep bool) {
 	case b.discard || e.Index <= b.log.offset:
 		return
 	case e.Index == b.snapshot.Index && e.Term != b.snapshot.Term:
-		b.log = raftLog{offset: b.snapshot.Index, offsetTerm: b.snapshot.Term, chunkSize: b.log.chunkSize}
+		b.log.restartAfter(b.snapshot.Index, b.snapshot.Term)
 		b.discard = true
 		return
 	}
@@ -245,7 +245,7 @@ func (b *bootLog) add(e *Entry, keep bool) {
 // all covered by it, and the next entry saved follows the snapshot.
 func (b *bootLog) finish() {
 	if b.log.lastIndex() < b.snapshot.Index {
-		b.log = raftLog{offset: b.snapshot.Index, offsetTerm: b.snapshot.Term, chunkSize: b.log.chunkSize}
+		b.log.restartAfter(b.snapshot.Index, b.snapshot.Term)
 		b.discard = true
 	}
 }
@@ -538,13 +538,18 @@ func (c *core) ackOwn(from, to uint64) {
 				}
 				c.out.Acked = append(c.out.Acked, ack{Seq: e.Seq, Index: index})
 			}
-			if p.Seq <= c.forwardedSeq {
-				c.forwardedBytes -= p.size()
-			}
-			c.pending = c.pending[1:]
-			c.forwardTicks = 0
+			c.popPending()
 		}
 	}
+}
+
+// popPending drops the oldest pending broadcast, which committed.
+func (c *core) popPending() {
+	if p := &c.pending[0]; p.Seq <= c.forwardedSeq {
+		c.forwardedBytes -= p.size()
+	}
+	c.pending = c.pending[1:]
+	c.forwardTicks = 0
 	if len(c.pending) == 0 {
 		c.pending = nil
 	}

@@ -172,6 +172,13 @@ func (l *raftLog) evictThrough(i uint64) uint64 {
 	return l.memFirst()
 }
 
+// restartAfter empties the log, which continues after index i of term
+// term: what a snapshot at i that the log does not reach, or disagrees
+// with, leaves of it.
+func (l *raftLog) restartAfter(i, term uint64) {
+	*l = raftLog{chunkSize: l.chunkSize, offset: i, offsetTerm: term}
+}
+
 // compact forgets the entries up to i, which a snapshot covers: the log
 // then starts after i, and term(i) is still known. The entries kept are
 // copied to a log aligned on the new start; a node compacts once per many

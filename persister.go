@@ -191,7 +191,7 @@ func (p *MemoryPersister) Compact(through uint64) error {
 func (p *MemoryPersister) DiscardLog(index uint64) error {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	p.log = raftLog{offset: index}
+	p.log.restartAfter(index, 0)
 	return nil
 }
 

@@ -191,7 +191,7 @@ func (c *core) installSnapshot(meta SnapshotMeta) {
 		c.compactBehind(meta.Index)
 		return
 	}
-	c.log = raftLog{chunkSize: c.log.chunkSize, offset: meta.Index, offsetTerm: meta.Term}
+	c.log.restartAfter(meta.Index, meta.Term)
 	c.sessions = sessionsFrom(meta.Sessions)
 	c.sessionUndo = c.sessionUndo[:0]
 	c.stableIndex = meta.Index
@@ -213,13 +213,8 @@ func (c *core) ackFromSessions(sessions []BroadcastID) {
 			continue
 		}
 		for len(c.pending) > 0 && c.pending[0].Seq <= s.Seq {
-			p := &c.pending[0]
-			c.out.Acked = append(c.out.Acked, ack{Seq: p.Seq, InSnapshot: true})
-			if p.Seq <= c.forwardedSeq {
-				c.forwardedBytes -= p.size()
-			}
-			c.pending = c.pending[1:]
-			c.forwardTicks = 0
+			c.out.Acked = append(c.out.Acked, ack{Seq: c.pending[0].Seq, InSnapshot: true})
+			c.popPending()
 		}
 	}
 }
