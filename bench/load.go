@@ -10,6 +10,7 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
+	"runtime/metrics"
 	"strconv"
 	"strings"
 	"sync"
@@ -224,6 +225,46 @@ func rss() (uint64, error) {
 		}
 	}
 	return 0, sc.Err()
+}
+
+// watchMemory samples the live heap and RSS every so often until stop,
+// which returns the highest of each; it returns them as they are now
+// first, after a GC, as the base to compare with.
+func watchMemory(every time.Duration) (heap, rss int64, stop func() (peakHeap, peakRSS int64)) {
+	runtime.GC()
+	heap, rss = liveHeap(), residentBytes()
+	peakHeap, peakRSS := heap, rss
+	done, finished := make(chan struct{}), make(chan struct{})
+	go func() {
+		defer close(finished)
+		for {
+			peakHeap, peakRSS = max(peakHeap, liveHeap()), max(peakRSS, residentBytes())
+			select {
+			case <-done:
+				return
+			case <-time.After(every):
+			}
+		}
+	}()
+	return heap, rss, func() (int64, int64) {
+		close(done)
+		<-finished
+		return peakHeap, peakRSS
+	}
+}
+
+// liveHeap is the live heap as the last GC found it: what is held, not the
+// garbage the GC lets accumulate until its next cycle.
+func liveHeap() int64 {
+	s := []metrics.Sample{{Name: "/gc/heap/live:bytes"}}
+	metrics.Read(s)
+	return int64(s[0].Value.Uint64())
+}
+
+// residentBytes is rss, 0 if it cannot be read.
+func residentBytes() int64 {
+	n, _ := rss()
+	return int64(n)
 }
 
 // Drift compares the second half of an endless run's samples with its

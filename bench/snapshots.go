@@ -177,6 +177,10 @@ type CatchUpResult struct {
 	// (tcp delivers them once it is back) and those after the snapshot.
 	Messages int
 	Follower int // from 1
+	// HeapGrowth and RSSGrowth are how far the live heap and RSS rose,
+	// at their highest, above where they were before the restart: what
+	// the transfer and the restore held, on all three nodes.
+	HeapGrowth, RSSGrowth int64
 }
 
 // CatchUp stops a follower, commits missed broadcasts without it, has the
@@ -205,8 +209,10 @@ func (c *Cluster) CatchUp(ctx context.Context, missed int) (CatchUpResult, error
 	}
 	res.Snapshot = sent[l]
 	before := c.apps[f].state().messages
+	baseHeap, baseRSS, stop := watchMemory(10 * time.Millisecond)
 	t0 := time.Now()
 	if err := c.Restart(f); err != nil {
+		stop()
 		return res, err
 	}
 	if err := poll(ctx, time.Millisecond, func() bool { return c.nodes[f].Status().Delivered >= last }); err != nil {
@@ -217,6 +223,8 @@ func (c *Cluster) CatchUp(ctx context.Context, missed int) (CatchUpResult, error
 		return res, err
 	}
 	res.Applied = time.Since(t0)
+	peakHeap, peakRSS := stop()
+	res.HeapGrowth, res.RSSGrowth = peakHeap-baseHeap, peakRSS-baseRSS
 	res.Messages = c.apps[f].state().messages - before
 	return res, c.restoredOnce(ctx, f)
 }
