@@ -5,7 +5,7 @@ package raftlite
 // them compile to nothing in normal builds: injected is constant false
 // unless the code is built with -tags raftlite_bugs, which the test command
 // in the README uses.
-type bug uint32
+type bug uint64
 
 const (
 	// bugCommitOldTerms: the leader commits an entry of an earlier term by
@@ -79,6 +79,29 @@ const (
 	// bugSnapshotWithoutSessions: snapshots leave out the exactly-once
 	// table, so a node restored from one accepts retries again.
 	bugSnapshotWithoutSessions
+	// bugPreVoteRaisesTerm: a pre-candidate raises its term, as a
+	// candidate does, so that a node cut off keeps climbing terms.
+	bugPreVoteRaisesTerm
+	// bugLeaderNeverStepsDown: a leader cut off from a quorum goes on
+	// leading (check-quorum does nothing).
+	bugLeaderNeverStepsDown
+	// bugReadWithoutConfirm: a leader serves a read at its commit index
+	// without a round of heartbeats to confirm it still leads.
+	bugReadWithoutConfirm
+	// bugPreCandidateKeepsLeader: a pre-candidate still counts the leader
+	// it gave up on as live, and refuses other pre-votes for it
+	// (etcd-io/etcd#8334).
+	bugPreCandidateKeepsLeader
+	// bugDropLowerTermPreVote: a pre-vote from a lower term is dropped
+	// rather than refused with the higher term (etcd-io/etcd#8243).
+	bugDropLowerTermPreVote
+	// bugIgnoreLowerTermLeader: a node at a higher term drops a lower-term
+	// leader's requests without telling it its term, so that it stays
+	// stranded.
+	bugIgnoreLowerTermLeader
+	// bugRefuseLeadersPreVote: a follower refuses the pre-vote of the very
+	// leader it follows, as in lease (hashicorp/raft#606).
+	bugRefuseLeadersPreVote
 )
 
 // injected reports whether bug b is switched on.

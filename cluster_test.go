@@ -50,10 +50,17 @@ type cluster struct {
 	// that no term ever has two leaders, even at different moments.
 	termLeaders map[uint64]raftlite.NodeID
 	barriers    int
+	// configure, if set, adjusts every node's Config.
+	configure func(*raftlite.Config)
 }
 
 func newCluster(t *testing.T, size int, seed uint64) *cluster {
-	c := &cluster{
+	return newClusterWith(t, size, seed, nil)
+}
+
+// newClusterWith starts a cluster whose nodes' Config configure adjusts.
+func newClusterWith(t *testing.T, size int, seed uint64, configure func(*raftlite.Config)) *cluster {
+	c := &cluster{configure: configure,
 		t: t, net: mem.NewNetwork(seed), peers: map[raftlite.NodeID]string{},
 		nodes: map[raftlite.NodeID]*raftlite.Node{}, persisters: map[raftlite.NodeID]*raftlite.MemoryPersister{},
 		disks: map[raftlite.NodeID]*crashDisk{},
@@ -98,11 +105,15 @@ func (c *cluster) startWith(id raftlite.NodeID, opts startOptions) {
 	}
 	disk := newCrashDisk(c.persisters[id], uint64(id)<<16|uint64(c.lives[id]))
 	c.disks[id] = disk
-	n, err := raftlite.New(raftlite.Config{
+	cfg := raftlite.Config{
 		ID: id, Peers: c.peers, Transport: tr, Persister: disk,
 		RandSeed: uint64(id)*7919 + uint64(c.lives[id]),
 		Applied:  opts.applied,
-	})
+	}
+	if c.configure != nil {
+		c.configure(&cfg)
+	}
+	n, err := raftlite.New(cfg)
 	require.NoError(c.t, err)
 	c.mu.Lock()
 	c.nodes[id] = n
@@ -399,4 +410,10 @@ func (t *tapTransport) inject(m raftlite.Message) {
 
 func contextWithTimeout(d time.Duration) (context.Context, context.CancelFunc) {
 	return context.WithTimeout(context.Background(), d)
+}
+
+// withoutPreVoteOrCheckQuorum configures Raft as the paper has it, for the
+// tests of what it does without them.
+func withoutPreVoteOrCheckQuorum(cfg *raftlite.Config) {
+	cfg.DisablePreVote, cfg.DisableCheckQuorum = true, true
 }

@@ -31,6 +31,31 @@ type Config struct {
 	// must be at most half of ElectionTimeout. Default ElectionTimeout/10.
 	HeartbeatInterval time.Duration
 
+	// DisablePreVote turns pre-vote off. With it on (the default) a node
+	// whose election timer fires first asks the others whether it could
+	// win, and raises its term only if a quorum says yes; they say no
+	// while they hear from a leader, or if its log is behind theirs. A
+	// node cut off by a partition thus never returns with a higher term
+	// that deposes a healthy leader (Raft thesis §9.6).
+	DisablePreVote bool
+	// DisableCheckQuorum turns check-quorum off. With it on (the default)
+	// a leader that has not heard from a quorum for an election timeout
+	// steps down, and its broadcasts wait for (and go to) the next
+	// leader; a node that heard from its leader less than an election
+	// timeout ago ignores requests for votes.
+	DisableCheckQuorum bool
+	// LeaseReads lets a leader serve ReadIndex without a round of
+	// heartbeats while its lease holds: for a while after a quorum
+	// answered it, none of them will vote for another leader (check-
+	// quorum), so no other leader can exist. The lease lasts 90% of
+	// ElectionTimeout less a HeartbeatInterval, counted from when the
+	// confirming heartbeats were sent. That is safe only if no node's
+	// clock runs more than 10% fast or slow against another's, and no
+	// node restarts and votes within the lease; the node drops the lease
+	// when its own loop stalls for more than a heartbeat. Off by default;
+	// refused when DisableCheckQuorum is set.
+	LeaseReads bool
+
 	// Applied is the index of the last message the application has already
 	// durably processed; a restarted node delivers only what follows it.
 	Applied uint64
@@ -141,6 +166,12 @@ func (c *Config) validate() error {
 			return bad(f.name, "must not be negative, not %d", f.value)
 		}
 	}
+	if c.LeaseReads && c.DisableCheckQuorum {
+		return bad("LeaseReads", "needs check-quorum: followers must refuse votes while a leader's lease holds (unset DisableCheckQuorum)")
+	}
+	if c.LeaseReads && leaseTicks(c.ElectionTimeout, c.HeartbeatInterval) < 1 {
+		return bad("LeaseReads", "needs an ElectionTimeout (%v) of at least three HeartbeatIntervals (%v)", c.ElectionTimeout, c.HeartbeatInterval)
+	}
 	if c.MaxInflightBytes < c.MaxBatchBytes {
 		return bad("MaxInflightBytes", "(%d) must be at least MaxBatchBytes (%d)", c.MaxInflightBytes, c.MaxBatchBytes)
 	}
@@ -163,13 +194,31 @@ func (c *Config) validate() error {
 // coreConfig is the part of c that the algorithm needs.
 func (c *Config) coreConfig() coreConfig {
 	peers := slices.Sorted(maps.Keys(c.Peers))
-	return coreConfig{
+	cc := coreConfig{
 		id: c.ID, peers: peers,
 		electionTimeout: c.ElectionTimeout, heartbeatInterval: c.HeartbeatInterval,
 		maxEntryBytes: c.MaxEntryBytes, maxBatchBytes: c.MaxBatchBytes, maxInflightBytes: c.MaxInflightBytes,
 		trailingEntries: c.TrailingEntries, snapshotBytesPerTick: bytesPerTick(c.SnapshotBytesPerSecond, c.HeartbeatInterval),
+		preVote: !c.DisablePreVote, checkQuorum: !c.DisableCheckQuorum,
 		bug: c.bugs,
 	}
+	if c.LeaseReads {
+		cc.leaseTicks = leaseTicks(c.ElectionTimeout, c.HeartbeatInterval)
+	}
+	return cc
+}
+
+// leaseDrift is how far apart nodes' clock rates may be for lease reads.
+const leaseDrift = 0.1
+
+// leaseTicks is how many heartbeats a leader's lease lasts. A follower
+// refuses votes for an election timeout after it last heard from the
+// leader, counted in its own heartbeats: at least ElectionTimeout less one
+// heartbeat, in real time, on a clock that may run leaseDrift fast. The
+// leader counts from before it sent the heartbeat the follower heard.
+func leaseTicks(election, heartbeat time.Duration) int {
+	ticks := int(max(election/heartbeat, 1))
+	return int(float64(ticks-1) * (1 - leaseDrift))
 }
 
 // bytesPerTick turns a rate into bytes per heartbeat, at least one; 0 for

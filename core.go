@@ -18,6 +18,10 @@ const (
 	Candidate
 	// Leader appends broadcasts to the log and replicates it.
 	Leader
+	// PreCandidate asks whether it could win an election before it
+	// stands in one, so that a node that cannot win never raises its term
+	// (pre-vote, Raft thesis §9.6).
+	PreCandidate
 )
 
 // String returns the role's name in lower case.
@@ -29,6 +33,8 @@ func (r Role) String() string {
 		return "candidate"
 	case Leader:
 		return "leader"
+	case PreCandidate:
+		return "pre-candidate"
 	}
 	return "unknown"
 }
@@ -48,6 +54,15 @@ type coreConfig struct {
 	// snapshotBytesPerTick caps how fast a leader streams a snapshot to
 	// one follower, in bytes per heartbeat; 0 does not.
 	snapshotBytesPerTick int
+	// preVote: a node that times out asks first whether it could win.
+	preVote bool
+	// checkQuorum: a leader that has not heard from a quorum for an
+	// election timeout steps down, and a node that heard from its leader
+	// within one ignores vote requests.
+	checkQuorum bool
+	// leaseTicks, when not 0, lets a leader serve reads without a round of
+	// confirmation for this many ticks after one (lease reads).
+	leaseTicks int
 	// bug switches on a known bug in tests built with -tags raftlite_bugs;
 	// see bugs.go.
 	bug bug
@@ -101,6 +116,14 @@ type core struct {
 	forwardTicks   int    // ticks since the pending head last made progress
 	needReplicate  bool   // the leader appended entries not yet offered to followers
 
+	// ticks counts heartbeats; electionElapsed, those since the election
+	// timer was last reset (with checkQuorum, a follower that heard from
+	// its leader less than an election timeout ago is in its lease).
+	ticks           int
+	electionElapsed int
+
+	reads readState
+
 	out          ready
 	holdMessages bool // term or vote changed since the last takeReady
 	dropped      uint64
@@ -137,6 +160,11 @@ type progress struct {
 	// transfer: the follower's next entry is compacted away, and the
 	// latest snapshot is being streamed to it instead.
 	transfer *snapshotTransfer
+	// heardTick is when the follower last answered (in ticks), for
+	// checkQuorum; readAck, the latest round of leadership confirmation
+	// it echoed.
+	heardTick int
+	readAck   uint64
 }
 
 type inflightBatch struct {
@@ -176,6 +204,10 @@ type ready struct {
 	Discard        bool
 	DiscardIndex   uint64
 	Compact        uint64
+
+	// Reads lists this node's reads (onReadIndex) now confirmed, with
+	// their read index.
+	Reads []readDone
 }
 
 // fetch asks for the saved entries [Lo, Hi), for follower To.
@@ -295,6 +327,7 @@ func newCore(cfg coreConfig, hs HardState, boot bootLog, rng *rand.Rand) *core {
 
 // takeReady returns and clears what the core wants done.
 func (c *core) takeReady() ready {
+	c.moveReads()
 	if c.role == Leader {
 		c.replicateAll()
 	} else {
@@ -312,7 +345,7 @@ func (c *core) takeReady() ready {
 	// by then, having sent its messages and copied what it saves.
 	c.out = ready{Entries: rd.Entries[:0], Messages: rd.Messages[:0], AfterSync: rd.AfterSync[:0],
 		Acked: rd.Acked[:0], Fetches: rd.Fetches[:0], SnapshotReads: rd.SnapshotReads[:0],
-		TransfersEnded: rd.TransfersEnded[:0], SnapshotWrites: rd.SnapshotWrites[:0]}
+		TransfersEnded: rd.TransfersEnded[:0], SnapshotWrites: rd.SnapshotWrites[:0], Reads: rd.Reads[:0]}
 	return rd
 }
 
@@ -323,6 +356,9 @@ func (c *core) becomeFollower(term uint64, leader NodeID) {
 		c.hs.Term = term
 		c.hs.VotedFor = None
 		c.saveHardState()
+	}
+	if c.role == Leader {
+		c.readsSteppedDown()
 	}
 	c.role = Follower
 	for _, f := range c.cfg.peers {
@@ -339,8 +375,34 @@ func (c *core) setLeader(l NodeID) {
 	if l != c.leader {
 		// A new leader knows nothing of what we forwarded to the old one.
 		c.reforward()
+		c.readsLeaderChanged()
 	}
 	c.leader = l
+}
+
+// becomePreCandidate asks everyone whether they would vote for us in the
+// next term, without moving to it: a node that cannot win, cut off or with
+// a stale log, never raises its term to disrupt the cluster.
+func (c *core) becomePreCandidate() {
+	if c.injected(bugPreVoteRaisesTerm) {
+		c.hs.Term++
+		c.saveHardState()
+	}
+	c.role = PreCandidate
+	if !c.injected(bugPreCandidateKeepsLeader) {
+		// Forget the leader we gave up on: remembering it, we would refuse
+		// the others' pre-votes as if it still led, and they ours, for
+		// ever (etcd-io/etcd#8334).
+		c.setLeader(None)
+	}
+	c.votes = map[NodeID]bool{}
+	c.resetElectionTimer()
+	for _, p := range c.cfg.peers {
+		if p != c.cfg.id {
+			c.send(Message{Kind: MsgPreVoteRequest, To: p, Term: c.hs.Term + 1, LastIndex: c.log.lastIndex(), LastTerm: c.log.lastTerm()})
+		}
+	}
+	c.onPreVote(c.cfg.id) // ours needs no saving: nothing changed
 }
 
 func (c *core) becomeCandidate() {
@@ -366,7 +428,7 @@ func (c *core) becomeLeader() {
 	c.progress = make(map[NodeID]*progress, len(c.cfg.peers)-1)
 	for _, p := range c.cfg.peers {
 		if p != c.cfg.id {
-			c.progress[p] = &progress{next: c.log.lastIndex() + 1, probing: true}
+			c.progress[p] = &progress{next: c.log.lastIndex() + 1, probing: true, heardTick: c.ticks}
 		}
 	}
 	// A no-op of our own term lets earlier entries commit (Raft §5.4.2).
@@ -618,7 +680,7 @@ func (c *core) sendLogRequest(f NodeID, pr *progress, ents []Entry) {
 	prev := pr.next - 1
 	pr.sentCommit = c.commit
 	c.send(Message{Kind: MsgLogRequest, To: f, PrevIndex: prev, PrevTerm: c.log.term(prev),
-		Commit: c.commit, Entries: ents})
+		Commit: c.commit, Entries: ents, ReadSeq: c.reads.seq})
 }
 
 // forwardPending sends the leader the broadcasts it has not been sent yet,
@@ -685,7 +747,10 @@ func (c *core) stageHardState() {
 // are written: durable, for entries; for chunks, so that a leader sends
 // more no faster than the disk takes them, and memory stays bounded.
 func (c *core) send(m Message) {
-	m.From, m.Term = c.cfg.id, c.hs.Term
+	m.From = c.cfg.id
+	if m.Term == 0 { // pre-votes name the term they are about
+		m.Term = c.hs.Term
+	}
 	ackNow := c.injected(bugAckBeforeSync) && m.Kind == MsgLogResponse
 	waits := m.Kind == MsgLogResponse || m.Kind == MsgVoteResponse || m.Kind == MsgVoteRequest || m.Kind == MsgSnapshotResponse
 	if !ackNow && (c.holdMessages || waits) {
@@ -696,6 +761,7 @@ func (c *core) send(m Message) {
 }
 
 func (c *core) resetElectionTimer() {
+	c.electionElapsed = 0
 	e := c.cfg.electionTimeout
 	c.out.ElectionTimer = e + time.Duration(c.rng.Int64N(int64(e)))
 }
@@ -719,7 +785,7 @@ func (c *core) valid(m *Message) bool {
 			}
 		}
 	case MsgLogResponse:
-		if m.Success && m.Match > c.log.lastIndex() {
+		if (m.Success && m.Match > c.log.lastIndex()) || m.ReadSeq > c.reads.seq {
 			return false
 		}
 	case MsgPropose:
@@ -737,6 +803,29 @@ func (c *core) valid(m *Message) bool {
 		}
 	}
 	return true
+}
+
+// inLease says whether we heard from a leader other than from less than an
+// election timeout ago (or are that leader), so that a vote for from could
+// depose a leader that lives. from itself may be that leader: one that
+// stepped down must be able to stand again (hashicorp/raft#606).
+func (c *core) inLease(from NodeID) bool {
+	if c.leader == None || (c.leader == from && !c.injected(bugRefuseLeadersPreVote)) {
+		return false
+	}
+	return c.role == Leader || c.electionElapsed < c.cfg.ticksPerElection()
+}
+
+// quorumHeard says whether a quorum, this leader included, answered within
+// the last election timeout.
+func (c *core) quorumHeard() bool {
+	heard := 1
+	for _, pr := range c.progress {
+		if c.ticks-pr.heardTick < c.cfg.ticksPerElection() {
+			heard++
+		}
+	}
+	return heard >= c.quorum
 }
 
 // maxTerm bounds the terms the core accepts from the network.

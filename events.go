@@ -4,18 +4,32 @@ package raftlite
 // handler per event, each followed by the effects it records in c.out.
 
 // onElectionTimeout starts an election: nothing was heard from a leader for
-// an election timeout (Raft §5.2).
+// an election timeout (Raft §5.2). With pre-vote it first asks whether it
+// could win (Raft thesis §9.6).
 func (c *core) onElectionTimeout() {
-	if c.role == Leader {
-		return
+	switch {
+	case c.role == Leader:
+	case c.cfg.preVote:
+		c.becomePreCandidate()
+	default:
+		c.becomeCandidate()
 	}
-	c.becomeCandidate()
 }
 
 // onTick is the heartbeat: a leader asserts itself and retransmits to
 // followers; any node resends broadcasts that seem lost.
 func (c *core) onTick() {
+	c.ticks++
+	c.electionElapsed++
 	if c.role == Leader {
+		if c.cfg.checkQuorum && !c.quorumHeard() && !c.injected(bugLeaderNeverStepsDown) {
+			// Cut off from a quorum for an election timeout: another
+			// leader may well be elected, and ours must not go on as if
+			// it led (check-quorum).
+			c.becomeFollower(c.hs.Term, None)
+			return
+		}
+		c.renewLease()
 		for _, f := range c.cfg.peers {
 			if pr := c.progress[f]; pr != nil {
 				c.watchTransfer(f, pr)
@@ -29,6 +43,7 @@ func (c *core) onTick() {
 		}
 		return
 	}
+	c.retryReads()
 	if in := c.incoming; in != nil {
 		if in.idle++; in.idle >= c.cfg.transferTimeoutTicks() {
 			c.abortIncoming() // the leader gave up on it, or died
@@ -114,11 +129,25 @@ func (c *core) onMessage(m Message) {
 		c.onSnapshot(m)
 	case MsgSnapshotResponse:
 		c.onSnapshotResponse(m)
+	case MsgPreVoteRequest:
+		c.onPreVoteRequest(m)
+	case MsgPreVoteResponse:
+		c.onPreVoteResponse(m)
+	case MsgReadIndex:
+		c.onReadIndexRequest(m)
+	case MsgReadIndexResponse:
+		c.onReadIndexResponse(m)
 	}
 }
 
 // onVoteRequest decides whether to vote for a candidate (Raft §5.2, §5.4.1).
 func (c *core) onVoteRequest(m Message) {
+	if m.Term > c.hs.Term && c.cfg.checkQuorum && c.inLease(m.From) {
+		// We heard from a live leader less than an election timeout ago:
+		// the candidate is a node that lost touch, not a sign that the
+		// leader is gone. Ignore it, term and all.
+		return
+	}
 	if m.Term > c.hs.Term {
 		// A higher term is no news of a live leader: keep the election timer
 		// running (unless we led and had none), or a candidate whose log is
@@ -169,19 +198,25 @@ func (c *core) onLogRequest(m Message) {
 		c.becomeFollower(m.Term, m.From)
 	}
 	if m.Term < c.hs.Term {
+		if c.injected(bugIgnoreLowerTermLeader) {
+			return
+		}
+		// Our term tells a stale leader to step down. A node stranded at a
+		// higher term (its pre-votes refused while the leader lives) needs
+		// this to force the election that lets it rejoin.
 		c.send(Message{Kind: MsgLogResponse, To: m.From, PrevIndex: m.PrevIndex})
 		return
 	}
 	c.setLeader(m.From)
 	c.resetElectionTimer()
 	if m.PrevIndex > c.log.lastIndex() {
-		c.send(Message{Kind: MsgLogResponse, To: m.From, PrevIndex: m.PrevIndex, Match: c.log.lastIndex() + 1})
+		c.send(Message{Kind: MsgLogResponse, To: m.From, PrevIndex: m.PrevIndex, Match: c.log.lastIndex() + 1, ReadSeq: m.ReadSeq})
 		return
 	}
 	if m.PrevIndex >= c.log.offset && c.log.term(m.PrevIndex) != m.PrevTerm && !c.injected(bugIgnorePrevTerm) {
 		// Hint where the conflicting term starts so the leader skips it whole.
 		c.send(Message{Kind: MsgLogResponse, To: m.From, PrevIndex: m.PrevIndex,
-			Match: c.log.firstIndexOfTerm(m.PrevIndex), HintTerm: c.log.term(m.PrevIndex)})
+			Match: c.log.firstIndexOfTerm(m.PrevIndex), HintTerm: c.log.term(m.PrevIndex), ReadSeq: m.ReadSeq})
 		return
 	}
 	last := m.PrevIndex + uint64(len(m.Entries))
@@ -194,7 +229,7 @@ func (c *core) onLogRequest(m Message) {
 		last = c.log.lastIndex()
 	}
 	c.advanceCommit(min(m.Commit, last))
-	c.send(Message{Kind: MsgLogResponse, To: m.From, PrevIndex: m.PrevIndex, Success: true, Match: last})
+	c.send(Message{Kind: MsgLogResponse, To: m.From, PrevIndex: m.PrevIndex, Success: true, Match: last, ReadSeq: m.ReadSeq})
 }
 
 // onLogResponse advances a follower's progress, or backs up after a rejection.
@@ -207,6 +242,8 @@ func (c *core) onLogResponse(m Message) {
 	if c.role != Leader || m.Term != c.hs.Term || pr == nil {
 		return
 	}
+	pr.heardTick = c.ticks
+	c.onReadAck(pr, m.ReadSeq)
 	if m.Success {
 		c.onLogAccepted(m.From, pr, m.Match)
 	} else {
@@ -378,7 +415,11 @@ func (c *core) onSnapshotResponse(m Message) {
 		return
 	}
 	pr := c.progress[m.From]
-	if c.role != Leader || m.Term != c.hs.Term || pr == nil || pr.transfer == nil {
+	if c.role != Leader || m.Term != c.hs.Term || pr == nil {
+		return
+	}
+	pr.heardTick = c.ticks
+	if pr.transfer == nil {
 		return
 	}
 	if !m.Success {
@@ -389,4 +430,46 @@ func (c *core) onSnapshotResponse(m Message) {
 	t.idle = 0
 	t.acked = max(t.acked, min(m.Match, t.sent))
 	c.readSnapshotChunk(m.From, t)
+}
+
+// onPreVoteRequest answers whether we would vote for m.From in term
+// m.Term, without changing our own term or vote: a pre-vote is a question.
+func (c *core) onPreVoteRequest(m Message) {
+	if m.Term < c.hs.Term {
+		if c.injected(bugDropLowerTermPreVote) {
+			return
+		}
+		// Refuse with our term, so that the asker catches up to it: left
+		// unanswered, a node behind by a term could never stand again
+		// (etcd-io/etcd#8243).
+		c.send(Message{Kind: MsgPreVoteResponse, To: m.From})
+		return
+	}
+	upToDate := m.LastTerm > c.log.lastTerm() || (m.LastTerm == c.log.lastTerm() && m.LastIndex >= c.log.lastIndex())
+	// In our own term we would vote only as a real vote would; in a later
+	// one, for any up-to-date log, unless we still hear from a leader.
+	free := c.hs.VotedFor == m.From || (c.hs.VotedFor == None && c.leader == None) || m.Term > c.hs.Term
+	if upToDate && free && !c.inLease(m.From) {
+		c.send(Message{Kind: MsgPreVoteResponse, To: m.From, Term: m.Term, Success: true})
+		return
+	}
+	c.send(Message{Kind: MsgPreVoteResponse, To: m.From})
+}
+
+// onPreVoteResponse counts a pre-vote; a quorum starts the real election.
+// A refusal from a later term brings us up to that term.
+func (c *core) onPreVoteResponse(m Message) {
+	switch {
+	case !m.Success && m.Term > c.hs.Term:
+		c.becomeFollower(m.Term, None)
+	case c.role == PreCandidate && m.Success && m.Term == c.hs.Term+1:
+		c.onPreVote(m.From)
+	}
+}
+
+func (c *core) onPreVote(from NodeID) {
+	c.votes[from] = true
+	if len(c.votes) >= c.quorum {
+		c.becomeCandidate()
+	}
 }

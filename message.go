@@ -8,9 +8,9 @@ const None NodeID = 0
 
 // MessageKind says which Raft message a Message is.
 //
-// The set is closed within a protocol version; pre-vote, leadership transfer
-// and ReadIndex will add kinds here, and transports must pass unknown kinds
-// through so that the core can count and drop them.
+// The set is closed within a protocol version; leadership transfer will add
+// kinds here, and transports must pass unknown kinds through so that the
+// core can count and drop them.
 type MessageKind uint8
 
 const (
@@ -38,7 +38,23 @@ const (
 	// cannot take the chunk it was sent (the leader then starts over).
 	// The installed snapshot itself is acknowledged by a MsgLogResponse.
 	MsgSnapshotResponse
-	maxMessageKind = MsgSnapshotResponse
+	// MsgPreVoteRequest asks whether the sender could win an election
+	// (Raft thesis §9.6) without anyone changing term: Term is the term
+	// the sender would stand in, one above its own. Uses LastIndex,
+	// LastTerm.
+	MsgPreVoteRequest
+	// MsgPreVoteResponse answers a pre-vote request. Uses Success; a
+	// granted pre-vote carries the Term asked about, a refusal the
+	// responder's own term.
+	MsgPreVoteResponse
+	// MsgReadIndex asks the leader to confirm that it still leads and
+	// to say its commit index, for a linearizable read (Raft thesis
+	// §6.4). ReadSeq names the asker's batch of reads.
+	MsgReadIndex
+	// MsgReadIndexResponse answers MsgReadIndex: Commit is the read
+	// index for the batch ReadSeq.
+	MsgReadIndexResponse
+	maxMessageKind = MsgReadIndexResponse
 )
 
 // String returns the kind's name, as in "VoteRequest".
@@ -58,6 +74,14 @@ func (k MessageKind) String() string {
 		return "Snapshot"
 	case MsgSnapshotResponse:
 		return "SnapshotResponse"
+	case MsgPreVoteRequest:
+		return "PreVoteRequest"
+	case MsgPreVoteResponse:
+		return "PreVoteResponse"
+	case MsgReadIndex:
+		return "ReadIndex"
+	case MsgReadIndexResponse:
+		return "ReadIndexResponse"
 	}
 	return "Unknown"
 }
@@ -90,6 +114,11 @@ type Message struct {
 	Data     []byte        `msgpack:"sd,omitempty"`
 	Done     bool          `msgpack:"sf,omitempty"`
 	Checksum uint32        `msgpack:"sc,omitempty"`
+
+	// MsgLogRequest and MsgLogResponse: the leader's latest round of
+	// leadership confirmation, echoed by the follower (ReadIndex); and
+	// MsgReadIndex and its response: the asker's batch of reads.
+	ReadSeq uint64 `msgpack:"r,omitempty"`
 
 	// Responses.
 	Success  bool   `msgpack:"s,omitempty"`

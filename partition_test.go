@@ -106,14 +106,16 @@ func (c *cluster) checkPrefixes() {
 }
 
 // TestBridgeNodeKeepsTwoHalvesCommittingUntilItLeads: five nodes, two halves
-// of two that meet only through a fifth, the bridge. Any leader but the
+// of two that meet only through a fifth, the bridge, running Raft as the
+// paper has it (no pre-vote or check-quorum: TestPartialPartitionKeepsItsLeader
+// is the default's story). Any leader but the
 // bridge cannot reach the far half, whose election timeouts depose it through
 // the bridge; the bridge reaches everyone, so it ends up leading for good.
 // Without the network ever healing, concurrent broadcasts from every node all
 // commit, each once, and every node delivers the same sequence.
 func TestBridgeNodeKeepsTwoHalvesCommittingUntilItLeads(t *testing.T) {
 	scenario(t, func(t *testing.T) {
-		c := newCluster(t, 5, 21)
+		c := newClusterWith(t, 5, 21, withoutPreVoteOrCheckQuorum)
 		l := c.leader()
 		// Put the current leader in a half, so that the bridge has to take over.
 		fs := without(c.ids, l)
@@ -140,8 +142,8 @@ func TestBridgeNodeKeepsTwoHalvesCommittingUntilItLeads(t *testing.T) {
 	})
 }
 
-// TestRingOfFiveWhereEachSeesOnlyItsNeighboursAgreesAndProgresses: in a ring
-// each node reaches its two neighbours, which with itself make a majority,
+// TestRingOfFiveWhereEachSeesOnlyItsNeighboursAgreesAndProgresses: without
+// pre-vote or check-quorum, in a ring each node reaches its two neighbours, which with itself make a majority,
 // so any node can lead and commit; but the two nodes that are not the
 // leader's neighbours never hear from it, time out and depose it through
 // their own neighbours, and a node whose log fell behind catches up only
@@ -155,7 +157,7 @@ func TestBridgeNodeKeepsTwoHalvesCommittingUntilItLeads(t *testing.T) {
 // bound is ten minutes, which costs little real time in a synctest bubble.
 func TestRingOfFiveWhereEachSeesOnlyItsNeighboursAgreesAndProgresses(t *testing.T) {
 	scenario(t, func(t *testing.T) {
-		c := newCluster(t, 5, 22)
+		c := newClusterWith(t, 5, 22, withoutPreVoteOrCheckQuorum)
 		c.leader()
 		c.net.Ring(1, 3, 5, 2, 4) // not in id order: neighbours are 1-3, 3-5, 5-2, 2-4, 4-1
 		require.True(t, c.net.Linked(1, 3))
@@ -213,38 +215,114 @@ func TestOneWayCutLeaderStillLeadsFollowerItCannotHear(t *testing.T) {
 
 // TestDownFollowerComesBackUpAndCatchesUp: a follower taken off the network
 // misses everything the others commit and what is broadcast at it cannot
-// commit. Its Node keeps running, so it stands for election again and again,
-// alone, its term climbing. Brought back up, its higher term deposes the
-// leader, but its stale log cannot win; under the new leader it catches up,
-// delivering everything in the same order as the others, its own broadcast
-// included, once.
+// commit. Its Node keeps running, so its election timer keeps firing. Brought
+// back up, under the leader of the day it catches up, delivering everything
+// in the same order as the others, its own broadcast included, once.
+//
+// Without pre-vote its term climbs while it is down, and on its return that
+// higher term deposes the leader, though its stale log cannot win. With
+// pre-vote (the default) it only asks whether it could win: its term stays,
+// and it comes back without any election at all.
 func TestDownFollowerComesBackUpAndCatchesUp(t *testing.T) {
-	scenario(t, func(t *testing.T) {
-		c := newCluster(t, 3, 24)
-		l := c.leader()
-		f := without(c.ids, l)[0]
-		c.broadcast(f, "before")
-		c.waitDeliveredIndex(c.nodes[l].Status().CommitIndex)
+	for _, preVote := range []bool{false, true} {
+		t.Run(fmt.Sprintf("preVote=%v", preVote), func(t *testing.T) {
+			scenario(t, func(t *testing.T) {
+				c := newClusterWith(t, 3, 24, func(cfg *raftlite.Config) { cfg.DisablePreVote = !preVote })
+				l := c.leader()
+				term := c.nodes[l].Status().Term
+				f := without(c.ids, l)[0]
+				c.broadcast(f, "before")
+				c.waitDeliveredIndex(c.nodes[l].Status().CommitIndex)
 
-		c.net.Down(f)
-		up := without(c.ids, f)
-		for i := range 9 {
-			c.broadcast(up[i%2], fmt.Sprintf("while down %d", i))
-		}
-		idx, err := c.broadcastFor(f, "at the down node", time.Second)
-		requireUnknown(t, idx, err, "broadcast at a down node")
-		time.Sleep(3 * time.Second)
-		assert.Equal(t, []string{"before"}, c.deliveredData(f), "a down node hears nothing")
-		assert.Greater(t, c.nodes[f].Status().Term, c.nodes[l].Status().Term, "alone, f kept standing for election")
+				c.net.Down(f)
+				up := without(c.ids, f)
+				for i := range 9 {
+					c.broadcast(up[i%2], fmt.Sprintf("while down %d", i))
+				}
+				idx, err := c.broadcastFor(f, "at the down node", time.Second)
+				requireUnknown(t, idx, err, "broadcast at a down node")
+				time.Sleep(3 * time.Second)
+				assert.Equal(t, []string{"before"}, c.deliveredData(f), "a down node hears nothing")
+				if preVote {
+					assert.Equal(t, term, c.nodes[f].Status().Term, "pre-vote: f never raised its term")
+				} else {
+					assert.Greater(t, c.nodes[f].Status().Term, term, "alone, f kept standing for election")
+				}
 
-		c.net.Up(f)
-		l2 := c.leader()
-		require.NotEqual(t, f, l2, "a stale log cannot win an election")
-		c.waitDeliveredIndex(c.broadcast(l2, "after"))
-		seq, at := c.checkLog()
-		require.Len(t, seq, 12)
-		require.Equal(t, "before", string(seq[0].Data))
-		require.Contains(t, at, "at the down node")
-		require.Greater(t, at["at the down node"].Index, at["while down 8"].Index, "it could only commit once f was up")
-	})
+				c.net.Up(f)
+				l2 := c.leader()
+				require.NotEqual(t, f, l2, "a stale log cannot win an election")
+				c.waitDeliveredIndex(c.broadcast(l2, "after"))
+				if preVote {
+					require.Equal(t, l, l2, "pre-vote: f's return deposes nobody")
+					c.waitAgree(l, term)
+				}
+				seq, at := c.checkLog()
+				require.Len(t, seq, 12)
+				require.Equal(t, "before", string(seq[0].Data))
+				require.Contains(t, at, "at the down node")
+				require.Greater(t, at["at the down node"].Index, at["while down 8"].Index, "it could only commit once f was up")
+			})
+		})
+	}
+}
+
+// TestPartialPartitionKeepsItsLeader: with pre-vote and check-quorum (the
+// default), a leader that still hears from a quorum keeps leading through a
+// partial partition, where without them (the two tests above) leadership
+// churns. Nodes that cannot reach it cannot depose it: its followers refuse
+// their pre-votes while it lives. The price is theirs: a broadcast made at a
+// node that cannot reach the leader waits until the network heals, then
+// commits, once. The bridge: the leader in one half, the far half beyond the
+// bridge. The ring: the leader's two neighbours make its quorum; the other
+// two never hear from it.
+func TestPartialPartitionKeepsItsLeader(t *testing.T) {
+	for _, shape := range []string{"bridge", "ring"} {
+		t.Run(shape, func(t *testing.T) {
+			scenario(t, func(t *testing.T) {
+				c := newCluster(t, 5, 25)
+				l := c.leader()
+				term := c.nodes[l].Status().Term
+				fs := without(c.ids, l)
+				var near, far []raftlite.NodeID
+				switch shape {
+				case "bridge":
+					c.net.Bridge(fs[0], []raftlite.NodeID{l, fs[1]}, []raftlite.NodeID{fs[2], fs[3]})
+					near, far = []raftlite.NodeID{l, fs[0], fs[1]}, []raftlite.NodeID{fs[2], fs[3]}
+				case "ring":
+					c.net.Ring(l, fs[0], fs[1], fs[2], fs[3]) // l's neighbours: fs[0] and fs[3]
+					near, far = []raftlite.NodeID{l, fs[0], fs[3]}, []raftlite.NodeID{fs[1], fs[2]}
+				}
+				acked := map[string]uint64{}
+				for i, id := range near {
+					msg := fmt.Sprintf("near %d", i)
+					acked[msg] = c.broadcast(id, msg)
+				}
+				for i, id := range far {
+					idx, err := c.broadcastFor(id, fmt.Sprintf("far %d", i), 5*time.Second)
+					requireUnknown(t, idx, err, "broadcast at a node that cannot reach the leader")
+				}
+				assert.Equal(t, term, c.topTerm(), "no node raised its term: pre-votes were refused")
+				for _, id := range near {
+					s := c.nodes[id].Status()
+					assert.Equal(t, l, s.Leader, "node %d near the leader follows it", id)
+				}
+
+				c.net.Heal()
+				for i := range far {
+					acked[fmt.Sprintf("far %d", i)] = 0 // committed once healed, at an index we learn below
+				}
+				c.settle()
+				seq, at := c.checkLog()
+				require.Len(t, seq, len(acked), "every broadcast committed, once")
+				for msg, idx := range acked {
+					require.Contains(t, at, msg)
+					if idx != 0 {
+						assert.Equal(t, idx, at[msg].Index)
+					}
+				}
+				assert.Equal(t, l, c.leader(), "healing deposes nobody")
+			})
+		})
+	}
 }

@@ -150,8 +150,20 @@ type Node struct {
 	restoringIndex   uint64
 	heard            map[NodeID]time.Time
 
+	// ReadIndex calls, and the ones waiting for the core, by read number.
+	readCalls   chan readIndexCall
+	readWaiters map[uint64]chan uint64
+	lastRead    uint64
+	lastTick    time.Time
+	handed      uint64 // the index of the last message handed over
+
 	statusMu sync.Mutex
 	status   Status
+	// lastHanded is handed as of status; deliveredChanged is closed, and
+	// replaced, when status.Delivered moves and someone waits for it.
+	lastHanded       uint64
+	deliveredChanged chan struct{}
+	deliveredWaited  bool
 }
 
 // New validates cfg, recovers the persisted state and starts the node.
@@ -210,6 +222,11 @@ func New(cfg Config) (n *Node, err error) {
 
 		snapshotRequests: make(chan snapshotRequest),
 		snapshotsTaken:   make(chan snapshotTaken),
+
+		readCalls:        make(chan readIndexCall),
+		readWaiters:      map[uint64]chan uint64{},
+		handed:           cfg.Applied,
+		deliveredChanged: make(chan struct{}),
 	}
 	if m, ok := cfg.Persister.(MemorySaver); ok {
 		n.inlineSave = m.SavesInMemory()
@@ -414,6 +431,7 @@ func (n *Node) run() {
 		if ok {
 			deliveries = n.deliveries
 		}
+		n.publishDelivered()
 		proposals := n.proposalsIfRoom()
 		select {
 		case m := <-n.inbox:
@@ -422,8 +440,10 @@ func (n *Node) run() {
 			n.propose(p)
 		case <-election.C:
 			n.core.onElectionTimeout()
-		case <-heartbeat.C:
-			n.core.onTick()
+		case now := <-heartbeat.C:
+			n.onHeartbeat(now)
+		case call := <-n.readCallsIfRoom():
+			n.takeRead(call)
 		case r := <-n.saved:
 			if !n.onSaved(r) {
 				return
@@ -435,6 +455,7 @@ func (n *Node) run() {
 				n.log.Info("the application restores a snapshot", "index", next.Index, "term", next.Term)
 			}
 			n.app.handedOver(&next)
+			n.handed = next.Index
 			n.restoring = nil
 			continue
 		case req := <-n.snapshotRequests:
@@ -543,12 +564,34 @@ func (n *Node) updateStatus() {
 	}
 	n.statusMu.Lock()
 	was := n.status
+	n.lastHanded = n.handed
+	if n.deliveredWaited && now.Delivered != was.Delivered {
+		close(n.deliveredChanged)
+		n.deliveredChanged, n.deliveredWaited = make(chan struct{}), false
+	}
 	// The followers' array is reused from one update to the next; Status
 	// hands out copies.
 	now.Followers = n.followers(was.Followers[:0])
 	n.status = now
 	n.statusMu.Unlock()
 	n.logChanges(was, now)
+}
+
+// publishDelivered makes what the application was handed visible to
+// WaitDelivered at once, between full status updates.
+func (n *Node) publishDelivered() {
+	if n.status.Delivered == n.app.delivered { // only this goroutine writes it
+		return
+	}
+	n.statusMu.Lock()
+	{
+		n.status.Delivered, n.lastHanded = n.app.delivered, n.handed
+		if n.deliveredWaited {
+			close(n.deliveredChanged)
+			n.deliveredChanged, n.deliveredWaited = make(chan struct{}), false
+		}
+	}
+	n.statusMu.Unlock()
 }
 
 // followers appends the leader's view of each follower to dst, by ID.
@@ -569,9 +612,18 @@ func (n *Node) followers(dst []FollowerStatus) []FollowerStatus {
 // leaders, so that a cluster's logs read as what happened.
 func (n *Node) logChanges(was, now Status) {
 	switch {
-	case now.Role == Candidate && (was.Role != Candidate || now.Term != was.Term):
-		n.log.Info("starting an election", "term", now.Term, "role", now.Role,
+	case now.Role == PreCandidate && was.Role != PreCandidate:
+		n.log.Info("asking whether it could win an election (pre-vote)", "term", now.Term, "role", now.Role,
 			"why", "no word from a leader for an election timeout", "index", now.LastIndex)
+	case now.Role == Candidate && (was.Role != Candidate || now.Term != was.Term):
+		why := "no word from a leader for an election timeout"
+		if n.core.cfg.preVote {
+			why = "a quorum said it would vote for it (pre-vote)"
+		}
+		n.log.Info("starting an election", "term", now.Term, "role", now.Role, "why", why, "index", now.LastIndex)
+	case now.Role == Follower && was.Role == Leader && now.Term == was.Term:
+		n.log.Info("stepping down", "term", now.Term, "role", now.Role, "was", was.Role,
+			"why", "heard from no quorum for an election timeout (check-quorum)")
 	case now.Role == Leader && was.Role != Leader:
 		votes := slices.Sorted(maps.Keys(n.core.votes))
 		n.log.Info("won the election", "term", now.Term, "role", now.Role, "votes", votes, "index", now.LastIndex)

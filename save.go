@@ -235,6 +235,7 @@ func (n *Node) flush(rd ready, election *time.Timer) {
 	for _, a := range rd.Acked {
 		n.resolve(a)
 	}
+	n.answerReads(rd.Reads)
 	b := n.pipe.next()
 	if b == nil {
 		return

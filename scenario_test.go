@@ -314,7 +314,8 @@ func TestConcurrentBroadcastsFromEveryNode(t *testing.T) {
 }
 
 // TestRejoinOfPartitionedLeaderDiscardsItsUncommittedEntries: a leader cut
-// off keeps accepting broadcasts that cannot commit; the others elect a new
+// off keeps accepting broadcasts that cannot commit, until check-quorum makes
+// it step down an election timeout later; the others elect a new
 // leader and commit their own; when the old leader rejoins, the entries it
 // appended alone are discarded. Its broadcasts are not lost: as their origin
 // it retries them, so each may commit later, but at most once and never as
@@ -329,7 +330,7 @@ func TestRejoinOfPartitionedLeaderDiscardsItsUncommittedEntries(t *testing.T) {
 
 		doomed := []string{"stale 1", "stale 2", "stale 3"}
 		for _, msg := range doomed {
-			idx, err := c.broadcastFor(l1, msg, 300*time.Millisecond)
+			idx, err := c.broadcastFor(l1, msg, 100*time.Millisecond)
 			requireUnknown(t, idx, err, "broadcast at an isolated leader")
 		}
 		_, ents, err := c.persisters[l1].Load()
