@@ -10,3 +10,11 @@ var (
 	}
 	EntrySize = (*Entry).size
 )
+
+// InjectBugReadWithoutConfirm makes the nodes cfg configures serve reads
+// without confirming their leadership (bugReadWithoutConfirm), in builds
+// with -tags raftlite_bugs; elsewhere it does nothing.
+func InjectBugReadWithoutConfirm(cfg *Config) { cfg.bugs |= bugReadWithoutConfirm }
+
+// BugsCompiled says whether injected bugs take effect in this build.
+const BugsCompiled = bugsCompiled
