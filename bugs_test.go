@@ -19,30 +19,34 @@ var catalogue = []struct {
 	bug   bug
 	check string
 	churn bool
+	paper bool // with elections as the paper has them (simOptions.paper)
 }{
-	{"Figure8AsDrawn", bugCommitOldTerms | bugNoNoop, checkLeaderCompleteness, true},
-	{"CommitOldTermsByCounting", bugCommitOldTerms, checkLeaderCompleteness, true},
-	{"CountUnsavedOwnCopy", bugCountUnsavedOwnCopy, checkDurableQuorum, false},
-	{"VoteNotSaved", bugForgetVote, checkElectionSafety, false},
-	{"VoteTwice", bugVoteTwice, checkElectionSafety, false},
-	{"VoteForStaleLog", bugVoteForStaleLog, checkLeaderCompleteness, false},
-	{"AckBeforeSync", bugAckBeforeSync, checkDurableQuorum, false},
-	{"ReleaseBeforeSync", bugReleaseBeforeSync, checkDurableQuorum, false},
-	{"TruncateOnStaleRequest", bugTruncateOnStaleRequest, checkCommittedKept, false},
-	{"CommitBeyondRequest", bugCommitBeyondRequest, checkStateMachineSafety, false},
-	{"ForgetSessions", bugForgetSessions, checkFIFO, false},
-	{"AcceptRetries", bugAcceptRetries, checkExactlyOnce, false},
-	{"AcceptGaps", bugAcceptGaps, checkFIFO, false},
-	{"HardStateBeforeEntries", bugHardStateBeforeEntries, checkSavedCommit, false},
-	{"IgnorePrevTerm", bugIgnorePrevTerm, checkLogMatching, false},
-	{"AckBatchIndex", bugAckBatchIndex, checkAcknowledgement, false},
-	{"NeverReforward", bugNeverReforward, checkLiveness, false},
-	{"DeliverUncommitted", bugDeliverUncommitted, checkDelivery, false},
-	{"DeliverAcrossGap", bugDeliverAcrossGap, checkDelivery, false},
-	{"InstallOldSnapshot", bugInstallOldSnapshot, checkCommittedKept, false},
-	{"CompactPastSnapshot", bugCompactPastSnapshot, checkSnapshot, false},
-	{"KeepConflictsOnInstall", bugKeepConflictsOnInstall, checkStateMachineSafety, false},
-	{"SnapshotWithoutSessions", bugSnapshotWithoutSessions, checkExactlyOnce, false},
+	{"Figure8AsDrawn", bugCommitOldTerms | bugNoNoop, checkLeaderCompleteness, true, false},
+	{"CommitOldTermsByCounting", bugCommitOldTerms, checkLeaderCompleteness, true, false},
+	{"CountUnsavedOwnCopy", bugCountUnsavedOwnCopy, checkDurableQuorum, false, false},
+	{"VoteNotSaved", bugForgetVote, checkElectionSafety, false, true},
+	{"VoteTwice", bugVoteTwice, checkElectionSafety, false, false},
+	{"VoteForStaleLog", bugVoteForStaleLog, checkLeaderCompleteness, false, false},
+	{"AckBeforeSync", bugAckBeforeSync, checkDurableQuorum, false, false},
+	{"ReleaseBeforeSync", bugReleaseBeforeSync, checkDurableQuorum, false, false},
+	{"TruncateOnStaleRequest", bugTruncateOnStaleRequest, checkCommittedKept, false, false},
+	{"CommitBeyondRequest", bugCommitBeyondRequest, checkStateMachineSafety, false, false},
+	{"ForgetSessions", bugForgetSessions, checkFIFO, false, false},
+	{"AcceptRetries", bugAcceptRetries, checkExactlyOnce, false, false},
+	{"AcceptGaps", bugAcceptGaps, checkFIFO, false, false},
+	{"HardStateBeforeEntries", bugHardStateBeforeEntries, checkSavedCommit, false, false},
+	{"IgnorePrevTerm", bugIgnorePrevTerm, checkLogMatching, false, false},
+	{"AckBatchIndex", bugAckBatchIndex, checkAcknowledgement, false, false},
+	{"NeverReforward", bugNeverReforward, checkLiveness, false, false},
+	{"DeliverUncommitted", bugDeliverUncommitted, checkDelivery, false, false},
+	{"DeliverAcrossGap", bugDeliverAcrossGap, checkDelivery, false, false},
+	{"InstallOldSnapshot", bugInstallOldSnapshot, checkCommittedKept, false, false},
+	{"CompactPastSnapshot", bugCompactPastSnapshot, checkSnapshot, false, false},
+	{"KeepConflictsOnInstall", bugKeepConflictsOnInstall, checkStateMachineSafety, false, false},
+	{"SnapshotWithoutSessions", bugSnapshotWithoutSessions, checkExactlyOnce, false, false},
+	{"PreVoteRaisesTerm", bugPreVoteRaisesTerm, checkPreVote, false, false},
+	{"LeaderNeverStepsDown", bugLeaderNeverStepsDown, checkQuorumLeader, false, false},
+	{"ReadWithoutConfirm", bugReadWithoutConfirm, checkRead, false, false},
 }
 
 // TestBugCatalogue proves each check bites: with a known bug switched on,
@@ -57,7 +61,7 @@ func TestBugCatalogue(t *testing.T) {
 				seeds = seedRange(*simChurnSeeds)
 			}
 			named := func(r simResult) bool { return r.check == tc.check }
-			_, failures := runSeeds(seeds, simOptions{bug: tc.bug, churn: tc.churn}, named)
+			_, failures, _ := runSeeds(seeds, simOptions{bug: tc.bug, churn: tc.churn, paper: tc.paper}, named)
 			require.NotEmpty(t, failures, "no seed of %d caught it", len(seeds))
 			i := slices.IndexFunc(failures, named)
 			require.GreaterOrEqual(t, i, 0, "%q never failed in %d seeds; first failure: %s", tc.check, len(seeds), firstLine(failures[0].failure))

@@ -322,6 +322,17 @@ func newCore(cfg coreConfig, hs HardState, boot bootLog, rng *rand.Rand) *core {
 		}
 	}
 	c.becomeFollower(hs.Term, None)
+	if (cfg.preVote && cfg.leaseTicks == 0) || c.quorum == 1 {
+		// A node that starts asks sooner whether it could win, as etcd's
+		// initial election tick advance does: pre-votes disrupt no leader
+		// that lives, and a live leader's heartbeat will most likely come
+		// first. A cluster that starts, or restarts, whole elects in less
+		// than an election timeout. (With lease reads, nodes just started
+		// refuse votes for most of one anyway; a cluster of one waits for
+		// nobody.)
+		hb, e := c.cfg.heartbeatInterval, c.cfg.electionTimeout
+		c.out.ElectionTimer = 2*hb + time.Duration(c.rng.Int64N(int64(max(e-2*hb, 1))))
+	}
 	return c
 }
 
@@ -369,6 +380,21 @@ func (c *core) becomeFollower(term uint64, leader NodeID) {
 	c.progress = nil
 	c.setLeader(leader)
 	c.resetElectionTimer()
+}
+
+// deposed: a follower answered from a later term. With pre-vote, a leader
+// so deposed asks again soon, not after a whole election timeout: the later
+// term is most often a stray candidate's, which followers that heard from
+// us lately do not vote for, so that nobody else can win for a while. If a
+// leader that lives holds the later term, its followers refuse our pre-vote
+// and nothing changes.
+func (c *core) deposed(term uint64) {
+	wasLeader := c.role == Leader
+	c.becomeFollower(term, None)
+	if wasLeader && c.cfg.preVote {
+		hb := c.cfg.heartbeatInterval
+		c.out.ElectionTimer = hb + time.Duration(c.rng.Int64N(int64(hb)))
+	}
 }
 
 func (c *core) setLeader(l NodeID) {
@@ -810,6 +836,11 @@ func (c *core) valid(m *Message) bool {
 // depose a leader that lives. from itself may be that leader: one that
 // stepped down must be able to stand again (hashicorp/raft#606).
 func (c *core) inLease(from NodeID) bool {
+	if c.cfg.leaseTicks > 0 && c.ticks < c.cfg.ticksPerElection()-1 {
+		// Just started: before a crash we may have let a leader count on
+		// us for a lease that still runs.
+		return true
+	}
 	if c.leader == None || (c.leader == from && !c.injected(bugRefuseLeadersPreVote)) {
 		return false
 	}

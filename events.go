@@ -235,7 +235,7 @@ func (c *core) onLogRequest(m Message) {
 // onLogResponse advances a follower's progress, or backs up after a rejection.
 func (c *core) onLogResponse(m Message) {
 	if m.Term > c.hs.Term {
-		c.becomeFollower(m.Term, None)
+		c.deposed(m.Term)
 		return
 	}
 	pr := c.progress[m.From]
@@ -411,7 +411,7 @@ func (c *core) onSnapshotStored(meta SnapshotMeta) {
 // could not take one, and the transfer starts over.
 func (c *core) onSnapshotResponse(m Message) {
 	if m.Term > c.hs.Term {
-		c.becomeFollower(m.Term, None)
+		c.deposed(m.Term)
 		return
 	}
 	pr := c.progress[m.From]
@@ -461,7 +461,13 @@ func (c *core) onPreVoteRequest(m Message) {
 func (c *core) onPreVoteResponse(m Message) {
 	switch {
 	case !m.Success && m.Term > c.hs.Term:
+		wasAsking := c.role == PreCandidate
 		c.becomeFollower(m.Term, None)
+		if wasAsking && !c.injected(bugDropLowerTermPreVote) {
+			// We were only behind in term: ask again from it now rather
+			// than after another election timeout.
+			c.becomePreCandidate()
+		}
 	case c.role == PreCandidate && m.Success && m.Term == c.hs.Term+1:
 		c.onPreVote(m.From)
 	}

@@ -49,10 +49,10 @@ const (
 	MsgPreVoteResponse
 	// MsgReadIndex asks the leader to confirm that it still leads and
 	// to say its commit index, for a linearizable read (Raft thesis
-	// §6.4). ReadSeq names the asker's batch of reads.
+	// §6.4). ReadSeq and Incarnation name the asker's batch of reads.
 	MsgReadIndex
 	// MsgReadIndexResponse answers MsgReadIndex: Commit is the read
-	// index for the batch ReadSeq.
+	// index for the batch ReadSeq of the asker's life Incarnation.
 	MsgReadIndexResponse
 	maxMessageKind = MsgReadIndexResponse
 )
@@ -119,6 +119,9 @@ type Message struct {
 	// leadership confirmation, echoed by the follower (ReadIndex); and
 	// MsgReadIndex and its response: the asker's batch of reads.
 	ReadSeq uint64 `msgpack:"r,omitempty"`
+	// MsgReadIndex and its response: the asker's incarnation, which with
+	// ReadSeq names its batch across restarts.
+	Incarnation uint64 `msgpack:"n,omitempty"`
 
 	// Responses.
 	Success  bool   `msgpack:"s,omitempty"`
@@ -163,7 +166,8 @@ type Entry struct {
 const entryOverhead = 72
 
 // messageOverhead bounds what a Message's fields other than its entries
-// take in the msgpack encoding (129 bytes today), with room for a few more.
+// take in the msgpack encoding (170 bytes today, every field at its
+// largest), with room for a few more.
 const messageOverhead = 192
 
 func (e *Entry) size() int { return entryOverhead + len(e.Data) }

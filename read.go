@@ -37,10 +37,12 @@ type readState struct {
 }
 
 // readRequest is a read the leader serves: one of its own (from itself,
-// id the read's) or a follower's batch (id the batch number).
+// id the read's) or a follower's batch (id the batch number, of the
+// follower's life incarnation: batch numbers start over when it restarts).
 type readRequest struct {
-	from NodeID
-	id   uint64
+	from        NodeID
+	id          uint64
+	incarnation uint64
 }
 
 type readRound struct {
@@ -67,14 +69,17 @@ func (c *core) onReadIndex(id uint64) {
 // election timeout.
 func (c *core) onReadIndexRequest(m Message) {
 	if c.role == Leader {
-		c.reads.waiting = append(c.reads.waiting, readRequest{from: m.From, id: m.ReadSeq})
+		c.reads.waiting = append(c.reads.waiting, readRequest{from: m.From, id: m.ReadSeq, incarnation: m.Incarnation})
 	}
 }
 
 // onReadIndexResponse: the leader confirmed our batch m.ReadSeq at
-// m.Commit. An answer to a batch already answered, or asked again under
-// another number, is dropped.
+// m.Commit. An answer to a batch already answered, asked again under
+// another number, or asked by an earlier life, is dropped.
 func (c *core) onReadIndexResponse(m Message) {
+	if m.Incarnation != c.hs.Incarnation {
+		return
+	}
 	r := &c.reads
 	k := slices.IndexFunc(r.asked, func(a askedBatch) bool { return a.batch == m.ReadSeq })
 	if k < 0 {
@@ -105,7 +110,7 @@ func (c *core) moveReads() {
 	r.lastBatch++
 	r.asked = append(r.asked, askedBatch{batch: r.lastBatch, ids: r.local, tick: c.ticks})
 	r.local = nil
-	c.send(Message{Kind: MsgReadIndex, To: c.leader, ReadSeq: r.lastBatch})
+	c.send(Message{Kind: MsgReadIndex, To: c.leader, ReadSeq: r.lastBatch, Incarnation: c.hs.Incarnation})
 }
 
 // serveReads answers the waiting reads at once when no round is needed (a
@@ -174,7 +179,7 @@ func (c *core) answerRead(q readRequest, index uint64) {
 		c.out.Reads = append(c.out.Reads, readDone{ID: q.id, Index: index})
 		return
 	}
-	c.send(Message{Kind: MsgReadIndexResponse, To: q.from, ReadSeq: q.id, Commit: index})
+	c.send(Message{Kind: MsgReadIndexResponse, To: q.from, ReadSeq: q.id, Incarnation: q.incarnation, Commit: index})
 }
 
 // leaseValid says whether a quorum answered, less than a lease ago, a

@@ -2,10 +2,12 @@ package raftlite
 
 import (
 	"bytes"
+	"cmp"
 	"encoding/binary"
 	"flag"
 	"fmt"
 	"io"
+	"maps"
 	"math"
 	"math/rand/v2"
 	"runtime"
@@ -47,12 +49,31 @@ func runProfile(t *testing.T, seeds []uint64, opts simOptions) {
 	start := time.Now()
 	anyFailure := func(simResult) bool { return true } // one replayable seed is enough
 	taken, restored := simSnapshots.Load(), simRestores.Load()
-	steps, failures := runSeeds(seeds, opts, anyFailure)
+	steps, failures, results := runSeeds(seeds, opts, anyFailure)
 	for _, r := range failures {
 		t.Errorf("%s", r.failure)
 	}
 	t.Logf("%d seeds, %d steps, %d snapshots taken, %d restored, in %v", len(seeds), steps,
 		simSnapshots.Load()-taken, simRestores.Load()-restored, time.Since(start).Round(time.Millisecond))
+	logRecovery(t, results)
+}
+
+// logRecovery logs the liveness figure per election mode: how long after
+// the last fault healed a broadcast first committed, in election timeouts.
+func logRecovery(t *testing.T, results []simResult) {
+	byMode := map[string][]simResult{}
+	for _, r := range results {
+		if r.recovery > 0 {
+			byMode[r.mode] = append(byMode[r.mode], r)
+		}
+	}
+	for _, mode := range slices.Sorted(maps.Keys(byMode)) {
+		rs := byMode[mode]
+		slices.SortFunc(rs, func(a, b simResult) int { return cmp.Compare(a.recovery, b.recovery) })
+		e := func(r simResult) float64 { return float64(r.recovery) / float64(simElection) }
+		t.Logf("recovery after the last fault, %s: %d seeds, p50 %.2f, p99 %.2f, max %.2f election timeouts (seed %d)",
+			mode, len(rs), e(rs[len(rs)/2]), e(rs[len(rs)*99/100]), e(rs[len(rs)-1]), rs[len(rs)-1].seed)
+	}
 }
 
 // simSnapshots and simRestores count, across simulations, the snapshots
@@ -72,11 +93,10 @@ func seedRange(n int) []uint64 {
 // stop returns true turns up (nil: at none), and returns the steps taken
 // and the failures, lowest seed first. Seeds are taken in order, so the
 // lowest seed failing in a way stop accepts is always among them.
-func runSeeds(seeds []uint64, opts simOptions, stop func(simResult) bool) (uint64, []simResult) {
-	var next, steps atomic.Uint64
+func runSeeds(seeds []uint64, opts simOptions, stop func(simResult) bool) (steps uint64, failures, results []simResult) {
+	var next, stepCount atomic.Uint64
 	var wg sync.WaitGroup
 	var mu sync.Mutex
-	var failures []simResult
 	for range runtime.GOMAXPROCS(0) {
 		wg.Go(func() {
 			for {
@@ -85,7 +105,10 @@ func runSeeds(seeds []uint64, opts simOptions, stop func(simResult) bool) (uint6
 					return
 				}
 				r := runSimulation(seeds[i], opts)
-				steps.Add(r.steps)
+				stepCount.Add(r.steps)
+				mu.Lock()
+				results = append(results, r)
+				mu.Unlock()
 				if r.failure != "" {
 					mu.Lock()
 					failures = append(failures, r)
@@ -99,7 +122,7 @@ func runSeeds(seeds []uint64, opts simOptions, stop func(simResult) bool) (uint6
 	}
 	wg.Wait()
 	slices.SortFunc(failures, func(a, b simResult) int { return int(a.seed) - int(b.seed) })
-	return steps.Load(), failures
+	return stepCount.Load(), failures, results
 }
 
 func firstLine(s string) string { return strings.SplitN(s, "\n", 2)[0] }
@@ -108,6 +131,9 @@ type simOptions struct {
 	bug bug
 	// churn forces the leader-churn profile on 3 and 5 nodes (see newSwarm).
 	churn bool
+	// paper runs elections as the Raft paper has them: no pre-vote, no
+	// check-quorum, whose refusals hide some bugs of plain elections.
+	paper bool
 }
 
 type simResult struct {
@@ -115,6 +141,10 @@ type simResult struct {
 	steps   uint64
 	check   string // the check that failed
 	failure string
+	// mode names the seed's election options; recovery is how long after
+	// the last fault healed a broadcast first committed (0 if none did).
+	mode     string
+	recovery time.Duration
 }
 
 // The shape of a simulation.
@@ -146,7 +176,10 @@ type simNode struct {
 
 	lastCommit   uint64
 	delivered    uint64 // what the application was handed, as the checks saw it
-	checkedLen   uint64 // log matching verified up to here
+	maxTermHeard uint64 // the highest term of a message it took, or its own at start
+	quorumSeen   time.Duration
+	reads        map[uint64]simRead // reads asked of this life, by id
+	checkedLen   uint64             // log matching verified up to here
 	checkedTerm  uint64
 	clientSeqs   map[uint64]string // pending broadcasts of this life: seq -> payload
 	clientIssued int
@@ -309,9 +342,23 @@ type swarm struct {
 	snapshotFill     int     // up to this many bytes of padding per snapshot, so that transfers take chunks
 	lateSnapshotCopy float64 // a snapshot chunk is delivered again much later, with this chance
 	snapshotPerTick  int     // snapshotBytesPerTick: 0, or a cap that spreads a transfer over heartbeats
+	preVote          bool
+	checkQuorum      bool
+	leaseReads       bool
+	readGap          time.Duration // clients ask for reads this often, at random nodes
 }
 
-func newSwarm(s *sim.Scheduler, churn bool) swarm {
+// mode names the swarm's election options.
+func (w *swarm) mode() string {
+	m := fmt.Sprintf("preVote=%v checkQuorum=%v", w.preVote, w.checkQuorum)
+	if w.leaseReads {
+		m += " lease"
+	}
+	return m
+}
+
+func newSwarm(s *sim.Scheduler, opts simOptions) swarm {
+	churn := opts.churn
 	w := swarm{
 		minDelay:         []time.Duration{0, time.Millisecond}[s.Rand.IntN(2)],
 		maxDelay:         []time.Duration{2 * time.Millisecond, 5 * time.Millisecond, 30 * time.Millisecond}[s.Rand.IntN(3)],
@@ -335,6 +382,20 @@ func newSwarm(s *sim.Scheduler, churn bool) swarm {
 		w.crashNewLeader, w.crashAfterCommit, w.largePayloads = 0.5, 0.3, true
 	}
 	w.weights[faultHeal] = max(w.weights[faultHeal], 1)
+	// Half the seeds run the default, pre-vote and check-quorum both on;
+	// the rest, both off (the paper) or one of them.
+	mode := s.Rand.IntN(6)
+	w.preVote, w.checkQuorum = mode <= 2 || mode == 4, mode <= 2 || mode == 5
+	if opts.paper {
+		w.preVote, w.checkQuorum = false, false
+	}
+	w.leaseReads = w.checkQuorum && s.Chance(0.3)
+	if w.leaseReads {
+		// A lease rests on election timers that do not fire early; the
+		// storm fires them at will.
+		w.weights[faultElectionStorm] = 0
+	}
+	w.readGap = []time.Duration{5 * time.Millisecond, 30 * time.Millisecond}[s.Rand.IntN(2)]
 	w.snapshotEvery = []uint64{0, 4, 16, 64}[s.Rand.IntN(4)]
 	if w.snapshotEvery > 0 {
 		w.snapshotChance = []float64{0, 0.02}[s.Rand.IntN(2)]
@@ -355,7 +416,15 @@ type simCluster struct {
 	cc    coreConfig
 	swarm swarm
 
-	leaders   map[uint64]NodeID
+	leaders  map[uint64]NodeID
+	lastRead uint64
+	// The liveness figure: lastFault is when the last fault healed (the
+	// network, or a node that crashed late restarting), probeSince when
+	// the probe that measures it was broadcast, and recovery how long
+	// after lastFault it committed.
+	lastFault time.Duration
+	probes    map[string]time.Duration
+	recovery  time.Duration
 	committed []fingerprint // committed[i-1]: the entry committed at index i
 	terms     []uint64
 	hashes    []uint64 // hashes[i-1]: the application state after index i
@@ -376,9 +445,10 @@ func runSimulation(seed uint64, opts simOptions) (res simResult) {
 	size := sizes[seed%uint64(len(sizes))]
 	s := sim.New(seed)
 	c := &simCluster{
-		seed: seed, opts: opts, s: s, swarm: newSwarm(s, opts.churn),
+		seed: seed, opts: opts, s: s, swarm: newSwarm(s, opts),
 		nodes: make([]*simNode, size+1), leaders: map[uint64]NodeID{}, once: map[fingerprint]uint64{},
 		lastFrom: map[NodeID]fingerprint{}, acked: map[string]uint64{}, logAt: map[[2]uint64][2]any{}, trace: *simTrace,
+		probes: map[string]time.Duration{},
 	}
 	c.net = sim.NewNetwork(s, c.swarm.minDelay, c.swarm.maxDelay)
 	var peers []NodeID
@@ -387,19 +457,24 @@ func runSimulation(seed uint64, opts simOptions) (res simResult) {
 	}
 	c.cc = coreConfig{peers: peers, electionTimeout: simElection, heartbeatInterval: simHeartbeat,
 		maxEntryBytes: 1 << 10, maxBatchBytes: 300, maxInflightBytes: 1200, bug: opts.bug,
-		trailingEntries: c.swarm.trailing, snapshotBytesPerTick: c.swarm.snapshotPerTick}
+		trailingEntries: c.swarm.trailing, snapshotBytesPerTick: c.swarm.snapshotPerTick,
+		preVote: c.swarm.preVote, checkQuorum: c.swarm.checkQuorum}
+	if c.swarm.leaseReads {
+		c.cc.leaseTicks = leaseTicks(simElection, simHeartbeat)
+	}
 	for i := 1; i <= size; i++ {
 		c.nodes[i] = &simNode{id: NodeID(i)}
 		c.restart(c.nodes[i])
 	}
 	c.tracef("swarm %+v", c.swarm)
 	c.scheduleClients()
+	c.scheduleReads()
 	c.scheduleChaos()
 	defer func() {
 		if p := recover(); p != nil {
 			res = simResult{check: checkNoPanic, failure: fmt.Sprintf("panic: %v\n%s", p, debug.Stack())}
 		}
-		res.seed, res.steps = seed, s.Steps()
+		res.seed, res.steps, res.mode, res.recovery = seed, s.Steps(), c.swarm.mode(), c.recovery
 		if res.failure != "" {
 			churn := ""
 			if opts.churn {
@@ -410,7 +485,7 @@ func runSimulation(seed uint64, opts simOptions) (res simResult) {
 				seed, size, s.Steps(), s.Now(), res.check, res.failure, seed, churn)
 		}
 	}()
-	if s.RunUntil(simChaos, c.failed) {
+	if s.RunUntil(simChaos, c.stepChecked) {
 		return simResult{check: c.check, failure: c.failure}
 	}
 	// The storm is over: heal, restart, and expect the cluster to finish
@@ -418,14 +493,22 @@ func runSimulation(seed uint64, opts simOptions) (res simResult) {
 	c.net.Heal()
 	c.net.Drop, c.net.Dup, c.net.Reorder = 0, 0, 0
 	c.net.MinDelay, c.net.MaxDelay = time.Millisecond, 5*time.Millisecond
+	// The in-flight limit is tiny during the storm, to make flow control
+	// work hard; healed, a leader may have hundreds of entries to bring a
+	// quorum up to date, and one entry per round trip would measure that
+	// limit rather than how soon the cluster commits again.
+	c.cc.maxInflightBytes = 16 << 10
 	for _, n := range c.nodes[1:] {
+		n.core.cfg.maxInflightBytes = c.cc.maxInflightBytes
 		if !n.alive {
 			c.restart(n)
 		}
 	}
-	if c.failure == "" && !s.RunUntil(simChaos+simSettle, func() bool { return c.failed() || c.converged() }) {
+	c.healed()
+	if c.failure == "" && !s.RunUntil(simChaos+simSettle, func() bool { return c.stepChecked() || c.converged() }) {
 		c.fail(checkLiveness, "no convergence within %v after the faults stopped", simSettle)
 	}
+	c.checkRecovery()
 	c.checkAcknowledged()
 	return simResult{check: c.check, failure: c.failure}
 }
@@ -460,7 +543,7 @@ func (c *simCluster) tracef(format string, args ...any) {
 func (c *simCluster) converged() bool {
 	ref := c.nodes[1].core
 	for _, n := range c.nodes[1:] {
-		if !n.alive || len(n.clientSeqs) > 0 || n.core.commit != n.core.log.lastIndex() ||
+		if !n.alive || len(n.clientSeqs) > 0 || len(n.reads) > 0 || n.core.commit != n.core.log.lastIndex() ||
 			n.core.log.lastIndex() != ref.log.lastIndex() || n.core.commit == 0 || n.app.delivered < n.core.commit {
 			return false
 		}
@@ -505,7 +588,12 @@ func (c *simCluster) restart(n *simNode) {
 	n.delivered = applied
 	n.lastCommit, n.checkedLen, n.checkedTerm = 0, 0, 0
 	n.clientSeqs = map[uint64]string{}
+	n.reads = map[uint64]simRead{}
+	n.maxTermHeard, n.quorumSeen = hs.Term, c.s.Now()
 	c.tracef("node %d starts, life %d, term %d, log %d, applied %d", n.id, n.life, hs.Term, n.core.log.lastIndex(), applied)
+	if c.s.Now() > simChaos {
+		c.healed() // a late crash's restart: the last fault heals now
+	}
 	life := n.life
 	var tick func()
 	tick = func() {
@@ -609,7 +697,9 @@ func (c *simCluster) afterEvent(n *simNode) {
 	}
 	c.checkCommits(n)
 	c.checkAcks(n, rd.Acked)
+	c.checkReads(n, rd.Reads)
 	c.checkNode(n)
+	c.checkPreVote(n)
 	c.deliver(n)
 }
 
@@ -784,6 +874,7 @@ func (c *simCluster) send(m Message) {
 		if !to.alive || from.lostLives[life] {
 			return
 		}
+		to.maxTermHeard = max(to.maxTermHeard, m.Term)
 		c.tracef("%d -> %d %v term %d prev %d/%d n=%d commit %d ok=%v match %d offset %d", m.From, m.To, m.Kind, m.Term,
 			m.PrevIndex, m.PrevTerm, len(m.Entries), m.Commit, m.Success, m.Match, m.Offset)
 		to.core.onMessage(m)
@@ -826,6 +917,52 @@ func (c *simCluster) scheduleClients() {
 		c.afterEvent(n)
 	}
 	c.s.After(10*time.Millisecond, issue)
+}
+
+// scheduleReads asks random nodes for read indexes at random times, each
+// noting what had committed anywhere when it was asked: checkReads holds
+// the answer to it.
+func (c *simCluster) scheduleReads() {
+	var ask func()
+	ask = func() {
+		if c.s.Now() < simChaos {
+			c.s.After(c.s.Between(time.Millisecond, c.swarm.readGap), ask)
+		}
+		n := c.nodes[1+c.s.Rand.IntN(len(c.nodes)-1)]
+		if !n.alive || len(n.reads) >= 20 {
+			return
+		}
+		c.lastRead++
+		n.reads[c.lastRead] = simRead{floor: uint64(len(c.committed)), asked: c.s.Now()}
+		n.core.onReadIndex(c.lastRead)
+		c.afterEvent(n)
+	}
+	c.s.After(15*time.Millisecond, ask)
+}
+
+// healed: the last fault is over now. A broadcast at every live node
+// measures how long the cluster takes to commit again: the first of them
+// to commit, since a node that lags far behind may have many of its own
+// broadcasts to commit first, in order.
+func (c *simCluster) healed() {
+	c.lastFault, c.recovery = c.s.Now(), 0
+	for _, n := range c.nodes[1:] {
+		if !n.alive {
+			continue
+		}
+		payload := fmt.Sprintf("probe-%d-%d", n.id, len(c.probes))
+		c.probes[payload] = c.s.Now()
+		c.tracef("probe %q at node %d", payload, n.id)
+		n.clientSeqs[n.core.onBroadcast([]byte(payload))] = payload
+		c.afterEvent(n)
+	}
+}
+
+// stepChecked runs the checks that look at the whole cluster after every
+// step, and says whether one failed.
+func (c *simCluster) stepChecked() bool {
+	c.checkLeaderQuorum()
+	return c.failed()
 }
 
 // The kinds of fault the chaos schedule injects; swarm weighs them.

@@ -21,6 +21,9 @@ const (
 	checkAppState           = "application state"    // every application's state, snapshots included, agrees at every index
 	checkSnapshot           = "snapshot"             // a snapshot is of committed state and the log never disagrees with it
 	checkNoPanic            = "no panic"             // nothing panics
+	checkPreVote            = "pre-vote"             // with pre-vote, a node's term rises only to one it heard of
+	checkQuorumLeader       = "check quorum"         // with check-quorum, a leader cut off from a quorum steps down
+	checkRead               = "linearizable read"    // a read index covers everything committed before the read
 )
 
 // checkCommits: commit indexes never fall, and every node commits the same
@@ -70,6 +73,9 @@ func (c *simCluster) checkCommits(n *simNode) {
 		}
 		if e.Kind == EntryData {
 			h = appFold(h, BroadcastID{e.Origin, e.Incarnation, e.Seq}, e.Data)
+			if at, probe := c.probes[string(e.Data)]; probe && at >= c.lastFault && c.recovery == 0 {
+				c.recovery = max(c.s.Now()-c.lastFault, time.Nanosecond)
+			}
 		}
 		c.committed = append(c.committed, fp)
 		c.terms = append(c.terms, e.Term)
@@ -268,4 +274,92 @@ func (c *simCluster) checkSnapshot(n *simNode) bool {
 		return false
 	}
 	return true
+}
+
+// simRead is a read asked of a node: floor is the highest index committed
+// anywhere when it was asked.
+type simRead struct {
+	floor uint64
+	asked time.Duration
+}
+
+// checkReads: a read index covers every entry committed, anywhere, before
+// the read was asked, and is itself committed.
+func (c *simCluster) checkReads(n *simNode, done []readDone) {
+	for _, r := range done {
+		read, ok := n.reads[r.ID]
+		if !ok {
+			c.fail(checkRead, "node %d answered read %d, which it was not asked", n.id, r.ID)
+			return
+		}
+		delete(n.reads, r.ID)
+		if r.Index < read.floor || r.Index > uint64(len(c.committed)) {
+			c.fail(checkRead, "node %d answered a read asked at %v with index %d: %d had committed by then, %d by now",
+				n.id, read.asked, r.Index, read.floor, len(c.committed))
+			return
+		}
+	}
+}
+
+// checkPreVote: with pre-vote, a node raises its term only to one it heard
+// of: from another node, or in the pre-votes of a quorum (which name the
+// term they grant). A cluster of one needs nobody's word.
+func (c *simCluster) checkPreVote(n *simNode) {
+	if c.swarm.preVote && len(c.nodes) > 2 && n.core.hs.Term > n.maxTermHeard {
+		c.fail(checkPreVote, "node %d is in term %d, but heard of none above %d", n.id, n.core.hs.Term, n.maxTermHeard)
+	}
+}
+
+// checkLeaderQuorum: with check-quorum, a leader that cannot reach a quorum
+// (live nodes linked to it both ways, itself included) steps down within an
+// election timeout, give or take the heartbeats it is counted in.
+func (c *simCluster) checkLeaderQuorum() {
+	if !c.swarm.checkQuorum {
+		return
+	}
+	now := c.s.Now()
+	quorum := (len(c.nodes)-1)/2 + 1
+	for _, n := range c.nodes[1:] {
+		if !n.alive {
+			continue
+		}
+		reach := 0
+		for _, m := range c.nodes[1:] {
+			if m.alive && (m == n || (c.net.Linked(int(n.id), int(m.id)) && c.net.Linked(int(m.id), int(n.id)))) {
+				reach++
+			}
+		}
+		if reach >= quorum || n.core.role != Leader {
+			n.quorumSeen = now
+			continue
+		}
+		if cut := now - n.quorumSeen; cut > simElection+3*simHeartbeat {
+			c.fail(checkQuorumLeader, "node %d still leads term %d, cut off from a quorum for %v", n.id, n.core.hs.Term, cut)
+			return
+		}
+	}
+}
+
+// recoveryBound is how soon after the last fault heals a broadcast must
+// commit in the default configuration (pre-vote and check-quorum on, lease
+// reads off), in election timeouts. Lease reads make nodes that just
+// restarted refuse votes for most of an election timeout, which costs
+// elections after a crash that much: their figure is logged, not bound.
+const recoveryBound = 2
+
+// checkRecovery, at the end: a broadcast made when the last fault healed
+// committed, in the default configuration within recoveryBound election
+// timeouts.
+func (c *simCluster) checkRecovery() {
+	if c.failure != "" {
+		return
+	}
+	if c.recovery == 0 {
+		c.fail(checkLiveness, "the broadcast made when the last fault healed, at %v, never committed", c.lastFault)
+		return
+	}
+	if r := float64(c.recovery) / float64(simElection); c.swarm.preVote && c.swarm.checkQuorum && !c.swarm.leaseReads && r >= recoveryBound {
+		c.fail(checkLiveness, "a broadcast made when the last fault healed, at %v, took %.2f election timeouts to commit (bound %d)",
+			c.lastFault, r, recoveryBound)
+	}
 }
