@@ -212,3 +212,28 @@ func figure8(t *testing.T, bugs bug) (*hand, *core) {
 	require.Equal(t, Leader, l.role)
 	return h, l
 }
+
+// A follower that lost its disk rejects the leader's probe at the index it
+// had acknowledged; the leader must go back to where the follower's log now
+// ends, not probe that index for ever (as it did while it trusted the old
+// match).
+func TestLeaderRefillsAFollowerThatLostItsDisk(t *testing.T) {
+	h := newHand(t, map[NodeID][]uint64{1: {1, 1, 1, 1}, 2: {1, 1, 1, 1}, 3: {1, 1, 1, 1}}, nil)
+	h.elect(1)
+	l := h.cores[1]
+	require.Equal(t, l.log.lastIndex(), l.progress[2].match)
+	cc := h.cores[2].cfg
+	h.cores[2] = newCore(cc, HardState{Incarnation: 2}, bootInMemory(SnapshotMeta{}, nil, 0), rand.New(rand.NewPCG(2, 2)))
+	h.collect(2)
+	l.onTick()
+	h.collect(1)
+	for steps := 0; len(h.queue) > 0; steps++ {
+		require.Less(t, steps, 1000, "the leader and the follower that lost its disk exchange messages without end")
+		m := h.queue[0]
+		h.queue = h.queue[1:]
+		h.cores[m.To].onMessage(m)
+		h.collect(m.To)
+	}
+	assert.Equal(t, l.log.lastIndex(), h.cores[2].log.lastIndex(), "the follower has the leader's log again")
+	assert.Equal(t, l.log.lastIndex(), l.progress[2].match)
+}

@@ -283,6 +283,12 @@ func (c *core) onLogRejected(f NodeID, pr *progress, m Message) {
 			next = i + 1
 		}
 	}
+	if next <= pr.match {
+		// The follower lacks entries it acknowledged: it lost its disk,
+		// or this is a late copy of an older reply. Counting on them
+		// would probe the same index for ever; start from where it says.
+		pr.match = max(next, 1) - 1
+	}
 	pr.next = min(max(min(next, m.PrevIndex), pr.match+1, 1), c.log.lastIndex()+1)
 	pr.probing, pr.probeSent = true, false
 	pr.inflight, pr.inflightBytes = pr.inflight[:0], 0
