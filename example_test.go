@@ -5,6 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"log"
+	"strings"
+	"sync"
 	"time"
 
 	"github.com/raftlite/raftlite"
@@ -201,4 +203,82 @@ func ExampleNew_restartWithApplied() {
 	fmt.Printf("after a restart, delivery resumes with %q\n", d.Data)
 	// Output:
 	// after a restart, delivery resumes with "c"
+}
+
+// A linearizable read of a key-value store that each node's application
+// builds from its deliveries. ReadIndex names the point the read must
+// wait for; once WaitDelivered has handed everything up to it to the
+// application, and the application has applied what it was handed, the
+// read sees every write that committed before it began, whichever node
+// it is made on, even one that had not yet applied that write.
+func ExampleNode_ReadIndex() {
+	network := mem.NewNetwork(1)
+	peers := map[raftlite.NodeID]string{1: "n1", 2: "n2", 3: "n3"}
+	// A store is one node's application: a map that a goroutine of its
+	// own fills with the node's deliveries, "key=value".
+	type store struct {
+		mu      sync.Mutex
+		applied *sync.Cond
+		last    uint64 // the index of the last delivery applied
+		kv      map[string]string
+	}
+	nodes := map[raftlite.NodeID]*raftlite.Node{}
+	stores := map[raftlite.NodeID]*store{}
+	for id := range peers {
+		node, err := raftlite.New(raftlite.Config{ID: id, Peers: peers, Transport: network.Transport(id),
+			Persister: raftlite.NewMemoryPersister(), ElectionTimeout: 100 * time.Millisecond})
+		if err != nil {
+			log.Fatal(err)
+		}
+		defer node.Close()
+		s := &store{kv: map[string]string{}}
+		s.applied = sync.NewCond(&s.mu)
+		nodes[id], stores[id] = node, s
+		go func() {
+			for d := range node.Deliveries() {
+				key, value, _ := strings.Cut(string(d.Data), "=")
+				s.mu.Lock()
+				s.kv[key], s.last = value, d.Index
+				s.applied.Broadcast()
+				s.mu.Unlock()
+			}
+		}()
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+
+	// read returns key's value on node id, linearizably.
+	read := func(id raftlite.NodeID, key string) string {
+		index, err := nodes[id].ReadIndex(ctx) // the leader confirms it still leads
+		if err != nil {
+			log.Fatal(err)
+		}
+		handed, err := nodes[id].WaitDelivered(ctx, index)
+		if err != nil {
+			log.Fatal(err)
+		}
+		s := stores[id]
+		s.mu.Lock()
+		defer s.mu.Unlock()
+		for s.last < handed { // the store applies deliveries on its own goroutine
+			s.applied.Wait()
+		}
+		return s.kv[key]
+	}
+
+	for _, color := range []string{"red", "blue"} {
+		if _, err := nodes[1].Broadcast(ctx, []byte("color="+color)); err != nil {
+			log.Fatal(err)
+		}
+		for id := raftlite.NodeID(1); id <= 3; id++ {
+			fmt.Printf("node %d reads color=%s\n", id, read(id, "color"))
+		}
+	}
+	// Output:
+	// node 1 reads color=red
+	// node 2 reads color=red
+	// node 3 reads color=red
+	// node 1 reads color=blue
+	// node 2 reads color=blue
+	// node 3 reads color=blue
 }
