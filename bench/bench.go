@@ -400,9 +400,10 @@ func (c *Cluster) load(ctx context.Context, target *raftlite.Node, clients, tota
 		r := &runs[k]
 		r.latencies, r.acks = make([]time.Duration, 0, count), make([]ack, 0, count)
 		wg.Go(func() {
-			r.err = c.runClient(ctx, target, first+k, count, func(index uint64, payload []byte, took time.Duration) {
+			r.err = c.runClient(ctx, target, first+k, count, func(index uint64, payload []byte, took time.Duration) bool {
 				r.latencies = append(r.latencies, took)
 				r.acks = append(r.acks, ack{index, maphash.Bytes(hashSeed, payload)})
+				return true
 			})
 		})
 	}
@@ -435,10 +436,13 @@ type clientRun struct {
 // runClient is client k (numbered across the cluster's loads, so that
 // its payloads are its own) of a load: broadcasts on target, one after
 // another, each timed, count of them or, if count is negative, until ctx
-// ends (which is then no error). It calls committed with each one's index,
-// payload (valid until it returns) and latency.
+// ends (which is then no error), or until committed returns false. It
+// calls committed with each one's index, payload (valid until it returns)
+// and latency. A load that ends with ctx leaves broadcasts that may commit
+// unacknowledged, which Verify refuses: one that Verify checks ends by
+// committed returning false.
 func (c *Cluster) runClient(ctx context.Context, target *raftlite.Node, k, count int,
-	committed func(index uint64, payload []byte, took time.Duration)) error {
+	committed func(index uint64, payload []byte, took time.Duration) (more bool)) error {
 	payload := make([]byte, c.setup.Size)
 	rng := rand.New(rand.NewPCG(uint64(k), 1))
 	for i := range payload {
@@ -457,7 +461,9 @@ func (c *Cluster) runClient(ctx context.Context, target *raftlite.Node, k, count
 			}
 			return err
 		}
-		committed(idx, payload, time.Since(t0))
+		if !committed(idx, payload, time.Since(t0)) {
+			return nil
+		}
 	}
 	return nil
 }
