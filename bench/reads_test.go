@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"path/filepath"
 	"testing"
 	"text/tabwriter"
 	"time"
@@ -13,54 +14,58 @@ import (
 )
 
 // BenchmarkReadIndex measures linearizable reads on three nodes with the
-// memory persister (a read saves nothing; broadcasts there cost no disk
-// sync either), for mem and tcp: ReadIndex latency, one reader at a time
-// and 64 at once, on the leader and on a follower, and on the leader of a
-// cluster with LeaseReads. Each op is one read: ReadIndex, then
-// WaitDelivered of its index. For comparison, broadcasts on the leader of
-// the same cluster (op=broadcast) in the same run: a read should cost a
-// fraction of a commit. Latencies are also given as multiples of the
-// loopback round trip measured in the same run, and msgs/op counts the
-// messages all nodes sent per op. With -v each transport ends with the
-// points side by side:
+// memory persister (a read saves nothing), for mem and tcp: ReadIndex
+// latency, one reader at a time and 64 at once, on the leader and on a
+// follower, and on the leader of a cluster with LeaseReads. Each op is one
+// read: ReadIndex, then WaitDelivered of its index. For comparison,
+// broadcasts on the leader of the same cluster in the same run
+// (op=broadcast), and one client's on a cluster with the WAL, whose
+// commits wait for a disk sync as a durable deployment's do. Latencies
+// are also given as multiples of the loopback round trip measured in the
+// same run, and msgs/op counts the messages all nodes sent per op. With
+// -v each transport ends with the points side by side:
 //
 //	go test -run '^$' -bench ReadIndex -v ./bench
 func BenchmarkReadIndex(b *testing.B) {
 	f := machineFloor(b)
 	logFloor(b, f)
+	// A cluster is its persister and whether it has LeaseReads.
+	type kind struct {
+		persister string
+		lease     bool
+	}
 	type point struct {
-		op       string // read, read-lease or broadcast
+		kind
+		op       string // read or broadcast
 		follower bool
 		clients  int
 	}
-	var points []point
-	for _, op := range []string{"read", "read-lease", "broadcast"} {
-		for _, follower := range []bool{false, true} {
-			if follower && op != "read" {
-				continue
-			}
-			for _, clients := range []int{1, 64} {
-				points = append(points, point{op, follower, clients})
-			}
-		}
+	memory, lease, wal := kind{"memory", false}, kind{"memory", true}, kind{"wal", false}
+	points := []point{
+		{memory, "read", false, 1}, {memory, "read", false, 64},
+		{memory, "read", true, 1}, {memory, "read", true, 64},
+		{lease, "read", false, 1}, {lease, "read", false, 64},
+		{memory, "broadcast", false, 1}, {memory, "broadcast", false, 64},
+		{wal, "broadcast", false, 1},
 	}
 	for _, transport := range []string{"mem", "tcp"} {
-		// One cluster for the plain reads and the broadcasts, one with
-		// LeaseReads; each started by the first sub-benchmark that needs
-		// it, so that -bench can pick some without starting the others.
-		clusters := map[bool]*Cluster{}
-		cluster := func(b *testing.B, lease bool) *Cluster {
-			if c := clusters[lease]; c != nil {
+		// Each cluster is started by the first sub-benchmark that needs
+		// it, so that -bench can pick some without starting the others,
+		// and serves the others.
+		dir := b.TempDir()
+		clusters := map[kind]*Cluster{}
+		cluster := func(b *testing.B, k kind) *Cluster {
+			if c := clusters[k]; c != nil {
 				return c
 			}
 			ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 			defer cancel()
-			s := Setup{Transport: transport, Persister: "memory", Size: 128, LeaseReads: lease}
-			c, err := Start(ctx, s, b.TempDir())
+			s := Setup{Transport: transport, Persister: k.persister, Size: 128, LeaseReads: k.lease}
+			c, err := Start(ctx, s, filepath.Join(dir, fmt.Sprintf("%s-lease=%v", k.persister, k.lease)))
 			if err != nil {
 				b.Fatal(err)
 			}
-			clusters[lease] = c
+			clusters[k] = c
 			return c
 		}
 		rows := make([]string, len(points))
@@ -69,9 +74,13 @@ func BenchmarkReadIndex(b *testing.B) {
 			if p.follower {
 				via = "follower"
 			}
-			name := fmt.Sprintf("transport=%s/persist=memory/op=%s/via=%s/clients=%d", transport, p.op, via, p.clients)
+			op := p.op
+			if p.lease {
+				op = "read-lease"
+			}
+			name := fmt.Sprintf("transport=%s/persist=%s/op=%s/via=%s/clients=%d", transport, p.persister, op, via, p.clients)
 			b.Run(name, func(b *testing.B) {
-				c := cluster(b, p.op == "read-lease")
+				c := cluster(b, p.kind)
 				ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 				defer cancel()
 				var perSecond float64
@@ -112,7 +121,7 @@ func BenchmarkReadIndex(b *testing.B) {
 				}
 				// The last run of each point, the one reported, is the
 				// comparison table's row.
-				rows[i] = fmt.Sprintf("%s\t%s\t%d\t%.0f\t%v\t%v\t%.1f\t%.1f\t%.2f\t%d\t\n", p.op, via, p.clients, perSecond,
+				rows[i] = fmt.Sprintf("%s\t%s\t%s\t%d\t%.0f\t%v\t%v\t%.1f\t%.1f\t%.2f\t%d\t\n", op, p.persister, via, p.clients, perSecond,
 					p50.Round(time.Microsecond), p99.Round(time.Microsecond), float64(p50)/rtt, float64(p99)/rtt,
 					float64(msgs)/float64(b.N), b.N)
 			})
@@ -125,12 +134,12 @@ func BenchmarkReadIndex(b *testing.B) {
 		if len(clusters) > 0 {
 			var table bytes.Buffer
 			tw := tabwriter.NewWriter(&table, 0, 0, 2, ' ', tabwriter.AlignRight)
-			fmt.Fprintln(tw, "op\tvia\tclients\tper second\tp50\tp99\tp50/rtt\tp99/rtt\tmsgs/op\tops\t")
+			fmt.Fprintln(tw, "op\tpersister\tvia\tclients\tper second\tp50\tp99\tp50/rtt\tp99/rtt\tmsgs/op\tops\t")
 			for _, r := range rows {
 				fmt.Fprint(tw, r)
 			}
 			tw.Flush()
-			b.Logf("transport=%s, memory persister, loopback rtt %v:\n%s", transport, f.LoopbackRTT, table.String())
+			b.Logf("transport=%s, loopback rtt %v, fdatasync %v:\n%s", transport, f.LoopbackRTT, f.Fsync, table.String())
 		}
 	}
 }
