@@ -48,6 +48,13 @@ type Setup struct {
 	StateBytes      int64
 	// SegmentBytes is the WAL's segment size; 0 for its default.
 	SegmentBytes int64
+
+	// LeaseReads and DisablePreVote set the Config fields of those names.
+	LeaseReads, DisablePreVote bool
+	// Partitions builds the network so that Cluster.Isolate can cut a node
+	// off: tcp then runs through a proxy for each direction of each pair
+	// of nodes (mem can always).
+	Partitions bool
 }
 
 // String names the setup as the benchmarks and the bench command do, e.g.
@@ -85,13 +92,16 @@ type Result struct {
 // PerSecond is the committed broadcasts per second.
 func (r Result) PerSecond() float64 { return float64(r.Commits) / r.Elapsed.Seconds() }
 
+// ElectionTimeout is the nodes' Config.ElectionTimeout; their heartbeat
+// interval is a tenth of it.
+const ElectionTimeout = 300 * time.Millisecond
+
 // Cluster is three nodes in this process. Node i (from 0) has id i+1.
 type Cluster struct {
-	setup        Setup
-	dir          string
-	peers        map[raftlite.NodeID]string
-	newTransport func(raftlite.NodeID) (raftlite.Transport, error)
-	persister    persisterKind
+	setup     Setup
+	dir       string
+	net       *network
+	persister persisterKind
 
 	// Per node. disks and apps outlive a node that Stop stopped, for
 	// Restart; syncBase counts the syncs of persisters closed for good.
@@ -106,6 +116,10 @@ type Cluster struct {
 	mu    sync.Mutex
 	seen  [][]ack // per node, what it delivered: index and payload hash
 	acked []ack
+
+	// clients counts the clients of every load so far, each numbered
+	// anew, so that their payloads differ from every earlier load's.
+	clients int
 }
 
 type ack struct {
@@ -115,24 +129,53 @@ type ack struct {
 
 var hashSeed = maphash.MakeSeed()
 
-// transportKind returns the nodes' addresses and a constructor of each
-// node's transport; persisterKind opens a node's persister in dir, with a
-// count of its disk syncs.
+// transportKind builds the network of nodes ids for setup s;
+// persisterKind opens a node's persister in dir, with a count of its disk
+// syncs.
 type (
-	transportKind func(ids []raftlite.NodeID) (map[raftlite.NodeID]string, func(raftlite.NodeID) (raftlite.Transport, error), error)
+	transportKind func(ids []raftlite.NodeID, s Setup) (*network, error)
 	persisterKind func(dir string, s Setup) (raftlite.Persister, func() int64, error)
 )
+
+// network is how a cluster's nodes reach each other.
+type network struct {
+	// peers is what node id is told of every node's address, itself
+	// included; its transport is built by newTransport.
+	peers        func(id raftlite.NodeID) map[raftlite.NodeID]string
+	newTransport func(id raftlite.NodeID) (raftlite.Transport, error)
+	// sent counts the messages the nodes sent so far, the nodes stopped
+	// since included.
+	sent func() uint64
+	// isolate cuts node id off from every other, both ways; heal undoes
+	// every cut. Nil unless the setup asked for Partitions.
+	isolate func(id raftlite.NodeID)
+	heal    func()
+	// close releases what the network holds besides the transports
+	// (proxies); nil if nothing.
+	close func() error
+}
+
+// samePeers is the peers of a network that tells every node the same.
+func samePeers(peers map[raftlite.NodeID]string) func(raftlite.NodeID) map[raftlite.NodeID]string {
+	return func(raftlite.NodeID) map[raftlite.NodeID]string { return peers }
+}
 
 // transports and persisters are filled in by the files for each kind.
 var (
 	transports = map[string]transportKind{
-		"mem": func(ids []raftlite.NodeID) (map[raftlite.NodeID]string, func(raftlite.NodeID) (raftlite.Transport, error), error) {
-			network := mem.NewNetwork(1)
+		"mem": func(ids []raftlite.NodeID, _ Setup) (*network, error) {
+			net := mem.NewNetwork(1)
 			peers := map[raftlite.NodeID]string{}
 			for _, id := range ids {
 				peers[id] = fmt.Sprint("node-", id)
 			}
-			return peers, func(id raftlite.NodeID) (raftlite.Transport, error) { return network.Transport(id), nil }, nil
+			return &network{
+				peers:        samePeers(peers),
+				newTransport: func(id raftlite.NodeID) (raftlite.Transport, error) { return net.Transport(id), nil },
+				sent:         func() uint64 { return net.Stats().Sent },
+				isolate:      net.Isolate,
+				heal:         net.Heal,
+			}, nil
 		},
 	}
 	persisters = map[string]persisterKind{
@@ -177,11 +220,11 @@ func Start(ctx context.Context, s Setup, dir string) (*Cluster, error) {
 func (c *Cluster) startNodes(transport transportKind, persister persisterKind) error {
 	ids := []raftlite.NodeID{1, 2, 3} // node i has id i+1
 	size := len(ids)
-	peers, newTransport, err := transport(ids)
+	net, err := transport(ids, c.setup)
 	if err != nil {
 		return err
 	}
-	c.peers, c.newTransport, c.persister = peers, newTransport, persister
+	c.net, c.persister = net, persister
 	c.nodes, c.stopped, c.reading = make([]*raftlite.Node, size), make([]bool, size), make([]chan struct{}, size)
 	c.disks, c.syncs = make([]raftlite.Persister, size), make([]func() int64, size)
 	if c.setup.SnapshotEvery != 0 {
@@ -219,7 +262,7 @@ func (c *Cluster) startNode(i int) error {
 		}
 		p, c.disks[i], c.syncs[i] = fresh, fresh, syncs
 	}
-	t, err := c.newTransport(id)
+	t, err := c.net.newTransport(id)
 	if err != nil {
 		return fmt.Errorf("bench: starting node %d: %w", id, errors.Join(err, p.Close()))
 	}
@@ -228,8 +271,9 @@ func (c *Cluster) startNode(i int) error {
 		applied = c.apps[i].state().index
 	}
 	n, err := raftlite.New(raftlite.Config{
-		ID: id, Peers: c.peers, Transport: t, Persister: p,
-		ElectionTimeout: 300 * time.Millisecond, HeartbeatInterval: 30 * time.Millisecond,
+		ID: id, Peers: c.net.peers(id), Transport: t, Persister: p,
+		ElectionTimeout: ElectionTimeout, HeartbeatInterval: ElectionTimeout / 10,
+		LeaseReads: c.setup.LeaseReads, DisablePreVote: c.setup.DisablePreVote,
 		RandSeed: uint64(id), MaxPendingBroadcasts: 1 << 14, Applied: applied,
 		SnapshotEvery: c.setup.SnapshotEvery, TrailingEntries: c.setup.TrailingEntries,
 		// Warnings only, on stderr: the benchmark lines own the output.
@@ -329,6 +373,11 @@ func (c *Cluster) Load(ctx context.Context, total int) (Result, error) {
 	if err != nil {
 		return Result{}, err
 	}
+	return c.load(ctx, target, c.setup.Clients, total)
+}
+
+// load runs total broadcasts on target, split among clients.
+func (c *Cluster) load(ctx context.Context, target *raftlite.Node, clients, total int) (Result, error) {
 	// Reserve room for what the readers will record, so that the
 	// verification's own bookkeeping does not count as the cluster's
 	// allocations.
@@ -338,7 +387,9 @@ func (c *Cluster) Load(ctx context.Context, total int) (Result, error) {
 	}
 	c.mu.Unlock()
 	syncsBefore := c.totalSyncs()
-	runs := make([]clientRun, max(c.setup.Clients, 1))
+	runs := make([]clientRun, max(clients, 1))
+	first := c.clients
+	c.clients += len(runs)
 	var wg sync.WaitGroup
 	start := time.Now()
 	for k := range runs {
@@ -349,9 +400,10 @@ func (c *Cluster) Load(ctx context.Context, total int) (Result, error) {
 		r := &runs[k]
 		r.latencies, r.acks = make([]time.Duration, 0, count), make([]ack, 0, count)
 		wg.Go(func() {
-			r.err = c.runClient(ctx, target, k, count, func(index uint64, payload []byte, took time.Duration) {
+			r.err = c.runClient(ctx, target, first+k, count, func(index uint64, payload []byte, took time.Duration) bool {
 				r.latencies = append(r.latencies, took)
 				r.acks = append(r.acks, ack{index, maphash.Bytes(hashSeed, payload)})
+				return true
 			})
 		})
 	}
@@ -381,12 +433,16 @@ type clientRun struct {
 	err       error
 }
 
-// runClient is client k of a load: broadcasts on target, one after
+// runClient is client k (numbered across the cluster's loads, so that
+// its payloads are its own) of a load: broadcasts on target, one after
 // another, each timed, count of them or, if count is negative, until ctx
-// ends (which is then no error). It calls committed with each one's index,
-// payload (valid until it returns) and latency.
+// ends (which is then no error), or until committed returns false. It
+// calls committed with each one's index, payload (valid until it returns)
+// and latency. A load that ends with ctx leaves broadcasts that may commit
+// unacknowledged, which Verify refuses: one that Verify checks ends by
+// committed returning false.
 func (c *Cluster) runClient(ctx context.Context, target *raftlite.Node, k, count int,
-	committed func(index uint64, payload []byte, took time.Duration)) error {
+	committed func(index uint64, payload []byte, took time.Duration) (more bool)) error {
 	payload := make([]byte, c.setup.Size)
 	rng := rand.New(rand.NewPCG(uint64(k), 1))
 	for i := range payload {
@@ -405,7 +461,9 @@ func (c *Cluster) runClient(ctx context.Context, target *raftlite.Node, k, count
 			}
 			return err
 		}
-		committed(idx, payload, time.Since(t0))
+		if !committed(idx, payload, time.Since(t0)) {
+			return nil
+		}
 	}
 	return nil
 }
@@ -545,6 +603,9 @@ func (c *Cluster) Close() error {
 		if n != nil {
 			errs = append(errs, c.Stop(i))
 		}
+	}
+	if c.net != nil && c.net.close != nil {
+		errs = append(errs, c.net.close())
 	}
 	return errors.Join(errs...)
 }

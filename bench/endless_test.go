@@ -19,7 +19,7 @@ import (
 
 // The endless run, in full:
 //
-//	go test -run '^$' -bench Endless -benchtime 1x -timeout 0 -endless=10m ./bench
+//	go test -run '^$' -bench Endless -benchtime 1x -timeout 0 ./bench -endless=10m
 var (
 	endlessFor   = flag.Duration("endless", 20*time.Second, "how long BenchmarkEndless runs its load")
 	endlessEvery = flag.Duration("endless.every", 0, "BenchmarkEndless's sampling interval (0: a twentieth of -endless, at least 1s)")

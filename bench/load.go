@@ -46,13 +46,16 @@ func (c *Cluster) Run(ctx context.Context) (*Running, error) {
 	ctx, cancel := context.WithCancel(ctx)
 	r := &Running{c: c, cancel: cancel, done: make(chan struct{}), since: time.Now(), syncs: c.totalSyncs()}
 	var wg sync.WaitGroup
+	first := c.clients
+	c.clients += max(c.setup.Clients, 1)
 	for k := range max(c.setup.Clients, 1) {
 		wg.Go(func() {
-			err := c.runClient(ctx, target, k, -1, func(_ uint64, _ []byte, took time.Duration) {
+			err := c.runClient(ctx, target, first+k, -1, func(_ uint64, _ []byte, took time.Duration) bool {
 				r.mu.Lock()
 				r.window = append(r.window, took)
 				r.commits.Add(1) // after: a window read once n commits are counted holds them
 				r.mu.Unlock()
+				return true
 			})
 			if err != nil {
 				// One client failing stops the load: its figures

@@ -14,7 +14,7 @@ import (
 
 // The restart, in full:
 //
-//	go test -run '^$' -bench RestartSnapshot -timeout 0 -restart.entries=10000000 ./bench
+//	go test -run '^$' -bench RestartSnapshot -timeout 0 ./bench -restart.entries=10000000
 var restartEntries = flag.Int("restart.entries", 1_000_000, "committed broadcasts in BenchmarkRestartSnapshot's log")
 
 // BenchmarkRestartSnapshot measures a node's restart on a WAL of

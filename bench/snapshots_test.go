@@ -18,7 +18,7 @@ import (
 // in full:
 //
 //	go test -run '^$' -bench SnapshotLoad -benchtime 1x -timeout 0 ./bench
-//	go test -run '^$' -bench CatchUp -benchtime 1x -timeout 0 -catchup.missed=1000000 ./bench
+//	go test -run '^$' -bench CatchUp -benchtime 1x -timeout 0 ./bench -catchup.missed=1000000
 var (
 	snapState     = flag.Int64("snapload.state", 100<<20, "bytes of BenchmarkSnapshotLoad's snapshots")
 	snapQuiet     = flag.Int64("snapload.quiet", 50_000, "commits in BenchmarkSnapshotLoad's window without snapshots")

@@ -18,7 +18,7 @@ import (
 
 	"github.com/raftlite/raftlite"
 	"github.com/raftlite/raftlite/internal/loopback"
-	"github.com/raftlite/raftlite/transport/internal/netsplit"
+	"github.com/raftlite/raftlite/internal/netsplit"
 	"github.com/raftlite/raftlite/transport/internal/tlstest"
 	"github.com/raftlite/raftlite/transport/tlsutil"
 	"github.com/raftlite/raftlite/transport/transporttest"

@@ -1,6 +1,7 @@
 // Package netsplit puts a proxy in front of a node's address that can cut
 // it off from the network, as a partition does, for the transports'
-// conformance tests (transporttest's Net.Partition).
+// conformance tests (transporttest's Net.Partition) and the benchmarks
+// that partition a cluster (bench).
 //
 // A cut loses bytes and datagrams silently: no connection is closed or
 // reset, so a transport learns of it only from silence, as it would from a
