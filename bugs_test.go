@@ -78,3 +78,17 @@ func TestFigure8BugCommitsAnEntryThatCanBeOverwritten(t *testing.T) {
 	assert.Equal(t, uint64(2), l.commit, "with the bug, the term-2 entry commits by counting")
 	assert.Equal(t, uint64(2), h.cores[3].log.lastTerm(), "and S3 holds nothing newer, so S5 (last term 3) could win S2-S4 and overwrite it")
 }
+
+// TestPreVoteTrapsNeedTheirFixes: with its fix switched off, each trap of
+// TestPreVoteTraps goes wrong, so that each of those scenarios tests its
+// fix.
+func TestPreVoteTrapsNeedTheirFixes(t *testing.T) {
+	for _, trap := range preVoteTraps {
+		t.Run(trap.name, func(t *testing.T) {
+			msg := trap.run(t, trap.bug)
+			require.NotEmpty(t, msg, "the trap did not spring with its fix switched off")
+			require.NotContains(t, msg, "setup:", "the scenario did not set up as it should")
+			t.Logf("without the fix: %s", msg)
+		})
+	}
+}

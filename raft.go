@@ -510,6 +510,8 @@ func (n *Node) drain() {
 			n.onMessage(m)
 		case p := <-n.proposalsIfRoom():
 			n.propose(p)
+		case call := <-n.readCallsIfRoom():
+			n.takeRead(call)
 		default:
 			return
 		}
@@ -627,7 +629,7 @@ func (n *Node) logChanges(was, now Status) {
 	case now.Role == Leader && was.Role != Leader:
 		votes := slices.Sorted(maps.Keys(n.core.votes))
 		n.log.Info("won the election", "term", now.Term, "role", now.Role, "votes", votes, "index", now.LastIndex)
-	case now.Role == Follower && was.Role != Follower && was.ID != None:
+	case now.Role == Follower && (was.Role == Leader || was.Role == Candidate) && was.ID != None:
 		n.log.Info("stepping down", "term", now.Term, "role", now.Role, "was", was.Role, "leader", now.Leader)
 	}
 	if now.SnapshotIndex > was.SnapshotIndex && was.ID != None {

@@ -30,6 +30,11 @@ type readState struct {
 	waiting []readRequest
 	rounds  []readRound
 	seq     uint64
+	// readSeq is the latest round that carries reads, confirmed the
+	// latest round a quorum answered: while readSeq is unconfirmed, new
+	// reads wait for the next round, so that all that arrive meanwhile
+	// share it.
+	readSeq, confirmed uint64
 	// leaseUntil is the tick before which, with lease reads on, a read is
 	// served without a round of its own.
 	leaseUntil int
@@ -127,8 +132,11 @@ func (c *core) serveReads() {
 		r.waiting = r.waiting[:0]
 		return
 	}
+	if r.readSeq > r.confirmed {
+		return // they go together, once the round out now is answered
+	}
 	c.startRound(r.waiting)
-	r.waiting = nil
+	r.waiting, r.readSeq = nil, r.seq
 	for _, f := range c.cfg.peers {
 		if pr := c.progress[f]; pr != nil {
 			c.sendLogRequest(f, pr, nil)
@@ -161,6 +169,7 @@ func (c *core) onReadAck(pr *progress, seq uint64) {
 	}
 	slices.Sort(r.acks)
 	confirmed := r.acks[len(r.acks)-c.quorum]
+	r.confirmed = max(r.confirmed, confirmed)
 	k := 0
 	for ; k < len(r.rounds) && r.rounds[k].seq <= confirmed; k++ {
 		round := &r.rounds[k]
@@ -239,4 +248,5 @@ func (c *core) readsSteppedDown() {
 	}
 	keep(r.waiting)
 	r.rounds, r.waiting, r.leaseUntil = nil, nil, 0
+	r.readSeq, r.confirmed = 0, 0
 }
