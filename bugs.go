@@ -102,6 +102,10 @@ const (
 	// bugRefuseLeadersPreVote: a follower refuses the pre-vote of the very
 	// leader it follows, as in lease (hashicorp/raft#606).
 	bugRefuseLeadersPreVote
+	// bugLeaseForgetsRestart: with lease reads, a node that just restarted
+	// votes at once, though before its crash it may have let a leader
+	// count on it for a lease that still runs.
+	bugLeaseForgetsRestart
 )
 
 // injected reports whether bug b is switched on.

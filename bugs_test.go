@@ -92,3 +92,12 @@ func TestPreVoteTrapsNeedTheirFixes(t *testing.T) {
 		})
 	}
 }
+
+// TestLeaseNeedsTheRestartGuard: without it, a voter that restarts lets
+// another leader win while the old one still serves lease reads.
+func TestLeaseNeedsTheRestartGuard(t *testing.T) {
+	msg := leaseAcrossAVoterRestart(t, bugLeaseForgetsRestart)
+	require.NotEmpty(t, msg, "no stale read without the guard")
+	require.NotContains(t, msg, "setup:")
+	t.Logf("without the guard: %s", msg)
+}

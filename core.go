@@ -836,7 +836,7 @@ func (c *core) valid(m *Message) bool {
 // depose a leader that lives. from itself may be that leader: one that
 // stepped down must be able to stand again (hashicorp/raft#606).
 func (c *core) inLease(from NodeID) bool {
-	if c.cfg.leaseTicks > 0 && c.ticks < c.cfg.ticksPerElection()-1 {
+	if c.cfg.leaseTicks > 0 && c.ticks < c.cfg.ticksPerElection()-1 && !c.injected(bugLeaseForgetsRestart) {
 		// Just started: before a crash we may have let a leader count on
 		// us for a lease that still runs.
 		return true

@@ -2,6 +2,7 @@ package raftlite
 
 import (
 	"fmt"
+	"math/rand/v2"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
@@ -217,4 +218,64 @@ func TestReadsArrivingTogetherShareARound(t *testing.T) {
 	}
 	assert.Equal(t, uint64(2), l.reads.seq, "reads 2-10 waited for round 1 and shared round 2")
 	assert.Equal(t, 2, sent, "one heartbeat per follower went out for round 1 while the others waited")
+}
+
+// A leader's lease rests on the followers that confirmed it refusing votes
+// until it runs out. Node 2 confirms leader 1's lease, then restarts; node
+// 3, cut off from node 1, stands for election. Were node 2 to vote at once,
+// as though it had promised nothing before its crash, node 3 would lead
+// and commit while node 1, cut off now too, still served lease reads at its
+// old commit index: stale reads. It returns what went wrong, or "".
+func leaseAcrossAVoterRestart(t *testing.T, b bug) string {
+	h := newHand(t, map[NodeID][]uint64{1: {1}, 2: {1}, 3: {1}}, func(cc *coreConfig) {
+		cc.preVote, cc.checkQuorum, cc.bug = true, true, b
+		cc.leaseTicks = leaseTicks(cc.electionTimeout, cc.heartbeatInterval)
+	})
+	for id := NodeID(1); id <= 3; id++ { // past the guard of nodes that just started
+		for range 10 {
+			h.cores[id].onTick()
+		}
+		h.collect(id)
+	}
+	h.queue = nil
+	h.elect(1)
+	l := h.cores[1]
+	h.cut = func(m Message) bool { return (m.From == 1 && m.To == 3) || (m.From == 3 && m.To == 1) }
+	l.onReadIndex(1)
+	h.collect(1)
+	h.run()
+	if !l.leaseValid() {
+		return "setup: node 1 holds no lease"
+	}
+
+	// Node 2 restarts with what it saved; node 1 is cut off from everyone.
+	old := h.cores[2]
+	ents := old.log.slice(old.log.memFirst(), old.log.lastIndex()+1, 1<<30)
+	h.cores[2] = newCore(old.cfg, old.hs, bootInMemory(SnapshotMeta{}, ents, 0), rand.New(rand.NewPCG(2, 1)))
+	h.collect(2)
+	h.cut = func(m Message) bool { return m.From == 1 || m.To == 1 }
+	h.cores[3].onElectionTimeout()
+	h.collect(3)
+	h.run()
+	if n := h.cores[3]; n.role == Leader {
+		n.onBroadcast([]byte("written while node 1 still holds its lease"))
+		h.collect(3)
+		h.run()
+	}
+
+	l.onReadIndex(2)
+	rd := l.takeReady()
+	if len(rd.Reads) != 1 {
+		return "setup: node 1 did not serve the read from its lease"
+	}
+	if got, committed := rd.Reads[0].Index, h.cores[3].commit; got < committed {
+		return fmt.Sprintf("node 1 served a lease read at %d while node 3 had committed up to %d", got, committed)
+	}
+	return ""
+}
+
+func TestLeaseSurvivesAVoterRestart(t *testing.T) {
+	if msg := leaseAcrossAVoterRestart(t, 0); msg != "" {
+		t.Fatal(msg)
+	}
 }
