@@ -342,6 +342,9 @@ func TestRejoinOfPartitionedLeaderDiscardsItsUncommittedEntries(t *testing.T) {
 			}
 		}
 		require.Len(t, staleAt, len(doomed), "the isolated leader appended every broadcast it took")
+		for deadline := time.Now().Add(2 * time.Second); c.nodes[l1].Status().Role == raftlite.Leader; time.Sleep(50 * time.Millisecond) {
+			require.True(t, time.Now().Before(deadline), "check-quorum: the isolated leader never stepped down")
+		}
 
 		rest := without(c.ids, l1)
 		l2 := c.leaderAmong(rest)
