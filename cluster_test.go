@@ -138,7 +138,7 @@ func (c *cluster) stop(id raftlite.NodeID) {
 	c.t.Helper()
 	if n := c.nodes[id]; n != nil {
 		c.disks[id].crash()
-		if err := n.Close(); err != nil {
+		if err := raftlite.CloseNow(n); err != nil {
 			require.ErrorIs(c.t, err, errCrashed, "node %d stopped for another reason", id)
 		}
 		c.mu.Lock()

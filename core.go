@@ -123,6 +123,8 @@ type core struct {
 	electionElapsed int
 
 	reads readState
+	// handover is the leadership transfer under way, on a leader.
+	handover *transferState
 
 	out          ready
 	holdMessages bool // term or vote changed since the last takeReady
@@ -208,6 +210,9 @@ type ready struct {
 	// Reads lists this node's reads (onReadIndex) now confirmed, with
 	// their read index.
 	Reads []readDone
+	// Transfers lists, in order, how the leadership transfers asked of
+	// this node (onTransferLeadership) ended.
+	Transfers []transferOutcome
 }
 
 // fetch asks for the saved entries [Lo, Hi), for follower To.
@@ -356,13 +361,18 @@ func (c *core) takeReady() ready {
 	// by then, having sent its messages and copied what it saves.
 	c.out = ready{Entries: rd.Entries[:0], Messages: rd.Messages[:0], AfterSync: rd.AfterSync[:0],
 		Acked: rd.Acked[:0], Fetches: rd.Fetches[:0], SnapshotReads: rd.SnapshotReads[:0],
-		TransfersEnded: rd.TransfersEnded[:0], SnapshotWrites: rd.SnapshotWrites[:0], Reads: rd.Reads[:0]}
+		TransfersEnded: rd.TransfersEnded[:0], SnapshotWrites: rd.SnapshotWrites[:0], Reads: rd.Reads[:0],
+		Transfers: rd.Transfers[:0]}
 	return rd
 }
 
 // --- State transitions -------------------------------------------------
 
 func (c *core) becomeFollower(term uint64, leader NodeID) {
+	if c.handover != nil {
+		// The target stood (a later term), or we lost our quorum.
+		c.endLeadershipTransfer(term > c.hs.Term)
+	}
 	if term > c.hs.Term {
 		c.hs.Term = term
 		c.hs.VotedFor = None
@@ -431,7 +441,9 @@ func (c *core) becomePreCandidate() {
 	c.onPreVote(c.cfg.id) // ours needs no saving: nothing changed
 }
 
-func (c *core) becomeCandidate() {
+// becomeCandidate stands for election in the next term; transfer says the
+// leader handed leadership to us (MsgTimeoutNow).
+func (c *core) becomeCandidate(transfer bool) {
 	c.hs.Term++
 	c.hs.VotedFor = c.cfg.id
 	c.saveHardState()
@@ -442,7 +454,7 @@ func (c *core) becomeCandidate() {
 	c.resetElectionTimer()
 	for _, p := range c.cfg.peers {
 		if p != c.cfg.id {
-			c.send(Message{Kind: MsgVoteRequest, To: p, LastIndex: c.log.lastIndex(), LastTerm: c.log.lastTerm()})
+			c.send(Message{Kind: MsgVoteRequest, To: p, LastIndex: c.log.lastIndex(), LastTerm: c.log.lastTerm(), Transfer: transfer})
 		}
 	}
 }
@@ -472,6 +484,9 @@ func (c *core) becomeLeader() {
 // next broadcast from its origin: a gap means an earlier one was lost on the
 // way, and the origin will resend both in order.
 func (c *core) acceptBroadcast(e Entry) {
+	if c.handover != nil {
+		return // held until the transfer ends: see leadership.go
+	}
 	last, known := c.sessions[e.Origin]
 	next := (!known && c.injected(bugForgetSessions)) ||
 		(e.Incarnation == last.incarnation && e.Seq <= last.seq && c.injected(bugAcceptRetries)) ||

@@ -34,6 +34,14 @@ var (
 	// take a snapshot at: one not yet delivered, or not after the latest
 	// snapshot.
 	ErrSnapshotIndex = errors.New("raftlite: snapshot index out of range")
+	// ErrNotLeader is returned by Node.TransferLeadership on a node that
+	// does not lead.
+	ErrNotLeader = errors.New("raftlite: not the leader")
+	// ErrTransferFailed is returned by Node.TransferLeadership when the
+	// target did not take over within an election timeout (it is down,
+	// cut off or too far behind), or cannot: it is not a member. The
+	// leader goes on leading.
+	ErrTransferFailed = errors.New("raftlite: leadership transfer failed")
 )
 
 // OutcomeUnknownError is returned when a wait for a broadcast ended before

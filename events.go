@@ -12,7 +12,7 @@ func (c *core) onElectionTimeout() {
 	case c.cfg.preVote:
 		c.becomePreCandidate()
 	default:
-		c.becomeCandidate()
+		c.becomeCandidate(false)
 	}
 }
 
@@ -30,6 +30,7 @@ func (c *core) onTick() {
 			return
 		}
 		c.renewLease()
+		c.transferTick()
 		for _, f := range c.cfg.peers {
 			if pr := c.progress[f]; pr != nil {
 				c.watchTransfer(f, pr)
@@ -137,15 +138,18 @@ func (c *core) onMessage(m Message) {
 		c.onReadIndexRequest(m)
 	case MsgReadIndexResponse:
 		c.onReadIndexResponse(m)
+	case MsgTimeoutNow:
+		c.onTimeoutNow(m)
 	}
 }
 
 // onVoteRequest decides whether to vote for a candidate (Raft §5.2, §5.4.1).
 func (c *core) onVoteRequest(m Message) {
-	if m.Term > c.hs.Term && c.cfg.checkQuorum && c.inLease(m.From) {
+	if m.Term > c.hs.Term && c.cfg.checkQuorum && !m.Transfer && c.inLease(m.From) {
 		// We heard from a live leader less than an election timeout ago:
 		// the candidate is a node that lost touch, not a sign that the
-		// leader is gone. Ignore it, term and all.
+		// leader is gone (unless the leader handed over to it). Ignore
+		// it, term and all.
 		return
 	}
 	if m.Term > c.hs.Term {
@@ -270,6 +274,7 @@ func (c *core) onLogAccepted(f NodeID, pr *progress, match uint64) {
 	}
 	pr.next = max(pr.next, match+1)
 	c.sendAppends(f, pr)
+	c.tellIfCaughtUp(f)
 }
 
 func (c *core) onLogRejected(f NodeID, pr *progress, m Message) {
@@ -482,6 +487,6 @@ func (c *core) onPreVoteResponse(m Message) {
 func (c *core) onPreVote(from NodeID) {
 	c.votes[from] = true
 	if len(c.votes) >= c.quorum {
-		c.becomeCandidate()
+		c.becomeCandidate(false)
 	}
 }

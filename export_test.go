@@ -18,3 +18,6 @@ func InjectBugReadWithoutConfirm(cfg *Config) { cfg.bugs |= bugReadWithoutConfir
 
 // BugsCompiled says whether injected bugs take effect in this build.
 const BugsCompiled = bugsCompiled
+
+// CloseNow stops n without handing leadership over, as a crash would.
+func CloseNow(n *Node) error { return n.closeNow() }

@@ -26,7 +26,7 @@ func TestMaxMessageSizeBoundsTheWireEncoding(t *testing.T) {
 	header := raftlite.Message{Kind: math.MaxUint8, From: math.MaxUint64, To: math.MaxUint64, Term: math.MaxUint64,
 		LastIndex: math.MaxUint64, LastTerm: math.MaxUint64, PrevIndex: math.MaxUint64, PrevTerm: math.MaxUint64,
 		Commit: math.MaxUint64, Success: true, Match: math.MaxUint64, HintTerm: math.MaxUint64,
-		ReadSeq: math.MaxUint64, Incarnation: math.MaxUint64}
+		ReadSeq: math.MaxUint64, Incarnation: math.MaxUint64, Transfer: true}
 
 	for _, data := range []int{0, 1, 31, 32, 255, 256, 65535, 65536, maxEntry} {
 		e := worstEntry(data)

@@ -54,7 +54,11 @@ const (
 	// MsgReadIndexResponse answers MsgReadIndex: Commit is the read
 	// index for the batch ReadSeq of the asker's life Incarnation.
 	MsgReadIndexResponse
-	maxMessageKind = MsgReadIndexResponse
+	// MsgTimeoutNow tells a follower that the leader hands leadership to
+	// it: it stands for election at once, without pre-vote, and its vote
+	// requests carry Transfer.
+	MsgTimeoutNow
+	maxMessageKind = MsgTimeoutNow
 )
 
 // String returns the kind's name, as in "VoteRequest".
@@ -82,6 +86,8 @@ func (k MessageKind) String() string {
 		return "ReadIndex"
 	case MsgReadIndexResponse:
 		return "ReadIndexResponse"
+	case MsgTimeoutNow:
+		return "TimeoutNow"
 	}
 	return "Unknown"
 }
@@ -96,9 +102,12 @@ type Message struct {
 	To   NodeID      `msgpack:"o"` // the receiver
 	Term uint64      `msgpack:"t"` // the sender's current term
 
-	// MsgVoteRequest: the candidate's last log position.
+	// MsgVoteRequest: the candidate's last log position, and whether it
+	// stands because the leader handed leadership to it (MsgTimeoutNow),
+	// so that followers that still hear from that leader vote anyway.
 	LastIndex uint64 `msgpack:"li,omitempty"`
 	LastTerm  uint64 `msgpack:"lt,omitempty"`
+	Transfer  bool   `msgpack:"x,omitempty"`
 
 	// MsgLogRequest: the position just before Entries, and the leader's commit index.
 	PrevIndex uint64  `msgpack:"pi,omitempty"`

@@ -157,6 +157,9 @@ type Node struct {
 	lastTick    time.Time
 	handed      uint64 // the index of the last message handed over
 
+	transferCalls   chan transferCall
+	transferWaiters []chan error // oldest first
+
 	statusMu sync.Mutex
 	status   Status
 	// lastHanded is handed as of status; deliveredChanged is closed, and
@@ -224,6 +227,7 @@ func New(cfg Config) (n *Node, err error) {
 		snapshotsTaken:   make(chan snapshotTaken),
 
 		readCalls:        make(chan readIndexCall),
+		transferCalls:    make(chan transferCall),
 		readWaiters:      map[uint64]chan uint64{},
 		handed:           cfg.Applied,
 		deliveredChanged: make(chan struct{}),
@@ -390,11 +394,19 @@ func (n *Node) Err() error {
 	return nil
 }
 
-// Close stops the node and closes its transport and persister. Broadcasts
-// still waiting end with an *OutcomeUnknownError wrapping ErrClosed. Close
-// returns why the node had stopped by itself, if it had, joined with the
-// errors of closing the transport and the persister.
+// Close stops the node and closes its transport and persister. A leader
+// first hands leadership over (TransferLeadership), waiting up to an
+// election timeout. Broadcasts still waiting end with an
+// *OutcomeUnknownError wrapping ErrClosed. Close returns why the node had
+// stopped by itself, if it had, joined with the errors of closing the
+// transport and the persister.
 func (n *Node) Close() error {
+	n.handOverBeforeClose()
+	return n.closeNow()
+}
+
+// closeNow stops the node without handing leadership over, as a crash would.
+func (n *Node) closeNow() error {
 	n.closeOnce.Do(func() { close(n.closing) })
 	<-n.done
 	return errors.Join(n.Err(), n.closeErr)
@@ -444,6 +456,8 @@ func (n *Node) run() {
 			n.onHeartbeat(now)
 		case call := <-n.readCallsIfRoom():
 			n.takeRead(call)
+		case call := <-n.transferCalls:
+			n.takeTransfer(call)
 		case r := <-n.saved:
 			if !n.onSaved(r) {
 				return

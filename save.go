@@ -236,6 +236,7 @@ func (n *Node) flush(rd ready, election *time.Timer) {
 		n.resolve(a)
 	}
 	n.answerReads(rd.Reads)
+	n.endTransfers(rd.Transfers)
 	b := n.pipe.next()
 	if b == nil {
 		return

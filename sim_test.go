@@ -875,6 +875,9 @@ func (c *simCluster) send(m Message) {
 			return
 		}
 		to.maxTermHeard = max(to.maxTermHeard, m.Term)
+		if m.Kind == MsgTimeoutNow {
+			to.maxTermHeard = max(to.maxTermHeard, m.Term+1) // the leader hands it the next term
+		}
 		c.tracef("%d -> %d %v term %d prev %d/%d n=%d commit %d ok=%v match %d offset %d", m.From, m.To, m.Kind, m.Term,
 			m.PrevIndex, m.PrevTerm, len(m.Entries), m.Commit, m.Success, m.Match, m.Offset)
 		to.core.onMessage(m)
@@ -978,6 +981,7 @@ const (
 	faultLossyNetwork
 	faultDelays
 	faultElectionStorm
+	faultTransfer
 	faultKinds
 )
 
@@ -1071,6 +1075,13 @@ func (c *simCluster) inject(kind int) {
 	case faultDelays:
 		c.net.MaxDelay = c.s.Between(time.Millisecond, 100*time.Millisecond)
 		c.tracef("chaos: delays up to %v", c.net.MaxDelay)
+	case faultTransfer: // the leader hands over, to a node or to whoever is furthest along
+		if l := c.leader(); l != nil {
+			to := NodeID(c.s.Rand.IntN(size + 1)) // None: the furthest along
+			c.tracef("chaos: node %d hands leadership to %d", l.id, to)
+			l.core.onTransferLeadership(to)
+			c.afterEvent(l)
+		}
 	case faultElectionStorm: // safety must not depend on timing
 		for range 2 + c.s.Rand.IntN(2) {
 			if n := c.nodes[1+c.s.Rand.IntN(size)]; n.alive {

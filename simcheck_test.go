@@ -302,8 +302,9 @@ func (c *simCluster) checkReads(n *simNode, done []readDone) {
 }
 
 // checkPreVote: with pre-vote, a node raises its term only to one it heard
-// of: from another node, or in the pre-votes of a quorum (which name the
-// term they grant). A cluster of one needs nobody's word.
+// of: from another node, in the pre-votes of a quorum (which name the term
+// they grant), or from its leader handing over (MsgTimeoutNow, the next
+// term). A cluster of one needs nobody's word.
 func (c *simCluster) checkPreVote(n *simNode) {
 	if c.swarm.preVote && len(c.nodes) > 2 && n.core.hs.Term > n.maxTermHeard {
 		c.fail(checkPreVote, "node %d is in term %d, but heard of none above %d", n.id, n.core.hs.Term, n.maxTermHeard)

@@ -18,7 +18,7 @@ func AppendMessage(b []byte, m *raftlite.Message) []byte {
 	for _, set := range [...]bool{
 		m.LastIndex != 0, m.LastTerm != 0, m.PrevIndex != 0, m.PrevTerm != 0,
 		m.Commit != 0, len(m.Entries) != 0, m.Snapshot != nil, m.Offset != 0, len(m.Data) != 0, m.Done,
-		m.Checksum != 0, m.ReadSeq != 0, m.Incarnation != 0, m.Success, m.Match != 0, m.HintTerm != 0,
+		m.Checksum != 0, m.ReadSeq != 0, m.Incarnation != 0, m.Transfer, m.Success, m.Match != 0, m.HintTerm != 0,
 	} {
 		if set {
 			n++
@@ -53,6 +53,9 @@ func AppendMessage(b []byte, m *raftlite.Message) []byte {
 	b = appendOptUint(b, "sc", uint64(m.Checksum))
 	b = appendOptUint(b, "r", m.ReadSeq)
 	b = appendOptUint(b, "n", m.Incarnation)
+	if m.Transfer {
+		b = appendBool(append(b, 0xa1, 'x'), true)
+	}
 	if m.Success {
 		b = appendBool(append(b, 0xa1, 's'), true)
 	}
@@ -170,6 +173,8 @@ func DecodeMessage(b []byte, m *raftlite.Message) error {
 			m.ReadSeq, err = d.uint()
 		case "n":
 			m.Incarnation, err = d.uint()
+		case "x":
+			m.Transfer, err = d.bool()
 		case "m":
 			m.Match, err = d.uint()
 		case "h":

@@ -89,7 +89,7 @@ func TestMessageEdgeCases(t *testing.T) {
 		"empty data":    {Entries: []raftlite.Entry{{Index: 1, Data: []byte{}}}},
 		"empty entries": {Kind: raftlite.MsgLogRequest, Entries: []raftlite.Entry{}},
 		"max values": {Kind: 255, From: ^raftlite.NodeID(0), To: ^raftlite.NodeID(0), Term: ^uint64(0),
-			Success: true, Match: 1 << 32, HintTerm: 1<<16 - 1, ReadSeq: ^uint64(0), Incarnation: 1 << 60},
+			Success: true, Match: 1 << 32, HintTerm: 1<<16 - 1, ReadSeq: ^uint64(0), Incarnation: 1 << 60, Transfer: true},
 		"many entries": {Entries: make([]raftlite.Entry, 70000)},
 		"bin16 and bin32": {Entries: []raftlite.Entry{
 			{Data: bytes.Repeat([]byte{1}, 300)}, {Data: bytes.Repeat([]byte{2}, 70000)}}},
