@@ -162,3 +162,39 @@ func TestMetricsCountALeaderChange(t *testing.T) {
 		}
 	})
 }
+
+// TestMetricsCountSnapshots: while node 3 is down the others snapshot and
+// compact; back, it is sent the leader's snapshot, installs it and hands
+// it to its application. Each step is counted where it happened.
+func TestMetricsCountSnapshots(t *testing.T) {
+	scenario(t, func(t *testing.T) {
+		c := newSnapCluster(t, 3)
+		c.agree(c.broadcast(5, "before"))
+		app3 := c.apps[3]
+		c.stop(3)
+		c.agree(c.broadcast(120, "while-down"))
+		c.start(3, app3)
+		c.agree(c.broadcast(5, "after"))
+
+		var leader *raftlite.Node
+		for id, n := range c.nodes {
+			m := n.Metrics()
+			if id != 3 {
+				assert.Positive(t, m.SnapshotsTaken, "node %d's application snapshotted", id)
+			}
+			if n.Status().Role == raftlite.Leader {
+				leader = n
+			}
+		}
+		require.NotNil(t, leader)
+		ml := leader.Metrics()
+		assert.Positive(t, ml.SnapshotTransfers, "the leader streamed its snapshot")
+		to3, _ := ml.Peer(3)
+		assert.Positive(t, to3.SnapshotBytesSent)
+		assert.Positive(t, to3.MessagesSent["Snapshot"])
+		m3 := c.nodes[3].Metrics()
+		assert.Equal(t, uint64(1), m3.SnapshotsInstalled, "node 3 installed it")
+		assert.Equal(t, uint64(1), m3.SnapshotsRestored, "and handed it to its application")
+		assert.Zero(t, m3.SnapshotTransfers)
+	})
+}
