@@ -107,8 +107,8 @@ type nodeMetrics struct {
 }
 
 type peerCounts struct {
-	sent, received                          [maxMessageKind + 1]uint64
-	entries, entryBytes, snapshotBytesCount uint64
+	sent, received                     [maxMessageKind + 1]uint64
+	entries, entryBytes, snapshotBytes uint64
 }
 
 func newNodeMetrics() *nodeMetrics {
@@ -145,7 +145,7 @@ func (nm *nodeMetrics) sent(batches ...[]Message) {
 					p.entryBytes += uint64(m.Entries[k].size())
 				}
 			case MsgSnapshot:
-				p.snapshotBytesCount += uint64(len(m.Data))
+				p.snapshotBytes += uint64(len(m.Data))
 			}
 		}
 	}
@@ -225,7 +225,7 @@ func (nm *nodeMetrics) snapshot() Metrics {
 	for _, id := range slices.Sorted(maps.Keys(nm.peers)) {
 		p := nm.peers[id]
 		m.Peers = append(m.Peers, PeerMetrics{ID: id, MessagesSent: byKind(&p.sent), MessagesReceived: byKind(&p.received),
-			EntriesSent: p.entries, EntryBytesSent: p.entryBytes, SnapshotBytesSent: p.snapshotBytesCount})
+			EntriesSent: p.entries, EntryBytesSent: p.entryBytes, SnapshotBytesSent: p.snapshotBytes})
 	}
 	return m
 }
