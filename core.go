@@ -130,6 +130,7 @@ type core struct {
 	holdMessages bool // term or vote changed since the last takeReady
 	dropped      uint64
 	matchBuf     []uint64
+	stats        coreStats // for Node.Metrics; see core_stats.go
 }
 
 // broadcastID is what sessions keep of an origin's last broadcast.
@@ -380,6 +381,7 @@ func (c *core) becomeFollower(term uint64, leader NodeID) {
 	}
 	if c.role == Leader {
 		c.readsSteppedDown()
+		c.stats.stepDowns++
 	}
 	c.role = Follower
 	for _, f := range c.cfg.peers {
@@ -408,6 +410,7 @@ func (c *core) deposed(term uint64) {
 }
 
 func (c *core) setLeader(l NodeID) {
+	c.stats.newLeader(c.leader, l)
 	if l != c.leader {
 		// A new leader knows nothing of what we forwarded to the old one.
 		c.reforward()
@@ -425,6 +428,7 @@ func (c *core) becomePreCandidate() {
 		c.saveHardState()
 	}
 	c.role = PreCandidate
+	c.stats.preVotes++
 	if !c.injected(bugPreCandidateKeepsLeader) {
 		// Forget the leader we gave up on: remembering it, we would refuse
 		// the others' pre-votes as if it still led, and they ours, for
@@ -448,6 +452,7 @@ func (c *core) becomeCandidate(transfer bool) {
 	c.hs.VotedFor = c.cfg.id
 	c.saveHardState()
 	c.role = Candidate
+	c.stats.elections++
 	c.setLeader(None)
 	// Our own vote counts once it is durable, like everyone else's: see onPersisted.
 	c.votes = map[NodeID]bool{}
@@ -461,6 +466,7 @@ func (c *core) becomeCandidate(transfer bool) {
 
 func (c *core) becomeLeader() {
 	c.role = Leader
+	c.stats.electionsWon++
 	c.setLeader(c.cfg.id)
 	c.out.ElectionTimer = -1
 	c.progress = make(map[NodeID]*progress, len(c.cfg.peers)-1)
@@ -742,6 +748,7 @@ func (c *core) forwardPending() {
 			j++
 		}
 		c.send(Message{Kind: MsgPropose, To: c.leader, Entries: c.pending[i:j:j]})
+		c.stats.forwarded(c.pending[i:j])
 		c.forwardedSeq = c.pending[j-1].Seq
 		c.forwardedBytes += size
 		i = j

@@ -149,6 +149,7 @@ type Node struct {
 	restoring        *Snapshot
 	restoringIndex   uint64
 	heard            map[NodeID]time.Time
+	metrics          *nodeMetrics // what Metrics reads; see metrics.go
 
 	// ReadIndex calls, and the ones waiting for the core, by read number.
 	readCalls   chan readIndexCall
@@ -222,6 +223,7 @@ func New(cfg Config) (n *Node, err error) {
 		toFetch:    make(chan fetchJob, 16),
 		fetched:    make(chan fetchResult),
 		heard:      map[NodeID]time.Time{},
+		metrics:    newNodeMetrics(),
 
 		snapshotRequests: make(chan snapshotRequest),
 		snapshotsTaken:   make(chan snapshotTaken),
@@ -334,6 +336,7 @@ type Pending struct {
 	done     chan struct{}  // closed once index or err is set
 	index    uint64
 	err      error
+	start    time.Time // when the node accepted it, for Metrics.CommitLatency
 }
 
 // ID returns the broadcast's id, which its Delivery carries.
@@ -467,6 +470,7 @@ func (n *Node) run() {
 		case deliveries <- next:
 			if next.Snapshot != nil {
 				n.log.Info("the application restores a snapshot", "index", next.Index, "term", next.Term)
+				n.metrics.snapshotRestored()
 			}
 			n.app.handedOver(&next)
 			n.handed = next.Index
@@ -536,6 +540,7 @@ func (n *Node) drain() {
 func (n *Node) onMessage(m Message) {
 	if _, member := n.cfg.Peers[m.From]; member {
 		n.heard[m.From] = time.Now()
+		n.metrics.received(m.From, m.Kind)
 	}
 	n.core.onMessage(m)
 }
@@ -544,6 +549,8 @@ func (n *Node) propose(p *Pending) {
 	seq := n.core.onBroadcast(p.data)
 	p.id = BroadcastID{Origin: n.cfg.ID, Incarnation: n.core.hs.Incarnation, Seq: seq}
 	p.data = nil
+	p.start = time.Now()
+	n.metrics.accepted()
 	p.accepted.Done()
 	n.waiters = append(n.waiters, p)
 }
@@ -556,6 +563,7 @@ func (n *Node) resolve(a ack) {
 		n.waiters = n.waiters[1:]
 		if p.id.Seq == a.Seq {
 			p.resolve(a.Index, nil)
+			n.metrics.committed(time.Since(p.start))
 		}
 	}
 }
@@ -590,6 +598,7 @@ func (n *Node) updateStatus() {
 	now.Followers = n.followers(was.Followers[:0])
 	n.status = now
 	n.statusMu.Unlock()
+	n.metrics.setCore(c.stats)
 	n.logChanges(was, now)
 }
 

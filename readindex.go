@@ -30,6 +30,7 @@ func (n *Node) ReadIndex(ctx context.Context) (uint64, error) {
 		return 0, err
 	}
 	call := readIndexCall{reply: make(chan uint64, 1)}
+	start := time.Now()
 	select {
 	case n.readCalls <- call:
 	case <-ctx.Done():
@@ -39,6 +40,7 @@ func (n *Node) ReadIndex(ctx context.Context) (uint64, error) {
 	}
 	select {
 	case idx := <-call.reply:
+		n.metrics.readDone(time.Since(start))
 		return idx, nil
 	case <-ctx.Done():
 		return 0, ctx.Err()

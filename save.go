@@ -19,6 +19,10 @@ type saveBatch struct {
 	compact        uint64
 	afterSync      []Message
 	stored         *SnapshotMeta // a received snapshot this batch made durable
+	// saved and saveTook: Save was called, and how long it took (for
+	// Metrics.SaveLatency).
+	saved    bool
+	saveTook time.Duration
 }
 
 // add folds a ready's state and held messages into the batch.
@@ -74,9 +78,11 @@ func (b *saveBatch) persist(p Persister, sink *snapshotSlot) error {
 		}
 	}
 	if b.hs != nil || len(b.entries) > 0 {
+		start := time.Now()
 		if err := p.Save(b.hs, b.entries); err != nil {
 			return err
 		}
+		b.saved, b.saveTook = true, time.Since(start)
 	}
 	if b.compact > 0 {
 		return p.Compact(b.compact)
@@ -230,6 +236,7 @@ func (n *Node) flush(rd ready, election *time.Timer) {
 	for _, m := range rd.Messages {
 		n.transport.Send(m)
 	}
+	n.metrics.sent(rd.Messages, rd.AfterSync)
 	n.requestFetches(&rd)
 	n.pipe.queue(&rd, n.transport.Send)
 	for _, a := range rd.Acked {
@@ -276,6 +283,9 @@ func (n *Node) onSaved(r saveResult) bool {
 		n.err.Store(&err)
 		n.log.Error("stopping: cannot save state", "err", r.err)
 		return false
+	}
+	if r.batch.saved {
+		n.metrics.saved(r.batch.saveTook, r.batch.entries)
 	}
 	n.pipe.saved(r.batch, n.core)
 	return true

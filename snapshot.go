@@ -119,6 +119,7 @@ func (n *Node) Snapshot(ctx context.Context, index uint64, write func(w io.Write
 	if err := sink.Close(); err != nil {
 		return fmt.Errorf("%w: storing a snapshot: %w", ErrStorage, err)
 	}
+	n.metrics.snapshotTaken()
 	taken := snapshotTaken{meta: plan.meta, seen: make(chan struct{})}
 	select {
 	case n.snapshotsTaken <- taken:

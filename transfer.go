@@ -116,6 +116,7 @@ func (c *core) sendSnapshot(f NodeID, pr *progress) {
 		return
 	}
 	pr.transfer = &snapshotTransfer{meta: c.snapshot, budget: c.cfg.snapshotBytesPerTick}
+	c.stats.snapshotTransfers++
 	c.readSnapshotChunk(f, pr.transfer)
 }
 
@@ -185,6 +186,7 @@ func (c *core) abortIncoming() {
 // otherwise the whole log goes, on disk too.
 func (c *core) installSnapshot(meta SnapshotMeta) {
 	c.snapshot = meta
+	c.stats.snapshotsInstalled++
 	matches := c.log.term(meta.Index) == meta.Term || c.injected(bugKeepConflictsOnInstall)
 	if meta.Index <= c.log.lastIndex() && matches && !c.injected(bugInstallOldSnapshot) {
 		c.advanceCommit(meta.Index)

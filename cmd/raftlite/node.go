@@ -40,6 +40,8 @@ type nodeOptions struct {
 	snapshotEvery uint64
 	// trailingEntries is Config.TrailingEntries.
 	trailingEntries uint64
+	// admin is the address of the admin endpoint (admin.go); "" for none.
+	admin string
 }
 
 // runNode runs one node as its own process: each line read on stdin is
@@ -56,6 +58,14 @@ func runNode(args []string, stdout, stderr io.Writer) error {
 	node, err := o.start(base)
 	if err != nil {
 		return err
+	}
+	if o.admin != "" {
+		a, err := startAdmin(o.admin, node, o.peers, base.With("node", uint64(o.id)))
+		if err != nil {
+			return errors.Join(err, node.Close())
+		}
+		defer a.Close()
+		publishMetrics(node)
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
@@ -81,6 +91,8 @@ func parseNodeFlags(args []string, stderr io.Writer) (nodeOptions, error) {
 		"snapshot what was printed every this many entries, and compact the log behind it (0: never)")
 	fs.Uint64Var(&o.trailingEntries, "trailing-entries", 1<<12,
 		"entries kept before a snapshot, for followers a little behind (others are sent the snapshot)")
+	fs.StringVar(&o.admin, "admin", "",
+		"host:port for the admin HTTP endpoint: /status, /metrics, /health/ready, /health/live (default: none)")
 	if err := fs.Parse(args); err != nil {
 		return o, err
 	}

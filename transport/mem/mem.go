@@ -106,6 +106,7 @@ type Transport struct {
 	stop    chan struct{}
 	stopped chan struct{}
 	once    sync.Once
+	traffic traffic // guarded by net.mu
 }
 
 type queued struct {
@@ -173,8 +174,10 @@ func (t *Transport) Send(m raftlite.Message) {
 	if t.closed || dst == nil || dst.closed || !n.linked(t.id, m.To) || n.rng.Float64() < n.dropRate ||
 		dst.queue.len() >= queueLimit {
 		n.dropped++
+		t.traffic.dropped++
 		return
 	}
+	t.traffic.count(&t.traffic.sent, m.To)
 	copies := 1
 	if n.rng.Float64() < n.dupRate {
 		copies = 2
@@ -225,9 +228,11 @@ func (t *Transport) run() {
 			m := t.queue.pop()
 			if n.linked(from, t.id) {
 				n.delivered++
+				t.traffic.count(&t.traffic.received, from)
 				batch = append(batch, m)
 			} else {
 				n.dropped++
+				t.traffic.dropped++
 			}
 		}
 		idle := t.queue.len() == 0

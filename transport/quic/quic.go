@@ -85,8 +85,9 @@ type Transport struct {
 }
 
 var (
-	_ raftlite.Transport          = (*Transport)(nil)
-	_ raftlite.MessageSizeLimiter = (*Transport)(nil)
+	_ raftlite.Transport                = (*Transport)(nil)
+	_ raftlite.MessageSizeLimiter       = (*Transport)(nil)
+	_ raftlite.TransportMetricsReporter = (*Transport)(nil)
 )
 
 // New returns an unstarted Transport.
@@ -184,6 +185,15 @@ func (t *Transport) MaxMessageBytes() int {
 		return t.cfg.MaxFrameBytes
 	}
 	return wire.DefaultMaxFrameBytes
+}
+
+// TransportMetrics returns the counters, per peer and by reason of drop,
+// for raftlite.Node.Metrics; zero before Start.
+func (t *Transport) TransportMetrics() raftlite.TransportMetrics {
+	if e := t.engine.Load(); e != nil {
+		return e.TransportMetrics("quic")
+	}
+	return raftlite.TransportMetrics{Name: "quic"}
 }
 
 // Stats returns a snapshot of the counters.

@@ -49,6 +49,8 @@ func TestSuiteCatchesBrokenTransports(t *testing.T) {
 		},
 			map[string]string{"ReconnectAfterRestart": "want within", "ReconnectAfterPartition": "want within",
 				"ReconnectAfterCrash": "want within"}},
+		{"counts what it received after handing it over", func(f *fake) raftlite.Transport { return &countsLate{fake: f} },
+			map[string]string{"Metrics": "count a message before handing it over"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			results := transporttest.RunRecorded(t, makeFakeNet(tc.wrap), fakeOptions)
@@ -252,4 +254,16 @@ func (n *neverReconnects) Send(m raftlite.Message) {
 		default:
 		}
 	}
+}
+
+// countsLate reports one message fewer received from each peer than it
+// handed over, as a transport that counts after deliver returns can.
+type countsLate struct{ *fake }
+
+func (c *countsLate) TransportMetrics() raftlite.TransportMetrics {
+	m := c.fake.TransportMetrics()
+	for i := range m.Peers {
+		m.Peers[i].MessagesReceived = max(m.Peers[i].MessagesReceived, 1) - 1
+	}
+	return m
 }

@@ -30,7 +30,9 @@
 // heals and after a peer crashes and restarts behind a partition (within
 // Options.ReconnectWithin, two of raftlite's default election timeouts);
 // Send not blocking while a peer is down; Close during traffic (deliver is
-// not called after Close returns); and no goroutine left behind (goleak).
+// not called after Close returns); the per-peer message counts of a
+// transport that reports metrics (raftlite.TransportMetricsReporter); and
+// no goroutine left behind (goleak).
 // The partition subtests need Net.Partition, a way for the transport's
 // test to cut the network (transport/tcp and transport/quic put a proxy in
 // front of every node, transport/mem isolates every node); without it they

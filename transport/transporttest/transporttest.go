@@ -97,6 +97,7 @@ func run(t tb, makeNet MakeNet, opts Options) {
 		{"ReconnectAfterCrash", s.testReconnectAfterCrash},
 		{"PeerDown", s.testPeerDown},
 		{"CloseDuringTraffic", s.testCloseDuringTraffic},
+		{"Metrics", s.testMetrics},
 	} {
 		t.Run(tc.name, func(t tb) {
 			// Registered first, so it runs after every transport's Close.

@@ -2,6 +2,8 @@ package transporttest_test
 
 import (
 	"fmt"
+	"maps"
+	"slices"
 	"sync"
 	"testing"
 	"time"
@@ -84,10 +86,31 @@ type fake struct {
 	done  chan struct{}
 	wg    sync.WaitGroup
 	once  sync.Once
+
+	mu             sync.Mutex
+	sent, received map[raftlite.NodeID]uint64
+}
+
+// TransportMetrics counts messages per peer, as a reporting transport must.
+func (f *fake) TransportMetrics() raftlite.TransportMetrics {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	m := raftlite.TransportMetrics{Name: "fake"}
+	for _, id := range slices.Sorted(maps.Keys(f.peers)) {
+		m.Peers = append(m.Peers, raftlite.PeerTraffic{ID: id, MessagesSent: f.sent[id], MessagesReceived: f.received[id]})
+	}
+	return m
+}
+
+func (f *fake) count(m map[raftlite.NodeID]uint64, id raftlite.NodeID) {
+	f.mu.Lock()
+	m[id]++
+	f.mu.Unlock()
 }
 
 func (f *fake) Start(self raftlite.NodeID, peers map[raftlite.NodeID]string, deliver func(raftlite.Message)) error {
 	f.peers, f.inbox, f.done = peers, make(chan raftlite.Message, 4096), make(chan struct{})
+	f.sent, f.received = map[raftlite.NodeID]uint64{}, map[raftlite.NodeID]uint64{}
 	f.net.mu.Lock()
 	f.net.nodes[peers[self]] = f
 	f.net.mu.Unlock()
@@ -101,6 +124,7 @@ func (f *fake) Start(self raftlite.NodeID, peers map[raftlite.NodeID]string, del
 				case <-f.done:
 					return
 				default:
+					f.count(f.received, m.From)
 					deliver(m)
 				}
 			}
@@ -116,6 +140,7 @@ func (f *fake) Send(m raftlite.Message) {
 	}
 	select {
 	case to.inbox <- m:
+		f.count(f.sent, m.To)
 	default:
 	}
 }

@@ -21,13 +21,15 @@ func (e *Engine) Serve(c Conn, remote string) {
 		return
 	}
 	defer e.drop(c)
-	bw := bufio.NewWriterSize(c, 512)
-	ic := &inConn{c: c, r: wire.NewReader(c, e.cfg.MaxFrameBytes), bw: bw,
+	metered := newMeter(c, nil) // the peer is known after the handshake
+	bw := bufio.NewWriterSize(metered, 512)
+	ic := &inConn{c: c, r: wire.NewReader(metered, e.cfg.MaxFrameBytes), bw: bw,
 		w: wire.NewWriter(bw, wire.MaxHandshakeBytes), log: e.log.With("remote", remote)}
 	h, keepAlive, ok := e.answer(ic)
 	if !ok {
 		return
 	}
+	metered.countFor(&e.peers[h.Node].traffic)
 	e.noteInstance(h.Node, h.Instance)
 	if keepAlive > 0 {
 		stop := make(chan struct{})
@@ -235,6 +237,7 @@ func (e *Engine) read(ic *inConn, from raftlite.NodeID) {
 				return
 			}
 		}
+		e.peers[from].msgsReceived.Add(1) // before deliver: a receiver that sees m sees it counted
 		e.deliver(m)
 		e.stats.delivered.Add(1)
 	}

@@ -138,6 +138,7 @@ type peer struct {
 	// sent gets a value when Send queues a message, so that a writer
 	// without a connection dials when there is something to send.
 	sent chan struct{}
+	traffic
 }
 
 type inbound struct {

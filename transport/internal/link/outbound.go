@@ -80,8 +80,9 @@ func (e *Engine) handshake(p *peer, c Conn) (*outConn, error) {
 	deadline := time.Now().Add(e.cfg.DialTimeout)
 	_ = c.SetWriteDeadline(deadline)
 	_ = c.SetReadDeadline(deadline)
-	bw := bufio.NewWriterSize(c, 64<<10)
-	oc := &outConn{c: c, bw: bw, w: wire.NewWriter(bw, e.cfg.MaxFrameBytes), r: wire.NewReader(c, wire.MaxHandshakeBytes)}
+	metered := newMeter(c, &p.traffic)
+	bw := bufio.NewWriterSize(metered, 64<<10)
+	oc := &outConn{c: c, bw: bw, w: wire.NewWriter(bw, e.cfg.MaxFrameBytes), r: wire.NewReader(metered, wire.MaxHandshakeBytes)}
 	hello := e.hello()
 	hello.KeepAlive = e.cfg.keepAlive()
 	if err := oc.w.WriteHandshake(hello); err != nil {
@@ -141,7 +142,7 @@ func (e *Engine) pump(p *peer, oc *outConn) error {
 // writeQueued writes m and whatever else is queued for p, then flushes.
 func (e *Engine) writeQueued(p *peer, oc *outConn, m *raftlite.Message) error {
 	for {
-		if err := e.write(oc, m); err != nil {
+		if err := e.write(p, oc, m); err != nil {
 			return err
 		}
 		select {
@@ -184,7 +185,7 @@ func (e *Engine) watch(oc *outConn) error {
 	}
 }
 
-func (e *Engine) write(oc *outConn, m *raftlite.Message) error {
+func (e *Engine) write(p *peer, oc *outConn, m *raftlite.Message) error {
 	// bufio writes through to the socket whenever its buffer fills, so the
 	// deadline must be armed before every frame, not just the flush.
 	_ = oc.c.SetWriteDeadline(time.Now().Add(e.cfg.WriteTimeout))
@@ -198,6 +199,7 @@ func (e *Engine) write(oc *outConn, m *raftlite.Message) error {
 		return fmt.Errorf("writing: %w", err)
 	}
 	e.stats.sent.Add(1)
+	p.msgsSent.Add(1)
 	return nil
 }
 
