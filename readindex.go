@@ -60,6 +60,7 @@ func (n *Node) readCallsIfRoom() chan readIndexCall {
 func (n *Node) takeRead(call readIndexCall) {
 	n.lastRead++
 	n.readWaiters[n.lastRead] = call.reply
+	n.tr.readIndex(n.core, n.lastRead)
 	n.core.onReadIndex(n.lastRead)
 }
 
@@ -81,6 +82,7 @@ func (n *Node) onHeartbeat(now time.Time) {
 		n.core.expireLease()
 	}
 	n.lastTick = now
+	n.tr.tickEvent(n.core)
 	n.core.onTick()
 }
 

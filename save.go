@@ -221,6 +221,7 @@ func (p *savePipeline) crash() *saveBatch {
 
 // flush carries out a ready.
 func (n *Node) flush(rd ready, election *time.Timer) {
+	n.tr.ready(n.core, &rd)
 	switch {
 	case rd.ElectionTimer > 0:
 		election.Reset(rd.ElectionTimer)
@@ -276,6 +277,7 @@ func (n *Node) onSaved(r saveResult) bool {
 		n.log.Error("stopping: cannot save state", "err", r.err)
 		return false
 	}
+	n.tr.persisted(n.core, r.batch)
 	n.pipe.saved(r.batch, n.core)
 	return true
 }
