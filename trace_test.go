@@ -42,6 +42,47 @@ func TestSimulatorTraceIsTheSameForTheSameSeed(t *testing.T) {
 	assert.Greater(t, lines, 1000)
 }
 
+// TestSimulationTraceIsTheSameForTheSameSeed: the exported Simulation,
+// which the demo runs, traces the same bytes for the same seed and
+// calls, and others for another seed.
+func TestSimulationTraceIsTheSameForTheSameSeed(t *testing.T) {
+	first, again, other := simulationTrace(t, 1), simulationTrace(t, 1), simulationTrace(t, 2)
+	requireSameTrace(t, first, again)
+	assert.NotEqual(t, first, other, "another seed, another history")
+}
+
+// simulationTrace runs a failover on a Simulation and returns its trace.
+func simulationTrace(t *testing.T, seed uint64) []byte {
+	var b bytes.Buffer
+	sm, err := NewSimulation(SimulationConfig{Seed: seed, Trace: &b})
+	require.NoError(t, err)
+	leader := func() NodeID {
+		for id := NodeID(1); id <= 3; id++ {
+			if s := sm.Status(id); s.Role == Leader && !sm.nodes[id-1].stopped {
+				return id
+			}
+		}
+		return None
+	}
+	require.True(t, sm.RunUntil(func() bool { return leader() != None }, 10*time.Second))
+	_, err = sm.Broadcast(1, []byte("one"))
+	require.NoError(t, err)
+	require.NoError(t, sm.Stop(leader()))
+	sm.Run(50 * time.Millisecond)
+	require.True(t, sm.RunUntil(func() bool { return leader() != None }, 10*time.Second))
+	for id := NodeID(1); id <= 3; id++ {
+		if !sm.nodes[id-1].stopped {
+			_, err = sm.Broadcast(id, []byte("two"))
+			require.NoError(t, err)
+		}
+	}
+	for _, line := range strings.Split(strings.TrimSuffix(b.String(), "\n"), "\n") {
+		_, rest, _ := strings.Cut(line, "ms  ") // the virtual time
+		require.Regexp(t, traceLine, rest)
+	}
+	return b.Bytes()
+}
+
 func simulatorTrace(t *testing.T, seed uint64) []byte {
 	var b bytes.Buffer
 	r := runSimulation(seed, simOptions{trace: &b})
@@ -85,9 +126,9 @@ func TestTraceNamesTheCoresHandlers(t *testing.T) {
 			}
 		}
 	}
-	handler := regexp.MustCompile(`(?m): node \d+ term \d+ \S+ +(on[A-Z]\w*)`)
+	handler := regexp.MustCompile(`(?m)^ *[\d.]+ms  node \d+ term \d+ \S+ +(on[A-Z]\w*)`)
 	seen := map[string]bool{}
-	for _, m := range handler.FindAllStringSubmatch(string(simulatorTrace(t, 3)), -1) {
+	for _, m := range handler.FindAllStringSubmatch(string(simulationTrace(t, 1)), -1) {
 		seen[m[1]] = true
 	}
 	for _, kind := range []MessageKind{MsgVoteRequest, MsgLogRequest, MsgSnapshot, MsgPreVoteResponse, MsgReadIndex, MsgReadIndexResponse} {
