@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"maps"
 	"slices"
 	"strings"
 	"time"
@@ -90,8 +91,7 @@ func (n *narrator) tell(ctx context.Context) error {
 		"to hear from a leader; the first whose timer fires asks the others whether it could win (pre-vote),\n"+
 		"then stands for election in a new term. A node votes once per term, for a log at least as\n"+
 		"up to date as its own.", demoElection, 2*demoElection)
-	leader, err := n.election(ctx, "election")
-	if err != nil {
+	if _, err := n.election(ctx, "election"); err != nil {
 		return err
 	}
 	n.say("\nreplication: each node broadcasts a message. A follower forwards its message to the leader; the\n" +
@@ -101,6 +101,12 @@ func (n *narrator) tell(ctx context.Context) error {
 		return err
 	}
 	if err := n.allCommitted(ctx); err != nil {
+		return err
+	}
+	// The leader as of now: on a loaded machine, a slow heartbeat may
+	// have let another node take over since the election.
+	leader, _, err := n.settledLeader(ctx)
+	if err != nil {
 		return err
 	}
 	n.say("\nfailure: stopping the leader, node %d, at %v. The others stop hearing its heartbeats; when the\n"+
@@ -131,8 +137,31 @@ func (n *narrator) tell(ctx context.Context) error {
 }
 
 // election waits until a running node leads and the others follow it,
-// noting who stood for election meanwhile, and tells the outcome.
+// and tells the outcome.
 func (n *narrator) election(ctx context.Context, stage string) (raftlite.NodeID, error) {
+	leader, stood, err := n.settledLeader(ctx)
+	if err != nil {
+		return 0, err
+	}
+	term := n.c.status(leader).Term
+	delete(stood, leader)
+	others := n.followersOf(leader)
+	n.say("\n%s: node %d stood for election in term %d and won a majority of the votes, at %v; %s it.",
+		stage, leader, term, n.at(), nodesVerb(others, "follows", "follow"))
+	n.say("  Its first entry is a no-op of its term: entries of earlier terms commit beneath it (Raft §5.4.2).\n" +
+		"  No-ops take an index but are never delivered.")
+	if len(stood) > 0 {
+		ids := slices.Sorted(maps.Keys(stood))
+		n.say("  (%s too, but lost: a node that votes for one candidate refuses the others)", nodesVerb(ids, "stood", "stood"))
+	}
+	n.say("node %d leads term %d", leader, term)
+	return leader, nil
+}
+
+// settledLeader waits until one running node leads and the others follow
+// it in its term, and returns it with the nodes seen standing for election
+// meanwhile.
+func (n *narrator) settledLeader(ctx context.Context) (raftlite.NodeID, map[raftlite.NodeID]bool, error) {
 	stood := map[raftlite.NodeID]bool{}
 	var leader raftlite.NodeID
 	settled := func() bool {
@@ -162,27 +191,9 @@ func (n *narrator) election(ctx context.Context, stage string) (raftlite.NodeID,
 		return true
 	}
 	if err := n.c.await(ctx, "a leader", settled); err != nil {
-		return 0, err
+		return 0, nil, err
 	}
-	term := n.c.status(leader).Term
-	delete(stood, leader)
-	others := n.followersOf(leader)
-	n.say("\n%s: node %d stood for election in term %d and won a majority of the votes, at %v; %s it.",
-		stage, leader, term, n.at(), nodesVerb(others, "follows", "follow"))
-	n.say("  Its first entry is a no-op of its term: entries of earlier terms commit beneath it (Raft §5.4.2).\n" +
-		"  No-ops take an index but are never delivered.")
-	if len(stood) > 0 {
-		ids := slices.Sorted(func(yield func(raftlite.NodeID) bool) {
-			for id := range stood {
-				if !yield(id) {
-					return
-				}
-			}
-		})
-		n.say("  (%s too, but lost: a node that votes for one candidate refuses the others)", nodesVerb(ids, "stood", "stood"))
-	}
-	n.say("node %d leads term %d", leader, term)
-	return leader, nil
+	return leader, stood, nil
 }
 
 // broadcastFromEach broadcasts format (given the node's id) from every
