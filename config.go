@@ -2,6 +2,7 @@ package raftlite
 
 import (
 	"fmt"
+	"io"
 	"log/slog"
 	"maps"
 	"math"
@@ -93,6 +94,15 @@ type Config struct {
 
 	// Logger receives the node's logs. Default slog.Default().
 	Logger *slog.Logger
+	// Trace, when not nil, receives the learning trace: one line per
+	// event the algorithm handles, named after its handler in events.go,
+	// and one per effect it asks for (a message, a save, a commit, a
+	// delivery), with the node's term and role (docs/walkthrough.md reads
+	// one). Each line is one Write, so Nodes may share a writer that takes
+	// concurrent Writes, as os.Stderr does. Off (nil), it costs a nil
+	// check per event; on, a line's formatting and Write on the node's
+	// event loop: it is for learning and debugging, not production.
+	Trace io.Writer
 	// RandSeed seeds the election timer's randomness; 0 picks one.
 	RandSeed uint64
 

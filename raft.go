@@ -111,6 +111,7 @@ type FollowerStatus struct {
 type Node struct {
 	cfg       Config
 	log       *slog.Logger
+	tr        *tracer // nil unless Config.Trace is set
 	core      *core
 	transport Transport
 	persister Persister
@@ -208,6 +209,7 @@ func New(cfg Config) (n *Node, err error) {
 	n = &Node{
 		cfg:        cfg,
 		log:        cfg.Logger.With("node", cfg.ID),
+		tr:         newTracer(cfg.Trace, cfg.ID, nil),
 		core:       newCore(cfg.coreConfig(), hs, boot, rand.New(rand.NewPCG(seed, uint64(cfg.ID)))),
 		transport:  cfg.Transport,
 		persister:  cfg.Persister,
@@ -454,6 +456,7 @@ func (n *Node) run() {
 		case p := <-proposals:
 			n.propose(p)
 		case <-election.C:
+			n.tr.event(n.core, "onElectionTimeout")
 			n.core.onElectionTimeout()
 		case now := <-heartbeat.C:
 			n.onHeartbeat(now)
@@ -472,6 +475,7 @@ func (n *Node) run() {
 				n.log.Info("the application restores a snapshot", "index", next.Index, "term", next.Term)
 				n.metrics.snapshotRestored()
 			}
+			n.tr.deliver(n.core, &next)
 			n.app.handedOver(&next)
 			n.handed = next.Index
 			n.restoring = nil
@@ -479,6 +483,7 @@ func (n *Node) run() {
 		case req := <-n.snapshotRequests:
 			req.reply <- n.planSnapshot(req.index)
 		case taken := <-n.snapshotsTaken:
+			n.tr.snapshotTaken(n.core, taken.meta)
 			n.core.onSnapshotTaken(taken.meta)
 			n.updateStatus()
 			close(taken.seen) // so that Status shows it once Snapshot returns
@@ -542,10 +547,12 @@ func (n *Node) onMessage(m Message) {
 		n.heard[m.From] = time.Now()
 		n.metrics.received(m.From, m.Kind)
 	}
+	n.tr.message(n.core, &m)
 	n.core.onMessage(m)
 }
 
 func (n *Node) propose(p *Pending) {
+	n.tr.broadcast(n.core, p.data)
 	seq := n.core.onBroadcast(p.data)
 	p.id = BroadcastID{Origin: n.cfg.ID, Incarnation: n.core.hs.Incarnation, Seq: seq}
 	p.data = nil

@@ -105,11 +105,13 @@ type fetchResult struct {
 func (n *Node) requestFetches(rd *ready) {
 	for _, f := range rd.Fetches {
 		if !n.tryFetch(fetchJob{to: f.To, lo: f.Lo, hi: f.Hi}) {
+			n.tr.fetched(n.core, f.To, nil)
 			n.core.onFetched(f.To, nil) // busy: the next heartbeat asks again
 		}
 	}
 	for _, r := range rd.SnapshotReads {
 		if !n.tryFetch(fetchJob{to: r.To, snapshot: &r}) {
+			n.tr.snapshotRead(n.core, r.To, &r, 0, false, false)
 			n.core.onSnapshotRead(r.To, r, nil, false, false) // busy: the transfer starts over later
 		}
 	}
@@ -160,10 +162,12 @@ func (n *Node) onFetched(r fetchResult) {
 	}
 	switch {
 	case r.job.snapshot != nil:
+		n.tr.snapshotRead(n.core, r.job.to, r.job.snapshot, len(r.chunk), r.eof, r.err == nil)
 		n.core.onSnapshotRead(r.job.to, *r.job.snapshot, r.chunk, r.eof, r.err == nil)
 	case r.job.to == None:
 		n.app.fetched(r.entries)
 	default:
+		n.tr.fetched(n.core, r.job.to, r.entries)
 		n.core.onFetched(r.job.to, r.entries)
 	}
 }

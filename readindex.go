@@ -62,6 +62,7 @@ func (n *Node) readCallsIfRoom() chan readIndexCall {
 func (n *Node) takeRead(call readIndexCall) {
 	n.lastRead++
 	n.readWaiters[n.lastRead] = call.reply
+	n.tr.readIndex(n.core, n.lastRead)
 	n.core.onReadIndex(n.lastRead)
 }
 
@@ -83,6 +84,7 @@ func (n *Node) onHeartbeat(now time.Time) {
 		n.core.expireLease()
 	}
 	n.lastTick = now
+	n.tr.tickEvent(n.core)
 	n.core.onTick()
 }
 

@@ -227,6 +227,7 @@ func (p *savePipeline) crash() *saveBatch {
 
 // flush carries out a ready.
 func (n *Node) flush(rd ready, election *time.Timer) {
+	n.tr.ready(n.core, &rd)
 	switch {
 	case rd.ElectionTimer > 0:
 		election.Reset(rd.ElectionTimer)
@@ -287,6 +288,7 @@ func (n *Node) onSaved(r saveResult) bool {
 	if r.batch.saved {
 		n.metrics.saved(r.batch.saveTook, r.batch.entries)
 	}
+	n.tr.persisted(n.core, r.batch)
 	n.pipe.saved(r.batch, n.core)
 	return true
 }

@@ -10,6 +10,7 @@ import (
 	"maps"
 	"math"
 	"math/rand/v2"
+	"os"
 	"runtime"
 	"runtime/debug"
 	"slices"
@@ -134,6 +135,9 @@ type simOptions struct {
 	// paper runs elections as the Raft paper has them: no pre-vote, no
 	// check-quorum, whose refusals hide some bugs of plain elections.
 	paper bool
+	// trace receives the simulator's steps and every node's learning
+	// trace (trace.go); -sim.trace sends them to stdout.
+	trace io.Writer
 }
 
 type simResult struct {
@@ -165,6 +169,7 @@ type simNode struct {
 	lostLives map[int]bool
 	timer     int // bumped on every election timer change
 
+	tr      *tracer // nil unless tracing
 	disk    *simDisk
 	pipe    savePipeline    // the Node's own save pipeline
 	sink    snapshotSlot    // the Node's own writing of received snapshots
@@ -434,7 +439,7 @@ type simCluster struct {
 	logAt     map[[2]uint64][2]any
 	check     string
 	failure   string
-	trace     bool
+	trace     io.Writer // nil: no trace
 }
 
 func runSimulation(seed uint64, opts simOptions) (res simResult) {
@@ -447,8 +452,11 @@ func runSimulation(seed uint64, opts simOptions) (res simResult) {
 	c := &simCluster{
 		seed: seed, opts: opts, s: s, swarm: newSwarm(s, opts),
 		nodes: make([]*simNode, size+1), leaders: map[uint64]NodeID{}, once: map[fingerprint]uint64{},
-		lastFrom: map[NodeID]fingerprint{}, acked: map[string]uint64{}, logAt: map[[2]uint64][2]any{}, trace: *simTrace,
+		lastFrom: map[NodeID]fingerprint{}, acked: map[string]uint64{}, logAt: map[[2]uint64][2]any{}, trace: opts.trace,
 		probes: map[string]time.Duration{},
+	}
+	if *simTrace && c.trace == nil {
+		c.trace = os.Stdout
 	}
 	c.net = sim.NewNetwork(s, c.swarm.minDelay, c.swarm.maxDelay)
 	var peers []NodeID
@@ -533,9 +541,14 @@ func (c *simCluster) describe() string {
 }
 
 func (c *simCluster) tracef(format string, args ...any) {
-	if c.trace {
-		fmt.Printf("%10v step %6d: %s\n", c.s.Now(), c.s.Steps(), fmt.Sprintf(format, args...))
+	if c.trace != nil {
+		fmt.Fprintf(c.trace, "%s%s\n", c.tracePrefix(nil), fmt.Sprintf(format, args...))
 	}
+}
+
+// tracePrefix begins every trace line with the virtual time and the step.
+func (c *simCluster) tracePrefix(b []byte) []byte {
+	return fmt.Appendf(b, "%10v step %6d: ", c.s.Now(), c.s.Steps())
 }
 
 // converged: everyone is alive, agrees on the log and has committed and
@@ -573,6 +586,7 @@ func (c *simCluster) restart(n *simNode) {
 	cc := c.cc
 	cc.id = n.id
 	n.core = newCore(cc, hs, boot, rand.New(rand.NewPCG(c.seed, uint64(n.id)<<32|uint64(n.life))))
+	n.tr = newTracer(c.trace, n.id, c.tracePrefix)
 	n.pipe, n.sink = savePipeline{}, snapshotSlot{}
 	n.readers.closeAll()
 	n.readers = snapshotReaders{}
@@ -600,6 +614,7 @@ func (c *simCluster) restart(n *simNode) {
 		if n.life != life {
 			return
 		}
+		n.tr.tickEvent(n.core)
 		n.core.onTick()
 		c.afterEvent(n)
 		c.s.After(simHeartbeat, tick)
@@ -661,6 +676,7 @@ func (c *simCluster) crashSoon(n *simNode, d, r time.Duration, why string) {
 // checks the invariants.
 func (c *simCluster) afterEvent(n *simNode) {
 	rd := n.core.takeReady()
+	n.tr.ready(n.core, &rd)
 	life := n.life
 	if rd.ElectionTimer != 0 {
 		n.timer++
@@ -668,7 +684,7 @@ func (c *simCluster) afterEvent(n *simNode) {
 			timer := n.timer
 			c.s.After(rd.ElectionTimer, func() {
 				if n.life == life && n.timer == timer {
-					c.tracef("node %d election timeout", n.id)
+					n.tr.event(n.core, "onElectionTimeout")
 					n.core.onElectionTimeout()
 					c.afterEvent(n)
 				}
@@ -683,7 +699,10 @@ func (c *simCluster) afterEvent(n *simNode) {
 		c.save(n, b)
 	}
 	for _, f := range rd.Fetches {
-		c.fetch(n, f.Lo, f.Hi, func(ents []Entry) { n.core.onFetched(f.To, ents) })
+		c.fetch(n, f.Lo, f.Hi, func(ents []Entry) {
+			n.tr.fetched(n.core, f.To, ents)
+			n.core.onFetched(f.To, ents)
+		})
 	}
 	for _, r := range rd.SnapshotReads {
 		c.readSnapshot(n, r)
@@ -723,6 +742,7 @@ func (c *simCluster) save(n *simNode, b *saveBatch) {
 			return
 		}
 		b.afterSave(c.send, c.cc.bug)
+		n.tr.persisted(n.core, b)
 		n.pipe.saved(b, n.core)
 		c.afterEvent(n)
 	})
@@ -769,6 +789,7 @@ func (c *simCluster) deliver(n *simNode) {
 			c.checkDelivery(n, d)
 			n.appHash = appFold(n.appHash, d.ID, d.Data)
 		}
+		n.tr.deliver(n.core, &d)
 		n.app.handedOver(&d)
 		n.delivered = d.Index
 		c.checkAppState(n)
@@ -805,6 +826,7 @@ func (c *simCluster) takeSnapshot(n *simNode, index uint64) {
 	life := n.life
 	c.s.After(c.s.Between(0, time.Millisecond), func() {
 		if n.life == life {
+			n.tr.snapshotTaken(n.core, meta)
 			n.core.onSnapshotTaken(meta)
 			c.afterEvent(n)
 		}
@@ -850,6 +872,7 @@ func (c *simCluster) readSnapshot(n *simNode, r snapshotRead) {
 	life := n.life
 	c.s.After(c.s.Between(50*time.Microsecond, time.Millisecond), func() {
 		if n.life == life {
+			n.tr.snapshotRead(n.core, r.To, &r, len(data), eof, err == nil)
 			n.core.onSnapshotRead(r.To, r, data, eof, err == nil)
 			c.afterEvent(n)
 		}
@@ -878,8 +901,7 @@ func (c *simCluster) send(m Message) {
 		if m.Kind == MsgTimeoutNow {
 			to.maxTermHeard = max(to.maxTermHeard, m.Term+1) // the leader hands it the next term
 		}
-		c.tracef("%d -> %d %v term %d prev %d/%d n=%d commit %d ok=%v match %d offset %d", m.From, m.To, m.Kind, m.Term,
-			m.PrevIndex, m.PrevTerm, len(m.Entries), m.Commit, m.Success, m.Match, m.Offset)
+		to.tr.message(to.core, &m)
 		to.core.onMessage(m)
 		c.afterEvent(to)
 	}
@@ -915,6 +937,7 @@ func (c *simCluster) scheduleClients() {
 		if c.swarm.largePayloads {
 			payload += strings.Repeat(".", c.s.Rand.IntN(c.cc.maxEntryBytes-len(payload)))
 		}
+		n.tr.broadcast(n.core, []byte(payload))
 		seq := n.core.onBroadcast([]byte(payload))
 		n.clientSeqs[seq] = payload
 		c.afterEvent(n)
@@ -937,6 +960,7 @@ func (c *simCluster) scheduleReads() {
 		}
 		c.lastRead++
 		n.reads[c.lastRead] = simRead{floor: uint64(len(c.committed)), asked: c.s.Now()}
+		n.tr.readIndex(n.core, c.lastRead)
 		n.core.onReadIndex(c.lastRead)
 		c.afterEvent(n)
 	}
@@ -956,6 +980,7 @@ func (c *simCluster) healed() {
 		payload := fmt.Sprintf("probe-%d-%d", n.id, len(c.probes))
 		c.probes[payload] = c.s.Now()
 		c.tracef("probe %q at node %d", payload, n.id)
+		n.tr.broadcast(n.core, []byte(payload))
 		n.clientSeqs[n.core.onBroadcast([]byte(payload))] = payload
 		c.afterEvent(n)
 	}
@@ -1086,6 +1111,7 @@ func (c *simCluster) inject(kind int) {
 		for range 2 + c.s.Rand.IntN(2) {
 			if n := c.nodes[1+c.s.Rand.IntN(size)]; n.alive {
 				c.tracef("chaos: node %d times out now", n.id)
+				n.tr.event(n.core, "onElectionTimeout")
 				n.core.onElectionTimeout()
 				c.afterEvent(n)
 			}

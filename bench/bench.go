@@ -21,7 +21,10 @@ import (
 	"slices"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"time"
+
+	"golang.org/x/sync/errgroup"
 
 	"github.com/raftlite/raftlite"
 	"github.com/raftlite/raftlite/internal/loopback"
@@ -120,6 +123,9 @@ type Cluster struct {
 	// clients counts the clients of every load so far, each numbered
 	// anew, so that their payloads differ from every earlier load's.
 	clients int
+	// loaded counts the broadcasts Load's clients saw committed, for
+	// progress reports while a long load runs.
+	loaded atomic.Int64
 }
 
 type ack struct {
@@ -376,6 +382,11 @@ func (c *Cluster) Load(ctx context.Context, total int) (Result, error) {
 	return c.load(ctx, target, c.setup.Clients, total)
 }
 
+// Loaded returns how many broadcasts the cluster's loads (Load,
+// Broadcasts) have seen committed so far; another goroutine may call it
+// while a load runs, to show its progress.
+func (c *Cluster) Loaded() int64 { return c.loaded.Load() }
+
 // load runs total broadcasts on target, split among clients.
 func (c *Cluster) load(ctx context.Context, target *raftlite.Node, clients, total int) (Result, error) {
 	// Reserve room for what the readers will record, so that the
@@ -390,7 +401,8 @@ func (c *Cluster) load(ctx context.Context, target *raftlite.Node, clients, tota
 	runs := make([]clientRun, max(clients, 1))
 	first := c.clients
 	c.clients += len(runs)
-	var wg sync.WaitGroup
+	// One client failing stops the others: the load has failed.
+	g, gctx := errgroup.WithContext(ctx)
 	start := time.Now()
 	for k := range runs {
 		count := total / len(runs)
@@ -399,22 +411,22 @@ func (c *Cluster) load(ctx context.Context, target *raftlite.Node, clients, tota
 		}
 		r := &runs[k]
 		r.latencies, r.acks = make([]time.Duration, 0, count), make([]ack, 0, count)
-		wg.Go(func() {
-			r.err = c.runClient(ctx, target, first+k, count, func(index uint64, payload []byte, took time.Duration) bool {
+		g.Go(func() error {
+			return c.runClient(gctx, target, first+k, count, func(index uint64, payload []byte, took time.Duration) bool {
 				r.latencies = append(r.latencies, took)
 				r.acks = append(r.acks, ack{index, maphash.Bytes(hashSeed, payload)})
+				c.loaded.Add(1)
 				return true
 			})
 		})
 	}
-	wg.Wait()
+	if err := g.Wait(); err != nil {
+		return Result{}, err
+	}
 	elapsed := time.Since(start)
 	var latencies []time.Duration
 	var last uint64
 	for _, r := range runs {
-		if r.err != nil {
-			return Result{}, r.err
-		}
 		latencies = append(latencies, r.latencies...)
 		c.acked = append(c.acked, r.acks...)
 		for _, a := range r.acks {
@@ -430,7 +442,6 @@ func (c *Cluster) load(ctx context.Context, target *raftlite.Node, clients, tota
 type clientRun struct {
 	latencies []time.Duration
 	acks      []ack
-	err       error
 }
 
 // runClient is client k (numbered across the cluster's loads, so that

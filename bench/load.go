@@ -17,6 +17,8 @@ import (
 	"sync/atomic"
 	"text/tabwriter"
 	"time"
+
+	"golang.org/x/sync/errgroup"
 )
 
 // Running is a load without end: the setup's clients broadcast until Stop,
@@ -26,8 +28,7 @@ type Running struct {
 	c       *Cluster
 	cancel  context.CancelFunc
 	done    chan struct{} // closed once every client returned
-	errOnce sync.Once
-	err     error
+	err     error         // the first client's failure, set before done closes
 	commits atomic.Int64
 
 	mu     sync.Mutex
@@ -45,11 +46,13 @@ func (c *Cluster) Run(ctx context.Context) (*Running, error) {
 	}
 	ctx, cancel := context.WithCancel(ctx)
 	r := &Running{c: c, cancel: cancel, done: make(chan struct{}), since: time.Now(), syncs: c.totalSyncs()}
-	var wg sync.WaitGroup
+	// One client failing stops the load: its figures would no longer be
+	// the setup's.
+	g, ctx := errgroup.WithContext(ctx)
 	first := c.clients
 	c.clients += max(c.setup.Clients, 1)
 	for k := range max(c.setup.Clients, 1) {
-		wg.Go(func() {
+		g.Go(func() error {
 			err := c.runClient(ctx, target, first+k, -1, func(_ uint64, _ []byte, took time.Duration) bool {
 				r.mu.Lock()
 				r.window = append(r.window, took)
@@ -58,15 +61,13 @@ func (c *Cluster) Run(ctx context.Context) (*Running, error) {
 				return true
 			})
 			if err != nil {
-				// One client failing stops the load: its figures
-				// would no longer be the setup's.
-				r.errOnce.Do(func() { r.err = fmt.Errorf("bench: client %d: %w", k, err) })
-				cancel()
+				return fmt.Errorf("bench: client %d: %w", k, err)
 			}
+			return nil
 		})
 	}
 	go func() {
-		wg.Wait()
+		r.err = g.Wait()
 		close(r.done)
 	}()
 	return r, nil

@@ -20,6 +20,7 @@ func runBench(args []string, stdout, stderr io.Writer) error {
 	n := fs.Int("n", 20000, "committed broadcasts per setup (sequential setups run n/10)")
 	count := fs.Int("count", 1, "runs of each setup (for benchstat)")
 	match := fs.String("run", "", "only setups whose name matches this regexp")
+	every := fs.Duration("progress", time.Second, "how often to show a running setup's progress on stderr (0: never)")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -44,12 +45,14 @@ func runBench(args []string, stdout, stderr io.Writer) error {
 	setups := selectSetups(re)
 	for i, s := range setups {
 		for range *count {
-			fmt.Fprintf(stderr, "\r[%d/%d] %-70s", i+1, len(setups), s)
+			label := fmt.Sprintf("[%d/%d] %s", i+1, len(setups), s)
+			fmt.Fprintf(stderr, "\r%-90s", label)
 			total := *n
 			if s.Clients == 1 {
 				total = max(*n/10, 100)
 			}
-			r, err := runOne(ctx, s, dir, total)
+			p := progress{w: stderr, label: label, total: total, every: *every}
+			r, err := runOne(ctx, s, dir, total, p.show)
 			if err != nil {
 				return fmt.Errorf("%s: %w", s, err)
 			}
@@ -87,9 +90,41 @@ func printResult(stdout io.Writer, s bench.Setup, r bench.Result, floor bench.Fl
 		r.P50.Nanoseconds(), r.P90.Nanoseconds(), r.P99.Nanoseconds(), float64(r.P50)/float64(floorNs), extra)
 }
 
-// runOne starts a cluster for s, loads it with total broadcasts and
-// verifies what every node delivered.
-func runOne(ctx context.Context, s bench.Setup, dir string, total int) (bench.Result, error) {
+// progress shows on stderr how far a setup's load has got, on the line
+// that names the setup: stdout keeps only benchstat lines.
+type progress struct {
+	w     io.Writer
+	label string
+	total int
+	every time.Duration
+}
+
+// show prints the progress of the load on c every p.every until loaded
+// is closed.
+func (p *progress) show(c *bench.Cluster, loaded <-chan struct{}) {
+	if p.every <= 0 {
+		<-loaded
+		return
+	}
+	start, base := time.Now(), c.Loaded()
+	tick := time.NewTicker(p.every)
+	defer tick.Stop()
+	for {
+		select {
+		case <-loaded:
+			return
+		case <-tick.C:
+			done := c.Loaded() - base
+			fmt.Fprintf(p.w, "\r%-90s %d/%d committed (%.0f%%), %v", p.label, done, p.total,
+				100*float64(done)/float64(p.total), time.Since(start).Round(time.Second))
+		}
+	}
+}
+
+// runOne starts a cluster for s, loads it with total broadcasts while
+// show reports progress, and verifies what every node delivered.
+func runOne(ctx context.Context, s bench.Setup, dir string, total int,
+	show func(c *bench.Cluster, loaded <-chan struct{})) (bench.Result, error) {
 	ctx, cancel := context.WithTimeout(ctx, 5*time.Minute)
 	defer cancel()
 	sub, err := os.MkdirTemp(dir, "run-")
@@ -102,7 +137,16 @@ func runOne(ctx context.Context, s bench.Setup, dir string, total int) (bench.Re
 		return bench.Result{}, err
 	}
 	defer c.Close()
+	// The progress report ends before runOne returns, so that it never
+	// writes over what comes next.
+	loaded, shown := make(chan struct{}), make(chan struct{})
+	go func() {
+		defer close(shown)
+		show(c, loaded)
+	}()
 	r, err := c.Load(ctx, total)
+	close(loaded)
+	<-shown
 	if err != nil {
 		return r, err
 	}

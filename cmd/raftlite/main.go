@@ -1,6 +1,7 @@
 // Command raftlite runs raftlite clusters from the command line.
 //
 //	raftlite demo    three nodes in one process: broadcasts, a leader failure, agreement
+//	                 (-v: the trace of every event; -sim [-seed N]: in the simulator, the same every run)
 //	raftlite node    one node as its own process (--id --listen --peers --data --transport)
 //	raftlite bench   the benchmark matrix of package bench, benchstat-compatible
 //

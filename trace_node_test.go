@@ -1,0 +1,74 @@
+package raftlite_test
+
+import (
+	"bytes"
+	"fmt"
+	"regexp"
+	"strings"
+	"sync"
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/raftlite/raftlite"
+)
+
+// lockedBuffer is a bytes.Buffer that several Nodes may write to at once.
+type lockedBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (l *lockedBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *lockedBuffer) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
+}
+
+// TestNodeTraceFollowsABroadcastFromAFollowerToEveryDelivery: a Node's
+// Config.Trace tells, in the simulator's line format, a broadcast's way
+// from the follower that took it, through the leader's log and the
+// followers' saves, to its delivery on every node.
+func TestNodeTraceFollowsABroadcastFromAFollowerToEveryDelivery(t *testing.T) {
+	scenario(t, func(t *testing.T) {
+		var trace lockedBuffer
+		c := newClusterWith(t, 3, 1, func(cfg *raftlite.Config) { cfg.Trace = &trace })
+		leader := c.leader()
+		from := raftlite.NodeID(1)
+		if leader == from {
+			from = 2
+		}
+		index := c.broadcast(from, "hello")
+		c.waitDeliveredIndex(index)
+		c.stopAll()
+
+		out := trace.String()
+		line := regexp.MustCompile(`^node [1-3] term \d+ (follower|pre-candidate|candidate|leader) +(on[A-Z]\w*|  \S)`)
+		for _, l := range strings.Split(strings.TrimSuffix(out, "\n"), "\n") {
+			require.Regexp(t, line, l)
+		}
+		journey := []string{
+			fmt.Sprintf(`node %d term \d+ follower +onBroadcast #1 "hello"`, from),
+			fmt.Sprintf(`node %d term \d+ follower +  send Propose to %d: term \d+, broadcast "hello" \(node %d #1\)`, from, leader, from),
+			fmt.Sprintf(`node %d term \d+ leader +onPropose from %d`, leader, from),
+			fmt.Sprintf(`node %d term \d+ leader +  save entry %d of term \d+: "hello"`, leader, index),
+			fmt.Sprintf(`node %d term \d+ follower +onLogRequest from %d: .*entry %d: "hello"`, from, leader, index),
+			fmt.Sprintf(`node %d term \d+ follower +  send LogResponse to %d once saved: term \d+, accepted up to %d`, from, leader, index),
+			fmt.Sprintf(`node %d term \d+ leader +  commits up to %d`, leader, index),
+			fmt.Sprintf(`node %d term \d+ follower +  broadcast #1 committed at %d: its Broadcast returns`, from, index),
+		}
+		for _, step := range journey {
+			assert.Regexp(t, regexp.MustCompile(`(?m)^`+step), out)
+		}
+		for _, id := range c.ids {
+			assert.Regexp(t, regexp.MustCompile(fmt.Sprintf(`(?m)^node %d term \d+ \S+ +  deliver %d: "hello" \(node %d #1\)$`, id, index, from)), out)
+		}
+	})
+}
