@@ -106,6 +106,14 @@ const (
 	// votes at once, though before its crash it may have let a leader
 	// count on it for a lease that still runs.
 	bugLeaseForgetsRestart
+	// bugChangeBeforeOwnTermCommit: a leader appends a membership change
+	// before it has committed an entry of its own term, so that leaders of
+	// different terms can each append one and form majorities that do not
+	// overlap (Ongaro, raft-dev, 2015).
+	bugChangeBeforeOwnTermCommit
+	// bugLearnerVotes: learners count towards a quorum: a candidate's
+	// votes, and a leader's replicas when it commits.
+	bugLearnerVotes
 )
 
 // injected reports whether bug b is switched on.

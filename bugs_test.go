@@ -47,6 +47,7 @@ var catalogue = []struct {
 	{"PreVoteRaisesTerm", bugPreVoteRaisesTerm, checkPreVote, false, false},
 	{"LeaderNeverStepsDown", bugLeaderNeverStepsDown, checkQuorumLeader, false, false},
 	{"ReadWithoutConfirm", bugReadWithoutConfirm, checkRead, false, false},
+	{"LearnerCountsTowardsQuorum", bugLearnerVotes, checkDurableQuorum, false, false},
 }
 
 // TestBugCatalogue proves each check bites: with a known bug switched on,
@@ -100,4 +101,12 @@ func TestLeaseNeedsTheRestartGuard(t *testing.T) {
 	require.NotEmpty(t, msg, "no stale read without the guard")
 	require.NotContains(t, msg, "setup:")
 	t.Logf("without the guard: %s", msg)
+}
+
+// TestOngaro2015NeedsTheFix: without the own-term commit before a change,
+// the 2015 scenario commits two different entries at one index.
+func TestOngaro2015NeedsTheFix(t *testing.T) {
+	msg := ongaro2015(t, bugChangeBeforeOwnTermCommit)
+	require.NotEmpty(t, msg, "the scenario did not go wrong without the fix")
+	t.Logf("without the fix: %s", msg)
 }

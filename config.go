@@ -16,7 +16,14 @@ type Config struct {
 	// ID is this node's id; it must be a key of Peers.
 	ID NodeID
 	// Peers maps every voting member, this node included, to its address.
+	// It is the cluster's first membership; a node whose log or snapshot
+	// holds a later one follows that (see Node.ChangeMembership). With
+	// Join, it only gives the transport addresses.
 	Peers map[NodeID]string
+	// Join starts a node that is not yet a member: it neither stands nor
+	// votes until a leader adds it (ChangeMembership), and learns the
+	// membership from that leader's log.
+	Join bool
 	// Transport carries messages between nodes. New takes ownership of
 	// it: the Node starts and closes it.
 	Transport Transport
@@ -205,12 +212,15 @@ func (c *Config) validate() error {
 func (c *Config) coreConfig() coreConfig {
 	peers := slices.Sorted(maps.Keys(c.Peers))
 	cc := coreConfig{
-		id: c.ID, peers: peers,
+		id: c.ID, peers: peers, bootstrap: membershipFromPeers(c.Peers),
 		electionTimeout: c.ElectionTimeout, heartbeatInterval: c.HeartbeatInterval,
 		maxEntryBytes: c.MaxEntryBytes, maxBatchBytes: c.MaxBatchBytes, maxInflightBytes: c.MaxInflightBytes,
 		trailingEntries: c.TrailingEntries, snapshotBytesPerTick: bytesPerTick(c.SnapshotBytesPerSecond, c.HeartbeatInterval),
 		preVote: !c.DisablePreVote, checkQuorum: !c.DisableCheckQuorum,
 		bug: c.bugs,
+	}
+	if c.Join {
+		cc.bootstrap = Membership{Members: []Member{}}
 	}
 	if c.LeaseReads {
 		cc.leaseTicks = leaseTicks(c.ElectionTimeout, c.HeartbeatInterval)

@@ -54,6 +54,9 @@ type coreConfig struct {
 	// snapshotBytesPerTick caps how fast a leader streams a snapshot to
 	// one follower, in bytes per heartbeat; 0 does not.
 	snapshotBytesPerTick int
+	// bootstrap is the membership a node starts with when neither its log
+	// nor its snapshot says otherwise; empty, it waits to be added.
+	bootstrap Membership
 	// preVote: a node that times out asks first whether it could win.
 	preVote bool
 	// checkQuorum: a leader that has not heard from a quorum for an
@@ -81,7 +84,16 @@ func (cc *coreConfig) ticksPerElection() int {
 type core struct {
 	cfg    coreConfig
 	rng    *rand.Rand
-	quorum int
+	quorum int // of voters
+
+	// The membership: the configurations over the log (see
+	// membership.go), the members and voters in effect, by id, and the
+	// changes this leader was asked for that have not committed yet.
+	confs          []confAt
+	members        []NodeID
+	voters         []NodeID
+	confChanged    bool
+	waitingChanges []confChange
 
 	// Stable state: saved before any message that depends on it leaves.
 	hs  HardState
@@ -121,6 +133,9 @@ type core struct {
 	// its leader less than an election timeout ago is in its lease).
 	ticks           int
 	electionElapsed int
+	// leaseRetry: this pre-candidacy was told when a lease that refused it
+	// ends, and will ask again then.
+	leaseRetry bool
 
 	reads readState
 	// handover is the leadership transfer under way, on a leader.
@@ -214,6 +229,9 @@ type ready struct {
 	// Transfers lists, in order, how the leadership transfers asked of
 	// this node (onTransferLeadership) ended.
 	Transfers []transferOutcome
+	// ConfChanges lists the membership changes asked of this node that
+	// ended.
+	ConfChanges []confOutcome
 }
 
 // fetch asks for the saved entries [Lo, Hi), for follower To.
@@ -237,6 +255,8 @@ type bootLog struct {
 	log      raftLog
 	snapshot SnapshotMeta
 	sessions map[NodeID]broadcastID // as of the snapshot and the entries not held in memory
+	// confs holds the configuration entries after the snapshot.
+	confs []confAt
 	// discard: the saved log ends before the snapshot's Index, or
 	// disagrees with it there, so that everything in it is covered or
 	// uncommitted (Raft §7). The node must DiscardLog before it saves
@@ -265,8 +285,11 @@ func (b *bootLog) add(e *Entry, keep bool) {
 		return
 	case e.Index == b.snapshot.Index && e.Term != b.snapshot.Term:
 		b.log.restartAfter(b.snapshot.Index, b.snapshot.Term)
-		b.discard = true
+		b.discard, b.confs = true, nil
 		return
+	}
+	if m, ok := decodeConfEntry(e); ok && e.Index > b.snapshot.Index {
+		b.confs = append(b.confs, confAt{index: e.Index, conf: m})
 	}
 	if keep {
 		b.log.append(*e)
@@ -284,7 +307,7 @@ func (b *bootLog) add(e *Entry, keep bool) {
 func (b *bootLog) finish() {
 	if b.log.lastIndex() < b.snapshot.Index {
 		b.log.restartAfter(b.snapshot.Index, b.snapshot.Term)
-		b.discard = true
+		b.discard, b.confs = true, nil
 	}
 }
 
@@ -306,7 +329,6 @@ func newCore(cfg coreConfig, hs HardState, boot bootLog, rng *rand.Rand) *core {
 	c := &core{
 		cfg:      cfg,
 		rng:      rng,
-		quorum:   len(cfg.peers)/2 + 1,
 		hs:       hs,
 		log:      boot.log,
 		sessions: boot.sessions,
@@ -315,6 +337,16 @@ func newCore(cfg coreConfig, hs HardState, boot bootLog, rng *rand.Rand) *core {
 	if c.injected(bugForgetSessions) {
 		c.sessions = map[NodeID]broadcastID{}
 	}
+	base := confAt{conf: cfg.bootstrap.clone()}
+	if cfg.bootstrap.Members == nil {
+		for _, id := range cfg.peers {
+			base.conf.Members = append(base.conf.Members, Member{ID: id})
+		}
+	}
+	if m := boot.snapshot.Membership; m != nil {
+		base = confAt{index: boot.snapshot.Index, conf: m.clone()}
+	}
+	c.setConfs(append([]confAt{base}, boot.confs...))
 	// Everything loaded was saved by an earlier life.
 	c.stableIndex = c.log.lastIndex()
 	// Entries up to the saved commit index are committed: deliver them
@@ -363,7 +395,7 @@ func (c *core) takeReady() ready {
 	c.out = ready{Entries: rd.Entries[:0], Messages: rd.Messages[:0], AfterSync: rd.AfterSync[:0],
 		Acked: rd.Acked[:0], Fetches: rd.Fetches[:0], SnapshotReads: rd.SnapshotReads[:0],
 		TransfersEnded: rd.TransfersEnded[:0], SnapshotWrites: rd.SnapshotWrites[:0], Reads: rd.Reads[:0],
-		Transfers: rd.Transfers[:0]}
+		Transfers: rd.Transfers[:0], ConfChanges: rd.ConfChanges[:0]}
 	return rd
 }
 
@@ -382,9 +414,10 @@ func (c *core) becomeFollower(term uint64, leader NodeID) {
 	if c.role == Leader {
 		c.readsSteppedDown()
 		c.stats.stepDowns++
+		c.failChanges()
 	}
 	c.role = Follower
-	for _, f := range c.cfg.peers {
+	for _, f := range c.members {
 		if pr := c.progress[f]; pr != nil {
 			c.endTransfer(f, pr) // so that what reads for it can go
 		}
@@ -429,6 +462,7 @@ func (c *core) becomePreCandidate() {
 	}
 	c.role = PreCandidate
 	c.stats.preVotes++
+	c.leaseRetry = false
 	if !c.injected(bugPreCandidateKeepsLeader) {
 		// Forget the leader we gave up on: remembering it, we would refuse
 		// the others' pre-votes as if it still led, and they ours, for
@@ -437,7 +471,7 @@ func (c *core) becomePreCandidate() {
 	}
 	c.votes = map[NodeID]bool{}
 	c.resetElectionTimer()
-	for _, p := range c.cfg.peers {
+	for _, p := range c.voters {
 		if p != c.cfg.id {
 			c.send(Message{Kind: MsgPreVoteRequest, To: p, Term: c.hs.Term + 1, LastIndex: c.log.lastIndex(), LastTerm: c.log.lastTerm()})
 		}
@@ -457,7 +491,7 @@ func (c *core) becomeCandidate(transfer bool) {
 	// Our own vote counts once it is durable, like everyone else's: see onPersisted.
 	c.votes = map[NodeID]bool{}
 	c.resetElectionTimer()
-	for _, p := range c.cfg.peers {
+	for _, p := range c.voters {
 		if p != c.cfg.id {
 			c.send(Message{Kind: MsgVoteRequest, To: p, LastIndex: c.log.lastIndex(), LastTerm: c.log.lastTerm(), Transfer: transfer})
 		}
@@ -469,8 +503,8 @@ func (c *core) becomeLeader() {
 	c.stats.electionsWon++
 	c.setLeader(c.cfg.id)
 	c.out.ElectionTimer = -1
-	c.progress = make(map[NodeID]*progress, len(c.cfg.peers)-1)
-	for _, p := range c.cfg.peers {
+	c.progress = make(map[NodeID]*progress, len(c.members))
+	for _, p := range c.members {
 		if p != c.cfg.id {
 			c.progress[p] = &progress{next: c.log.lastIndex() + 1, probing: true, heardTick: c.ticks}
 		}
@@ -525,6 +559,7 @@ func (c *core) noteSession(e *Entry) {
 // entries did to sessions.
 func (c *core) truncateAfter(i uint64) {
 	c.log.truncateAfter(i)
+	c.cutConfs(i)
 	c.stableIndex = min(c.stableIndex, i)
 	u := c.sessionUndo
 	for len(u) > 0 && u[len(u)-1].index > i {
@@ -565,6 +600,7 @@ func (c *core) appendAsLeader(e Entry) {
 	e.Term = c.hs.Term
 	c.log.append(e)
 	c.noteSession(&e)
+	c.noteConf(&e)
 	c.persistEntries(c.log.slice(e.Index, e.Index+1, e.size()))
 	c.needReplicate = true
 }
@@ -590,6 +626,7 @@ func (c *core) appendFromLeader(ents []Entry) bool {
 		c.log.append(ents[i:]...)
 		for k := i; k < len(ents); k++ {
 			c.noteSession(&ents[k])
+			c.noteConf(&ents[k])
 		}
 		c.persistEntries(ents[i:])
 		return true
@@ -605,9 +642,21 @@ func (c *core) maybeCommit() {
 	if c.injected(bugCountUnsavedOwnCopy) {
 		own = c.log.lastIndex()
 	}
-	c.matchBuf = append(c.matchBuf[:0], own)
-	for _, pr := range c.progress {
-		c.matchBuf = append(c.matchBuf, pr.match)
+	c.matchBuf = c.matchBuf[:0]
+	if c.isVoter() {
+		c.matchBuf = append(c.matchBuf, own)
+	}
+	counted := c.voters
+	if c.injected(bugLearnerVotes) {
+		counted = c.members
+	}
+	for _, id := range counted {
+		if pr := c.progress[id]; pr != nil {
+			c.matchBuf = append(c.matchBuf, pr.match)
+		}
+	}
+	if len(c.matchBuf) < c.quorum {
+		return
 	}
 	slices.Sort(c.matchBuf)
 	n := c.matchBuf[len(c.matchBuf)-c.quorum]
@@ -624,6 +673,8 @@ func (c *core) advanceCommit(n uint64) {
 	c.commit = n
 	c.forgetSessionUndo()
 	c.ackOwn(from, n)
+	c.resolveChanges()
+	c.leaveIfRemoved()
 }
 
 // ackOwn releases our own broadcasts that committed in [from, to].
@@ -666,7 +717,7 @@ func (c *core) popPending() {
 
 // replicateAll offers new entries, or a new commit index, to every follower.
 func (c *core) replicateAll() {
-	for _, f := range c.cfg.peers {
+	for _, f := range c.members {
 		pr := c.progress[f]
 		if pr == nil {
 			continue
@@ -818,9 +869,28 @@ func (c *core) resetElectionTimer() {
 func (c *core) valid(m *Message) bool {
 	// A term this large cannot come from counting elections; taking it would
 	// let the next election wrap the term around to zero.
-	if m.To != c.cfg.id || m.From == c.cfg.id || !slices.Contains(c.cfg.peers, m.From) ||
+	if m.To != c.cfg.id || m.From == c.cfg.id || m.From == None ||
 		m.Kind == 0 || m.Kind > maxMessageKind || m.Term >= maxTerm {
 		return false
+	}
+	switch m.Kind {
+	case MsgLogRequest, MsgSnapshot, MsgTimeoutNow, MsgReadIndexResponse:
+		// From a leader, which a node behind on the configuration may not
+		// know yet.
+	case MsgVoteRequest, MsgPreVoteRequest:
+		// Only voters stand, so that a removed node cannot depose anyone,
+		// nor even raise our term. But a node whose log is ahead of ours
+		// may know of a membership we have not seen yet (one that made it
+		// a voter), and without our vote none may win: heed it. (While we
+		// hear from a leader, check-quorum ignores it anyway.)
+		newer := m.LastTerm > c.log.lastTerm() || (m.LastTerm == c.log.lastTerm() && m.LastIndex > c.log.lastIndex())
+		if !c.conf().isVoter(m.From) && !newer {
+			return false
+		}
+	default:
+		if _, member := c.conf().member(m.From); !member {
+			return false
+		}
 	}
 	switch m.Kind {
 	case MsgLogRequest:
@@ -872,9 +942,9 @@ func (c *core) inLease(from NodeID) bool {
 // quorumHeard says whether a quorum, this leader included, answered within
 // the last election timeout.
 func (c *core) quorumHeard() bool {
-	heard := 1
-	for _, pr := range c.progress {
-		if c.ticks-pr.heardTick < c.cfg.ticksPerElection() {
+	heard := 0
+	for _, id := range c.voters {
+		if pr := c.progress[id]; id == c.cfg.id || (pr != nil && c.ticks-pr.heardTick < c.cfg.ticksPerElection()) {
 			heard++
 		}
 	}

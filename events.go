@@ -1,5 +1,7 @@
 package raftlite
 
+import "time"
+
 // The event handlers: Raft as Kleppmann's lecture notes state it, one
 // handler per event, each followed by the effects it records in c.out.
 
@@ -9,6 +11,11 @@ package raftlite
 func (c *core) onElectionTimeout() {
 	switch {
 	case c.role == Leader:
+	case !c.isVoter() && !c.confAsOf(c.commit).isVoter(c.cfg.id):
+		// A learner, or not (or no longer) a member. A voter whose
+		// removal is in its log but not committed still stands: until
+		// it commits, the others may need it to (Raft thesis §4.2.2).
+		c.resetElectionTimer()
 	case c.cfg.preVote:
 		c.becomePreCandidate()
 	default:
@@ -31,8 +38,9 @@ func (c *core) onTick() {
 		}
 		c.renewLease()
 		c.transferTick()
-		for _, f := range c.cfg.peers {
+		for _, f := range c.members {
 			if pr := c.progress[f]; pr != nil {
+				c.promoteCaughtUp(f, pr)
 				c.watchTransfer(f, pr)
 				// A heartbeat carries no entries. To a follower whose
 				// position is unknown it is the probe: the batch goes once
@@ -190,7 +198,7 @@ func (c *core) onVoteResponse(m Message) {
 
 func (c *core) onVote(from NodeID) {
 	c.votes[from] = true
-	if len(c.votes) >= c.quorum {
+	if c.countVoters(c.votes) >= c.quorum || c.injected(bugLearnerVotes) && len(c.votes) >= c.quorum {
 		c.becomeLeader()
 	}
 }
@@ -275,6 +283,7 @@ func (c *core) onLogAccepted(f NodeID, pr *progress, match uint64) {
 	pr.next = max(pr.next, match+1)
 	c.sendAppends(f, pr)
 	c.tellIfCaughtUp(f)
+	c.promoteCaughtUp(f, pr)
 }
 
 func (c *core) onLogRejected(f NodeID, pr *progress, m Message) {
@@ -464,7 +473,14 @@ func (c *core) onPreVoteRequest(m Message) {
 		c.send(Message{Kind: MsgPreVoteResponse, To: m.From, Term: m.Term, Success: true})
 		return
 	}
-	c.send(Message{Kind: MsgPreVoteResponse, To: m.From})
+	refusal := Message{Kind: MsgPreVoteResponse, To: m.From}
+	if upToDate && free && c.role == Follower {
+		// Only our lease stands in the way: say when it runs out, so that
+		// the asker can ask again then rather than a whole election
+		// timeout later.
+		refusal.Match = uint64(max(c.cfg.ticksPerElection()-c.electionElapsed, 1))
+	}
+	c.send(refusal)
 }
 
 // onPreVoteResponse counts a pre-vote; a quorum starts the real election.
@@ -481,12 +497,18 @@ func (c *core) onPreVoteResponse(m Message) {
 		}
 	case c.role == PreCandidate && m.Success && m.Term == c.hs.Term+1:
 		c.onPreVote(m.From)
+	case c.role == PreCandidate && !m.Success && m.Match > 0 && !c.leaseRetry:
+		// Refused for a lease alone: ask again just after it ends.
+		c.leaseRetry = true
+		hb := c.cfg.heartbeatInterval
+		ticks := min(m.Match, uint64(c.cfg.ticksPerElection()))
+		c.out.ElectionTimer = time.Duration(ticks)*hb + time.Duration(c.rng.Int64N(int64(hb)))
 	}
 }
 
 func (c *core) onPreVote(from NodeID) {
 	c.votes[from] = true
-	if len(c.votes) >= c.quorum {
+	if c.countVoters(c.votes) >= c.quorum {
 		c.becomeCandidate(false)
 	}
 }

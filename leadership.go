@@ -16,6 +16,9 @@ type transferState struct {
 	to    NodeID
 	ticks int  // heartbeats since it began
 	told  bool // MsgTimeoutNow went out
+	// leaving: the leader began it because it was removed; nobody waits
+	// for its outcome, and the leader steps down however it ends.
+	leaving bool
 }
 
 // transferOutcome reports, through ready, how a transfer asked of this
@@ -36,7 +39,8 @@ func (c *core) onTransferLeadership(to NodeID) {
 	if to == None {
 		to = c.mostUpToDateFollower()
 	}
-	if c.progress[to] == nil {
+	if c.progress[to] == nil || !c.conf().isVoter(to) || (c.handover != nil && c.handover.leaving) {
+		// Not a voter, or this leader is leaving already.
 		c.out.Transfers = append(c.out.Transfers, transferOutcome{})
 		return
 	}
@@ -51,7 +55,7 @@ func (c *core) onTransferLeadership(to NodeID) {
 // the lowest id among equals, or None if there is none.
 func (c *core) mostUpToDateFollower() NodeID {
 	best := None
-	for _, f := range c.cfg.peers {
+	for _, f := range c.voters {
 		if pr := c.progress[f]; pr != nil && (best == None || pr.match > c.progress[best].match) {
 			best = f
 		}
@@ -61,11 +65,16 @@ func (c *core) mostUpToDateFollower() NodeID {
 
 // tellIfCaughtUp sends MsgTimeoutNow once the target holds the whole log.
 func (c *core) tellIfCaughtUp(f NodeID) {
-	t := c.handover
-	if t == nil || t.to != f || t.told || c.progress[f].match < c.log.lastIndex() {
+	t, pr := c.handover, c.progress[f]
+	if t == nil || t.to != f || t.told || pr == nil || pr.match < c.log.lastIndex() {
 		return
 	}
 	t.told = true
+	// The target will be elected without waiting out anyone's lease, and
+	// answers it sent before could renew ours: no lease for the rest of
+	// this leadership.
+	c.expireLease()
+	c.reads.noLease = true
 	c.send(Message{Kind: MsgTimeoutNow, To: f})
 }
 
@@ -82,11 +91,18 @@ func (c *core) transferTick() {
 // endLeadershipTransfer reports the transfer's outcome. Abandoned, the
 // leader takes the broadcasts it held back.
 func (c *core) endLeadershipTransfer(ok bool) {
-	if c.handover == nil {
+	t := c.handover
+	if t == nil {
 		return
 	}
 	c.handover = nil
-	c.out.Transfers = append(c.out.Transfers, transferOutcome{ok: ok})
+	if !t.leaving {
+		c.out.Transfers = append(c.out.Transfers, transferOutcome{ok: ok})
+	}
+	if c.role == Leader && t.leaving {
+		c.becomeFollower(c.hs.Term, None)
+		return
+	}
 	if c.role == Leader {
 		for _, e := range c.pending {
 			c.acceptBroadcast(e)

@@ -21,8 +21,13 @@ type steadyLoad struct {
 }
 
 func startLoad(c *cluster, stop <-chan struct{}) *steadyLoad {
+	return startLoadOn(c, stop, c.live()...)
+}
+
+// startLoadOn is startLoad on the nodes ids only.
+func startLoadOn(c *cluster, stop <-chan struct{}, ids ...raftlite.NodeID) *steadyLoad {
 	l := &steadyLoad{acked: map[string]uint64{}}
-	for _, id := range c.live() {
+	for _, id := range ids {
 		n := c.nodes[id]
 		l.wg.Go(func() {
 			for i := 0; ; i++ {

@@ -45,7 +45,8 @@ const (
 	MsgPreVoteRequest
 	// MsgPreVoteResponse answers a pre-vote request. Uses Success; a
 	// granted pre-vote carries the Term asked about, a refusal the
-	// responder's own term.
+	// responder's own term and, when only the responder's lease on its
+	// leader stood in the way, Match: the heartbeats until it ends.
 	MsgPreVoteResponse
 	// MsgReadIndex asks the leader to confirm that it still leads and
 	// to say its commit index, for a linearizable read (Raft thesis
@@ -147,7 +148,9 @@ const (
 	// EntryNoop is appended by a new leader so that entries of earlier terms
 	// commit promptly (Raft §5.4.2, §8). It is never delivered.
 	EntryNoop
-	// Membership-change entries will take the next value.
+	// EntryConfig changes the cluster's membership: Data is the new
+	// Membership, as MarshalBinary encodes it. It is never delivered.
+	EntryConfig
 )
 
 // Entry is one position of the replicated log. It is exported for

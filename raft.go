@@ -85,6 +85,11 @@ type Status struct {
 	// Followers is, on the leader, its view of each follower, by ID; nil
 	// on other nodes.
 	Followers []FollowerStatus
+	// Membership is the configuration in effect on this node (the latest
+	// in its log, committed or not), and MembershipIndex the index of the
+	// entry that set it (0: the bootstrap's, or one older than the log).
+	Membership      Membership
+	MembershipIndex uint64
 }
 
 // FollowerStatus is a leader's view of one follower.
@@ -161,6 +166,9 @@ type Node struct {
 
 	transferCalls   chan transferCall
 	transferWaiters []chan error // oldest first
+	changeCalls     chan changeCall
+	changeWaiters   map[uint64]chan error
+	lastChange      uint64
 
 	statusMu sync.Mutex
 	status   Status
@@ -232,6 +240,8 @@ func New(cfg Config) (n *Node, err error) {
 
 		readCalls:        make(chan readIndexCall),
 		transferCalls:    make(chan transferCall),
+		changeCalls:      make(chan changeCall),
+		changeWaiters:    map[uint64]chan error{},
 		readWaiters:      map[uint64]chan uint64{},
 		handed:           cfg.Applied,
 		deliveredChanged: make(chan struct{}),
@@ -388,6 +398,7 @@ func (n *Node) Status() Status {
 	defer n.statusMu.Unlock()
 	s := n.status
 	s.Followers = slices.Clone(s.Followers)
+	s.Membership = s.Membership.clone()
 	return s
 }
 
@@ -464,6 +475,8 @@ func (n *Node) run() {
 			n.takeRead(call)
 		case call := <-n.transferCalls:
 			n.takeTransfer(call)
+		case call := <-n.changeCalls:
+			n.takeChange(call)
 		case r := <-n.saved:
 			if !n.onSaved(r) {
 				return
@@ -592,6 +605,7 @@ func (n *Node) updateStatus() {
 		CommitIndex: c.commit, LastIndex: c.log.lastIndex(),
 		Delivered: n.app.delivered, Dropped: c.dropped, HeldEntries: c.log.lastIndex() + 1 - c.log.memFirst(),
 		Pending: len(c.pending), SnapshotIndex: c.snapshot.Index,
+		MembershipIndex: c.confIndex(),
 	}
 	n.statusMu.Lock()
 	was := n.status
@@ -603,6 +617,11 @@ func (n *Node) updateStatus() {
 	// The followers' array is reused from one update to the next; Status
 	// hands out copies.
 	now.Followers = n.followers(was.Followers[:0])
+	now.Membership = was.Membership
+	if c.confChanged || was.ID == None {
+		now.Membership = c.conf().clone()
+		c.confChanged = false
+	}
 	n.status = now
 	n.statusMu.Unlock()
 	n.metrics.setCore(c.stats)
@@ -632,7 +651,7 @@ func (n *Node) followers(dst []FollowerStatus) []FollowerStatus {
 	if c.role != Leader {
 		return nil
 	}
-	for _, id := range c.cfg.peers {
+	for _, id := range c.members {
 		if pr := c.progress[id]; pr != nil {
 			dst = append(dst, FollowerStatus{ID: id, Match: pr.match, Next: pr.next, Probing: pr.probing, LastContact: n.heard[id]})
 		}
@@ -654,8 +673,11 @@ func (n *Node) logChanges(was, now Status) {
 		}
 		n.log.Info("starting an election", "term", now.Term, "role", now.Role, "why", why, "index", now.LastIndex)
 	case now.Role == Follower && was.Role == Leader && now.Term == was.Term:
-		n.log.Info("stepping down", "term", now.Term, "role", now.Role, "was", was.Role,
-			"why", "heard from no quorum for an election timeout (check-quorum)")
+		why := "heard from no quorum for an election timeout (check-quorum)"
+		if !n.core.isVoter() {
+			why = "removed from the membership"
+		}
+		n.log.Info("stepping down", "term", now.Term, "role", now.Role, "was", was.Role, "why", why)
 	case now.Role == Leader && was.Role != Leader:
 		votes := slices.Sorted(maps.Keys(n.core.votes))
 		n.log.Info("won the election", "term", now.Term, "role", now.Role, "votes", votes, "index", now.LastIndex)

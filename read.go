@@ -38,7 +38,13 @@ type readState struct {
 	// leaseUntil is the tick before which, with lease reads on, a read is
 	// served without a round of its own.
 	leaseUntil int
-	acks       []uint64 // scratch for confirm
+	// noLease: this leader handed leadership over (MsgTimeoutNow); it
+	// holds no lease again until it is elected anew.
+	noLease bool
+	// leaseFrom is the first round that may extend the lease: none sent
+	// before the membership last changed.
+	leaseFrom uint64
+	acks      []uint64 // scratch for confirm
 }
 
 // readRequest is a read the leader serves: one of its own (from itself,
@@ -125,7 +131,7 @@ func (c *core) serveReads() {
 	if len(r.waiting) == 0 || c.log.term(c.commit) != c.hs.Term {
 		return
 	}
-	if c.quorum == 1 || c.leaseValid() || c.injected(bugReadWithoutConfirm) {
+	if (c.quorum == 1 && c.isVoter()) || c.leaseValid() || c.injected(bugReadWithoutConfirm) {
 		for _, q := range r.waiting {
 			c.answerRead(q, c.commit)
 		}
@@ -137,7 +143,8 @@ func (c *core) serveReads() {
 	}
 	c.startRound(r.waiting)
 	r.waiting, r.readSeq = nil, r.seq
-	for _, f := range c.cfg.peers {
+	c.confirmRounds() // a cluster whose only voter is this node
+	for _, f := range c.members {
 		if pr := c.progress[f]; pr != nil {
 			c.sendLogRequest(f, pr, nil)
 		}
@@ -158,14 +165,27 @@ func (c *core) onReadAck(pr *progress, seq uint64) {
 		return
 	}
 	pr.readAck = seq
+	c.confirmRounds()
+}
+
+// confirmRounds answers the reads of every round a quorum of the voters
+// (this node included, if it votes) has answered.
+func (c *core) confirmRounds() {
 	r := &c.reads
 	if len(r.rounds) == 0 {
 		return
 	}
 	// The highest round a quorum has answered, this node included.
-	r.acks = append(r.acks[:0], r.seq)
-	for _, p := range c.progress {
-		r.acks = append(r.acks, p.readAck)
+	r.acks = r.acks[:0]
+	for _, id := range c.voters {
+		if id == c.cfg.id {
+			r.acks = append(r.acks, r.seq)
+		} else if p := c.progress[id]; p != nil {
+			r.acks = append(r.acks, p.readAck)
+		}
+	}
+	if len(r.acks) < c.quorum {
+		return
 	}
 	slices.Sort(r.acks)
 	confirmed := r.acks[len(r.acks)-c.quorum]
@@ -176,7 +196,7 @@ func (c *core) onReadAck(pr *progress, seq uint64) {
 		for _, q := range round.reqs {
 			c.answerRead(q, round.index)
 		}
-		if c.cfg.leaseTicks > 0 {
+		if c.cfg.leaseTicks > 0 && round.seq >= r.leaseFrom {
 			r.leaseUntil = max(r.leaseUntil, round.tick+c.cfg.leaseTicks)
 		}
 	}
@@ -196,7 +216,7 @@ func (c *core) answerRead(q readRequest, index uint64) {
 // their election timeout passes (check-quorum), so none can have been
 // elected since.
 func (c *core) leaseValid() bool {
-	return c.cfg.leaseTicks > 0 && c.role == Leader && c.ticks < c.reads.leaseUntil
+	return c.cfg.leaseTicks > 0 && c.role == Leader && !c.reads.noLease && c.ticks < c.reads.leaseUntil
 }
 
 // expireLease ends the lease now: the driver saw its clock jump, or its
@@ -247,6 +267,6 @@ func (c *core) readsSteppedDown() {
 		keep(round.reqs)
 	}
 	keep(r.waiting)
-	r.rounds, r.waiting, r.leaseUntil = nil, nil, 0
+	r.rounds, r.waiting, r.leaseUntil, r.noLease = nil, nil, 0, false
 	r.readSeq, r.confirmed = 0, 0
 }

@@ -245,6 +245,7 @@ func (n *Node) flush(rd ready, election *time.Timer) {
 	}
 	n.answerReads(rd.Reads)
 	n.endTransfers(rd.Transfers)
+	n.endChanges(rd.ConfChanges)
 	b := n.pipe.next()
 	if b == nil {
 		return

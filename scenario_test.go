@@ -873,9 +873,15 @@ func TestBadInputIsCountedAndDroppedWithoutHarm(t *testing.T) {
 		stranger := c.net.Transport(99)
 		require.NoError(t, stranger.Start(99, c.peers, func(raftlite.Message) {}))
 		before := c.droppedTotal()
-		stranger.Send(raftlite.Message{Kind: raftlite.MsgVoteRequest, From: 99, To: f, Term: term + 5, LastIndex: huge, LastTerm: huge})
+		stranger.Send(raftlite.Message{Kind: raftlite.MsgVoteRequest, From: 99, To: f, Term: term + 5, LastIndex: 1, LastTerm: 1})
 		synctest.Wait()
 		assert.Equal(t, before+1, c.droppedTotal(), "a stranger's vote request via the network")
+		// One claiming a log ahead of ours is heard, for it may be a voter
+		// added by entries we lack; but the follower hears from its leader
+		// (check-quorum), so it ignores it, term and all.
+		stranger.Send(raftlite.Message{Kind: raftlite.MsgVoteRequest, From: 99, To: f, Term: term + 5, LastIndex: huge, LastTerm: huge})
+		synctest.Wait()
+		assert.Equal(t, term, c.nodes[f].Status().Term, "a stranger claiming a long log moved the term")
 		require.NoError(t, stranger.Close())
 
 		require.Equal(t, l, c.leader(), "bad input deposed the leader")

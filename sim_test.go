@@ -49,13 +49,13 @@ func TestSimulation(t *testing.T) {
 func runProfile(t *testing.T, seeds []uint64, opts simOptions) {
 	start := time.Now()
 	anyFailure := func(simResult) bool { return true } // one replayable seed is enough
-	taken, restored := simSnapshots.Load(), simRestores.Load()
+	taken, restored, changes := simSnapshots.Load(), simRestores.Load(), simConfChanges.Load()
 	steps, failures, results := runSeeds(seeds, opts, anyFailure)
 	for _, r := range failures {
 		t.Errorf("%s", r.failure)
 	}
-	t.Logf("%d seeds, %d steps, %d snapshots taken, %d restored, in %v", len(seeds), steps,
-		simSnapshots.Load()-taken, simRestores.Load()-restored, time.Since(start).Round(time.Millisecond))
+	t.Logf("%d seeds, %d steps, %d snapshots taken, %d restored, %d membership changes committed, in %v", len(seeds), steps,
+		simSnapshots.Load()-taken, simRestores.Load()-restored, simConfChanges.Load()-changes, time.Since(start).Round(time.Millisecond))
 	logRecovery(t, results)
 }
 
@@ -79,7 +79,7 @@ func logRecovery(t *testing.T, results []simResult) {
 
 // simSnapshots and simRestores count, across simulations, the snapshots
 // applications took and restored: the log shows the runs exercise them.
-var simSnapshots, simRestores atomic.Uint64
+var simSnapshots, simRestores, simConfChanges atomic.Uint64
 
 // seedRange returns the seeds 1..n.
 func seedRange(n int) []uint64 {
@@ -167,7 +167,8 @@ type simNode struct {
 	// lostLives: the lives whose messages still in flight were lost with
 	// the crash that ended them, as a kernel's send buffer may be.
 	lostLives map[int]bool
-	timer     int // bumped on every election timer change
+	timer     int  // bumped on every election timer change
+	joiner    bool // starts as no member: Config.Join
 
 	tr      *tracer // nil unless tracing
 	disk    *simDisk
@@ -182,7 +183,12 @@ type simNode struct {
 	lastCommit   uint64
 	delivered    uint64 // what the application was handed, as the checks saw it
 	maxTermHeard uint64 // the highest term of a message it took, or its own at start
-	quorumSeen   time.Duration
+	// linkedAt is when each node was last alive and linked to this one
+	// both ways; leaderSince when it began to lead leaderTerm.
+	linkedAt     []time.Duration
+	leaderSince  time.Duration
+	leaderTerm   uint64
+	leaderConf   uint64
 	reads        map[uint64]simRead // reads asked of this life, by id
 	checkedLen   uint64             // log matching verified up to here
 	checkedTerm  uint64
@@ -334,19 +340,21 @@ type swarm struct {
 	maxDelay         time.Duration
 	diskMax          time.Duration
 	clientGap        time.Duration
-	clientPause      float64 // chance that clients go quiet for a while after a broadcast
-	largePayloads    bool    // payloads up to maxEntryBytes, so that batches split
-	crashAfterSend   float64 // a leader crashes just after replicating, with this chance per request
-	crashInSave      float64 // a node crashes while a save is under way, with this chance per save
-	crashAfterVote   float64 // a voter crashes right after granting a vote
-	crashAfterCommit float64 // a leader crashes right after its commit index moved, before followers learn it
-	crashNewLeader   float64 // a new leader crashes soon after it is elected (leader churn)
-	snapshotEvery    uint64  // SnapshotEvery; 0: applications never snapshot
-	snapshotChance   float64 // an application also snapshots at a delivery with this chance
-	trailing         uint64  // TrailingEntries
-	snapshotFill     int     // up to this many bytes of padding per snapshot, so that transfers take chunks
-	lateSnapshotCopy float64 // a snapshot chunk is delivered again much later, with this chance
-	snapshotPerTick  int     // snapshotBytesPerTick: 0, or a cap that spreads a transfer over heartbeats
+	clientPause      float64       // chance that clients go quiet for a while after a broadcast
+	largePayloads    bool          // payloads up to maxEntryBytes, so that batches split
+	crashAfterSend   float64       // a leader crashes just after replicating, with this chance per request
+	crashInSave      float64       // a node crashes while a save is under way, with this chance per save
+	crashAfterVote   float64       // a voter crashes right after granting a vote
+	crashAfterCommit float64       // a leader crashes right after its commit index moved, before followers learn it
+	crashNewLeader   float64       // a new leader crashes soon after it is elected (leader churn)
+	snapshotEvery    uint64        // SnapshotEvery; 0: applications never snapshot
+	snapshotChance   float64       // an application also snapshots at a delivery with this chance
+	trailing         uint64        // TrailingEntries
+	snapshotFill     int           // up to this many bytes of padding per snapshot, so that transfers take chunks
+	lateSnapshotCopy float64       // a snapshot chunk is delivered again much later, with this chance
+	snapshotPerTick  int           // snapshotBytesPerTick: 0, or a cap that spreads a transfer over heartbeats
+	spares           int           // nodes beyond the first members, which start waiting to be added
+	changeGap        time.Duration // a leader is asked for a membership change about this often; 0: never
 	preVote          bool
 	checkQuorum      bool
 	leaseReads       bool
@@ -401,6 +409,12 @@ func newSwarm(s *sim.Scheduler, opts simOptions) swarm {
 		w.weights[faultElectionStorm] = 0
 	}
 	w.readGap = []time.Duration{5 * time.Millisecond, 30 * time.Millisecond}[s.Rand.IntN(2)]
+	if s.Chance(0.5) {
+		// Membership changes: leaders add, promote and remove members,
+		// among the first nodes and spares that start as non-members.
+		w.spares = s.Rand.IntN(3)
+		w.changeGap = []time.Duration{100 * time.Millisecond, 400 * time.Millisecond}[s.Rand.IntN(2)]
+	}
 	w.snapshotEvery = []uint64{0, 4, 16, 64}[s.Rand.IntN(4)]
 	if w.snapshotEvery > 0 {
 		w.snapshotChance = []float64{0, 0.02}[s.Rand.IntN(2)]
@@ -449,9 +463,10 @@ func runSimulation(seed uint64, opts simOptions) (res simResult) {
 	}
 	size := sizes[seed%uint64(len(sizes))]
 	s := sim.New(seed)
+	swarm := newSwarm(s, opts)
 	c := &simCluster{
-		seed: seed, opts: opts, s: s, swarm: newSwarm(s, opts),
-		nodes: make([]*simNode, size+1), leaders: map[uint64]NodeID{}, once: map[fingerprint]uint64{},
+		seed: seed, opts: opts, s: s, swarm: swarm,
+		nodes: make([]*simNode, size+swarm.spares+1), leaders: map[uint64]NodeID{}, once: map[fingerprint]uint64{},
 		lastFrom: map[NodeID]fingerprint{}, acked: map[string]uint64{}, logAt: map[[2]uint64][2]any{}, trace: opts.trace,
 		probes: map[string]time.Duration{},
 	}
@@ -470,13 +485,14 @@ func runSimulation(seed uint64, opts simOptions) (res simResult) {
 	if c.swarm.leaseReads {
 		c.cc.leaseTicks = leaseTicks(simElection, simHeartbeat)
 	}
-	for i := 1; i <= size; i++ {
-		c.nodes[i] = &simNode{id: NodeID(i)}
+	for i := 1; i < len(c.nodes); i++ {
+		c.nodes[i] = &simNode{id: NodeID(i), joiner: i > size}
 		c.restart(c.nodes[i])
 	}
 	c.tracef("swarm %+v", c.swarm)
 	c.scheduleClients()
 	c.scheduleReads()
+	c.scheduleChanges()
 	c.scheduleChaos()
 	defer func() {
 		if p := recover(); p != nil {
@@ -516,6 +532,11 @@ func runSimulation(seed uint64, opts simOptions) (res simResult) {
 	if c.failure == "" && !s.RunUntil(simChaos+simSettle, func() bool { return c.stepChecked() || c.converged() }) {
 		c.fail(checkLiveness, "no convergence within %v after the faults stopped", simSettle)
 	}
+	if c.check == checkLiveness {
+		for _, n := range c.nodes[1:] {
+			c.failure += fmt.Sprintf("node %d: clients %d reads %d delivered %d\n", n.id, len(n.clientSeqs), len(n.reads), n.app.delivered)
+		}
+	}
 	c.checkRecovery()
 	c.checkAcknowledged()
 	return simResult{check: c.check, failure: c.failure}
@@ -534,8 +555,9 @@ func (c *simCluster) fail(check, format string, args ...any) {
 func (c *simCluster) describe() string {
 	var b strings.Builder
 	for _, n := range c.nodes[1:] {
-		fmt.Fprintf(&b, "  node %d alive=%v term=%d role=%v leader=%d commit=%d last=%d pending=%d\n",
-			n.id, n.alive, n.core.hs.Term, n.core.role, n.core.leader, n.core.commit, n.core.log.lastIndex(), len(n.core.pending))
+		fmt.Fprintf(&b, "  node %d alive=%v term=%d role=%v leader=%d commit=%d last=%d pending=%d membership=%v@%d\n",
+			n.id, n.alive, n.core.hs.Term, n.core.role, n.core.leader, n.core.commit, n.core.log.lastIndex(), len(n.core.pending),
+			n.core.conf().Members, n.core.confIndex())
 	}
 	return b.String()
 }
@@ -551,11 +573,22 @@ func (c *simCluster) tracePrefix(b []byte) []byte {
 	return fmt.Appendf(b, "%10v step %6d: ", c.s.Now(), c.s.Steps())
 }
 
-// converged: everyone is alive, agrees on the log and has committed and
-// delivered all of it, and no client broadcast is left pending.
+// converged: every member (of the membership the furthest node committed)
+// is alive, agrees on the log and has committed and delivered all of it,
+// and has no client broadcast or read left pending. Nodes that are not
+// members hear nothing more, and what they were asked waits for ever.
 func (c *simCluster) converged() bool {
 	ref := c.nodes[1].core
 	for _, n := range c.nodes[1:] {
+		if n.core.commit > ref.commit {
+			ref = n.core
+		}
+	}
+	members := ref.confAsOf(ref.commit)
+	for _, n := range c.nodes[1:] {
+		if _, member := members.member(n.id); !member {
+			continue
+		}
 		if !n.alive || len(n.clientSeqs) > 0 || len(n.reads) > 0 || n.core.commit != n.core.log.lastIndex() ||
 			n.core.log.lastIndex() != ref.log.lastIndex() || n.core.commit == 0 || n.app.delivered < n.core.commit {
 			return false
@@ -585,6 +618,9 @@ func (c *simCluster) restart(n *simNode) {
 	n.disk.hs = hs
 	cc := c.cc
 	cc.id = n.id
+	if n.joiner {
+		cc.bootstrap = Membership{Members: []Member{}} // Config.Join
+	}
 	n.core = newCore(cc, hs, boot, rand.New(rand.NewPCG(c.seed, uint64(n.id)<<32|uint64(n.life))))
 	n.tr = newTracer(c.trace, n.id, c.tracePrefix)
 	n.pipe, n.sink = savePipeline{}, snapshotSlot{}
@@ -603,7 +639,7 @@ func (c *simCluster) restart(n *simNode) {
 	n.lastCommit, n.checkedLen, n.checkedTerm = 0, 0, 0
 	n.clientSeqs = map[uint64]string{}
 	n.reads = map[uint64]simRead{}
-	n.maxTermHeard, n.quorumSeen = hs.Term, c.s.Now()
+	n.maxTermHeard, n.leaderSince = hs.Term, 0
 	c.tracef("node %d starts, life %d, term %d, log %d, applied %d", n.id, n.life, hs.Term, n.core.log.lastIndex(), applied)
 	if c.s.Now() > simChaos {
 		c.healed() // a late crash's restart: the last fault heals now
@@ -912,6 +948,11 @@ func (c *simCluster) send(m Message) {
 		c.s.After(c.s.Between(simHeartbeat, 2*simElection), func() {
 			if c.net.Linked(int(m.From), int(m.To)) {
 				deliver()
+				if c.s.Now() > simChaos {
+					// A fault that outlived the storm: recovery counts
+					// from here (it may pass for a live leader's word).
+					c.healed()
+				}
 			}
 		})
 	}
@@ -965,6 +1006,47 @@ func (c *simCluster) scheduleReads() {
 		c.afterEvent(n)
 	}
 	c.s.After(15*time.Millisecond, ask)
+}
+
+// scheduleChanges asks the leader, every so often during the storm, to
+// add, promote or remove a member, at random: many are refused (a change
+// in progress), which is part of what is tested.
+func (c *simCluster) scheduleChanges() {
+	if c.swarm.changeGap == 0 {
+		return
+	}
+	var change func()
+	change = func() {
+		if c.s.Now() >= simChaos {
+			return
+		}
+		c.s.After(c.s.Between(c.swarm.changeGap/2, c.swarm.changeGap*3/2), change)
+		if l := c.leader(); l != nil {
+			c.changeMembership(l)
+		}
+	}
+	c.s.After(c.s.Between(0, c.swarm.changeGap), change)
+}
+
+// changeMembership asks leader l to add, promote or remove a member, at
+// random.
+func (c *simCluster) changeMembership(l *simNode) {
+	{
+		id := NodeID(1 + c.s.Rand.IntN(len(c.nodes)-1))
+		ch := confChange{member: Member{ID: id}}
+		x, member := l.core.conf().member(id)
+		switch {
+		case !member:
+			ch.kind = []changeKind{changeAddVoter, changeAddLearner}[c.s.Rand.IntN(2)]
+		case x.Learner && c.s.Chance(0.5):
+			ch.kind = changeAddVoter
+		default:
+			ch.kind = changeRemove
+		}
+		c.tracef("node %d asked for membership change %v of %d", l.id, ch.kind, id)
+		l.core.onChangeMembership(ch)
+		c.afterEvent(l)
+	}
 }
 
 // healed: the last fault is over now. A broadcast at every live node

@@ -54,7 +54,7 @@ func (c *simCluster) checkCommits(n *simNode) {
 			}
 			continue
 		}
-		if !c.checkDurable(i, e.Term) {
+		if !c.checkDurable(n, i, e.Term) {
 			return
 		}
 		if e.Kind == EntryData {
@@ -76,6 +76,9 @@ func (c *simCluster) checkCommits(n *simNode) {
 			if at, probe := c.probes[string(e.Data)]; probe && at >= c.lastFault && c.recovery == 0 {
 				c.recovery = max(c.s.Now()-c.lastFault, time.Nanosecond)
 			}
+		}
+		if e.Kind == EntryConfig {
+			simConfChanges.Add(1)
 		}
 		c.committed = append(c.committed, fp)
 		c.terms = append(c.terms, e.Term)
@@ -116,16 +119,18 @@ func (c *simCluster) checkSavedCommit(n *simNode) {
 	}
 }
 
-// checkDurable: when index i first commits, a majority of disks hold it.
-func (c *simCluster) checkDurable(i, term uint64) bool {
+// checkDurable: when index i first commits (on n, its leader), a majority
+// of the disks of the voters of n's membership hold it.
+func (c *simCluster) checkDurable(n *simNode, i, term uint64) bool {
 	holders := 0
-	for _, m := range c.nodes[1:] {
-		if m.disk.covers(i, term) {
+	for _, id := range n.core.voters {
+		if c.nodes[id].disk.covers(i, term) {
 			holders++
 		}
 	}
-	if quorum := (len(c.nodes)-1)/2 + 1; holders < quorum {
-		c.fail(checkDurableQuorum, "index %d (term %d) committed while only %d disks hold it, fewer than %d", i, term, holders, quorum)
+	if quorum := len(n.core.voters)/2 + 1; holders < quorum {
+		c.fail(checkDurableQuorum, "index %d (term %d) committed while only %d voters' disks of %v hold it, fewer than %d",
+			i, term, holders, n.core.voters, quorum)
 		return false
 	}
 	return true
@@ -212,6 +217,15 @@ func (c *simCluster) checkNode(n *simNode) {
 			c.tracef("node %d leads term %d", n.id, co.hs.Term)
 			if c.s.Now() < simChaos && c.s.Chance(c.swarm.crashNewLeader) {
 				c.crashSoon(n, 30*time.Millisecond, 300*time.Millisecond, "soon after its election")
+			}
+			if c.s.Now() < simChaos && c.swarm.changeGap > 0 && c.s.Chance(0.3) {
+				// A change asked of a leader that has committed nothing
+				// of its own yet: it must wait (Ongaro, raft-dev, 2015).
+				c.s.After(0, func() {
+					if n.alive && n.core.role == Leader {
+						c.changeMembership(n)
+					}
+				})
 			}
 			for i := max(co.log.offset, 1); i <= uint64(len(c.committed)); i++ {
 				if co.log.term(i) != c.terms[i-1] && (i > co.log.offset || co.log.offsetTerm != 0) {
@@ -306,36 +320,55 @@ func (c *simCluster) checkReads(n *simNode, done []readDone) {
 // they grant), or from its leader handing over (MsgTimeoutNow, the next
 // term). A cluster of one needs nobody's word.
 func (c *simCluster) checkPreVote(n *simNode) {
-	if c.swarm.preVote && len(c.nodes) > 2 && n.core.hs.Term > n.maxTermHeard {
+	alone := len(n.core.voters) == 1 && n.core.isVoter()
+	if c.swarm.preVote && !alone && n.core.hs.Term > n.maxTermHeard {
 		c.fail(checkPreVote, "node %d is in term %d, but heard of none above %d", n.id, n.core.hs.Term, n.maxTermHeard)
 	}
 }
 
-// checkLeaderQuorum: with check-quorum, a leader that cannot reach a quorum
-// (live nodes linked to it both ways, itself included) steps down within an
-// election timeout, give or take the heartbeats it is counted in.
+// checkLeaderQuorum: with check-quorum, a leader steps down once it cannot
+// have heard from a quorum of its voters for an election timeout (give or
+// take the heartbeats it counts in): when fewer than a quorum, itself
+// included, were alive and linked to it both ways at any moment of that
+// window. (Partitions that shift can leave no moment with a quorum linked
+// while the leader hears from one over the window: that is no failure.)
 func (c *simCluster) checkLeaderQuorum() {
 	if !c.swarm.checkQuorum {
 		return
 	}
 	now := c.s.Now()
-	quorum := (len(c.nodes)-1)/2 + 1
 	for _, n := range c.nodes[1:] {
-		if !n.alive {
+		if n.linkedAt == nil {
+			n.linkedAt = make([]time.Duration, len(c.nodes))
+		}
+		for _, m := range c.nodes[1:] {
+			if n.alive && m.alive && (m == n || (c.net.Linked(int(n.id), int(m.id)) && c.net.Linked(int(m.id), int(n.id)))) {
+				n.linkedAt[m.id] = now
+			}
+		}
+	}
+	window := simElection + 3*simHeartbeat
+	for _, n := range c.nodes[1:] {
+		if !n.alive || n.core.role != Leader {
+			continue
+		}
+		if n.leaderSince == 0 || n.leaderTerm != n.core.hs.Term || n.leaderConf != n.core.confIndex() {
+			// A new leadership, or new voters to hear from: the window
+			// starts again.
+			n.leaderSince, n.leaderTerm, n.leaderConf = now, n.core.hs.Term, n.core.confIndex()
+		}
+		if now-n.leaderSince <= window {
 			continue
 		}
 		reach := 0
-		for _, m := range c.nodes[1:] {
-			if m.alive && (m == n || (c.net.Linked(int(n.id), int(m.id)) && c.net.Linked(int(m.id), int(n.id)))) {
+		for _, id := range n.core.voters {
+			if now-n.linkedAt[id] <= window {
 				reach++
 			}
 		}
-		if reach >= quorum || n.core.role != Leader {
-			n.quorumSeen = now
-			continue
-		}
-		if cut := now - n.quorumSeen; cut > simElection+3*simHeartbeat {
-			c.fail(checkQuorumLeader, "node %d still leads term %d, cut off from a quorum for %v", n.id, n.core.hs.Term, cut)
+		if reach < n.core.quorum {
+			c.fail(checkQuorumLeader, "node %d still leads term %d, though only %d of its voters %v could reach it in the last %v",
+				n.id, n.core.hs.Term, reach, n.core.voters, window)
 			return
 		}
 	}

@@ -22,7 +22,9 @@ type SnapshotMeta struct {
 	// the same table. Without it a broadcast retried across a compaction
 	// would be appended twice.
 	Sessions []BroadcastID `msgpack:"s,omitempty"`
-	// Membership change will add the cluster configuration as of Index.
+	// Membership is the cluster's configuration as of Index; nil in
+	// snapshots of a cluster that never changed its membership.
+	Membership *Membership `msgpack:"c,omitempty"`
 }
 
 // SnapshotSink receives the data of a snapshot being stored. Nothing of it
@@ -42,6 +44,10 @@ var errSinkDone = errors.New("raftlite: snapshot sink already closed or aborted"
 
 func cloneSnapshotMeta(m SnapshotMeta) SnapshotMeta {
 	m.Sessions = append([]BroadcastID(nil), m.Sessions...)
+	if m.Membership != nil {
+		conf := m.Membership.clone()
+		m.Membership = &conf
+	}
 	return m
 }
 

@@ -70,7 +70,8 @@ func (c *core) snapshotMeta(index uint64) (SnapshotMeta, bool) {
 	if index > c.commit || index < c.log.offset || index <= c.snapshot.Index {
 		return SnapshotMeta{}, false
 	}
-	meta := SnapshotMeta{Index: index, Term: c.log.term(index), Sessions: c.sessionsAtCommit()}
+	conf := c.confAsOf(index).clone()
+	meta := SnapshotMeta{Index: index, Term: c.log.term(index), Sessions: c.sessionsAtCommit(), Membership: &conf}
 	if c.injected(bugSnapshotWithoutSessions) {
 		meta.Sessions = nil
 	}
@@ -106,6 +107,7 @@ func (c *core) compactBehind(index uint64) {
 		return
 	}
 	c.log.compact(through)
+	c.forgetConfs(through)
 	c.out.Compact = max(c.out.Compact, through)
 }
 
@@ -194,6 +196,12 @@ func (c *core) installSnapshot(meta SnapshotMeta) {
 		return
 	}
 	c.log.restartAfter(meta.Index, meta.Term)
+	if meta.Membership != nil {
+		c.setConfs([]confAt{{index: meta.Index, conf: meta.Membership.clone()}})
+	} else {
+		c.setConfs(c.confs[:1]) // a cluster that never changed: the bootstrap's
+	}
+	c.confChanged = true
 	c.sessions = sessionsFrom(meta.Sessions)
 	c.sessionUndo = c.sessionUndo[:0]
 	c.stableIndex = meta.Index

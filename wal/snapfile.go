@@ -24,7 +24,7 @@ import (
 // the sink is closed, so the data's length and CRC trail it. See FORMAT.md.
 const (
 	snapMagic   = "RLSNAP"
-	snapVersion = 1
+	snapVersion = 2 // 1: no membership; still read
 
 	snapHeaderLen  = len(snapMagic) + 1 + 4 + 4
 	snapTrailerLen = 8 + 4
@@ -64,6 +64,11 @@ func encodeSnapshotHeader(meta *raftlite.SnapshotMeta) ([]byte, error) {
 		m = binary.AppendUvarint(m, uint64(s.Origin))
 		m = binary.AppendUvarint(m, s.Incarnation)
 		m = binary.AppendUvarint(m, s.Seq)
+	}
+	if meta.Membership != nil {
+		conf, _ := meta.Membership.MarshalBinary()
+		m = binary.AppendUvarint(m, uint64(len(conf)))
+		m = append(m, conf...)
 	}
 	if len(m) > maxMetaLen {
 		return nil, fmt.Errorf("wal: snapshot metadata of %d bytes exceeds the limit of %d", len(m), maxMetaLen)
@@ -110,7 +115,7 @@ func readSnapshotLayout(f file) (snapshotLayout, error) {
 	if err := readFull(f, h, 0); err != nil {
 		return lay, err
 	}
-	if string(h[:len(snapMagic)]) != snapMagic || h[len(snapMagic)] != snapVersion {
+	if v := h[len(snapMagic)]; string(h[:len(snapMagic)]) != snapMagic || (v != snapVersion && v != 1) {
 		return lay, fmt.Errorf("%w: not a snapshot file of version %d", errSnapshotDamaged, snapVersion)
 	}
 	metaLen := binary.LittleEndian.Uint32(h[len(snapMagic)+1:])
@@ -164,6 +169,17 @@ func decodeSnapshotMeta(m []byte) (raftlite.SnapshotMeta, error) {
 			return meta, fmt.Errorf("%w: malformed session %d", errSnapshotDamaged, i)
 		}
 		s.Origin = raftlite.NodeID(origin)
+	}
+	if len(m) != 0 {
+		n, rest, ok := uvarint(m)
+		if !ok || n != uint64(len(rest)) {
+			return meta, fmt.Errorf("%w: malformed membership", errSnapshotDamaged)
+		}
+		var conf raftlite.Membership
+		if err := conf.UnmarshalBinary(rest); err != nil {
+			return meta, fmt.Errorf("%w: %w", errSnapshotDamaged, err)
+		}
+		meta.Membership, m = &conf, nil
 	}
 	if len(m) != 0 {
 		return meta, fmt.Errorf("%w: %d bytes after the metadata", errSnapshotDamaged, len(m))

@@ -79,9 +79,13 @@ func testSnapshotRoundTrip(t tb, p raftlite.Persister, reopen func() raftlite.Pe
 	hs := raftlite.HardState{Term: 3, VotedFor: 1, Incarnation: 1, Commit: 20}
 	save(t, p, &hs, Entries(1, 30, 3))
 	sessions := []raftlite.BroadcastID{{Origin: 1, Incarnation: 1, Seq: 7}, {Origin: 2, Incarnation: 5, Seq: 1}, {Origin: 3, Incarnation: 2, Seq: 1 << 40}}
-	big := &snapshot{meta: raftlite.SnapshotMeta{Index: 20, Term: 3, Sessions: slices.Clone(sessions)}, size: 16<<20 + 13, seed: 1}
+	conf := raftlite.Membership{Members: []raftlite.Member{{ID: 1, Addr: "a"}, {ID: 2}, {ID: 7, Addr: "g", Learner: true, Promote: true}}}
+	big := &snapshot{meta: raftlite.SnapshotMeta{Index: 20, Term: 3, Sessions: slices.Clone(sessions), Membership: &conf}, size: 16<<20 + 13, seed: 1}
 	meta := big.meta
 	meta.Sessions = slices.Clone(sessions)
+	confCopy := conf
+	confCopy.Members = slices.Clone(conf.Members)
+	meta.Membership = &confCopy
 	sink, err := p.CreateSnapshot(meta)
 	if err != nil {
 		t.Fatalf("CreateSnapshot: %v", err)

@@ -89,6 +89,9 @@ func appendSnapshotMeta(b []byte, meta *raftlite.SnapshotMeta) []byte {
 	if len(meta.Sessions) != 0 {
 		n++
 	}
+	if meta.Membership != nil {
+		n++
+	}
 	b = appendMapLen(b, n)
 	b = appendUint(append(b, 0xa1, 'i'), meta.Index)
 	b = appendUint(append(b, 0xa1, 't'), meta.Term)
@@ -99,6 +102,40 @@ func appendSnapshotMeta(b []byte, meta *raftlite.SnapshotMeta) []byte {
 			b = appendUint(append(b, 0xa1, 'o'), uint64(s.Origin))
 			b = appendUint(append(b, 0xa1, 'n'), s.Incarnation)
 			b = appendUint(append(b, 0xa1, 'q'), s.Seq)
+		}
+	}
+	if meta.Membership != nil {
+		b = appendMembership(append(b, 0xa1, 'c'), meta.Membership)
+	}
+	return b
+}
+
+// appendMembership appends a Membership as reflective msgpack would: a map
+// whose "m" is the members, each a map with its omitempty fields.
+func appendMembership(b []byte, m *raftlite.Membership) []byte {
+	b = appendMapLen(b, 1)
+	b = append(b, 0xa1, 'm')
+	if m.Members == nil {
+		return append(b, 0xc0)
+	}
+	b = appendArrayLen(b, len(m.Members))
+	for _, x := range m.Members {
+		n := 1
+		for _, set := range [...]bool{x.Addr != "", x.Learner, x.Promote} {
+			if set {
+				n++
+			}
+		}
+		b = appendMapLen(b, n)
+		b = appendUint(append(b, 0xa1, 'i'), uint64(x.ID))
+		if x.Addr != "" {
+			b = appendStr(append(b, 0xa1, 'a'), x.Addr)
+		}
+		if x.Learner {
+			b = appendBool(append(b, 0xa1, 'l'), true)
+		}
+		if x.Promote {
+			b = appendBool(append(b, 0xa1, 'p'), true)
 		}
 	}
 	return b
@@ -303,6 +340,8 @@ func (d *decoder) snapshotMeta() (*raftlite.SnapshotMeta, error) {
 			meta.Term, err = d.uint()
 		case "s":
 			meta.Sessions, err = d.sessions()
+		case "c":
+			meta.Membership, err = d.membership()
 		default:
 			err = d.skip(0)
 		}
@@ -311,6 +350,85 @@ func (d *decoder) snapshotMeta() (*raftlite.SnapshotMeta, error) {
 		}
 	}
 	return meta, nil
+}
+
+// minMemberBytes is the least a member takes encoded: a map of one key
+// and a fixint.
+const minMemberBytes = 4
+
+func (d *decoder) membership() (*raftlite.Membership, error) {
+	if len(d.b) > 0 && d.b[0] == 0xc0 {
+		d.b = d.b[1:]
+		return nil, nil
+	}
+	n, err := d.mapLen()
+	if err != nil {
+		return nil, err
+	}
+	m := &raftlite.Membership{}
+	for range n {
+		key, err := d.raw()
+		if err != nil {
+			return nil, err
+		}
+		if string(key) != "m" {
+			if err := d.skip(0); err != nil {
+				return nil, err
+			}
+			continue
+		}
+		if len(d.b) > 0 && d.b[0] == 0xc0 {
+			d.b = d.b[1:]
+			continue
+		}
+		k, err := d.arrayLen()
+		if err != nil {
+			return nil, err
+		}
+		m.Members = make([]raftlite.Member, 0, min(k, len(d.b)/minMemberBytes+1))
+		for range k {
+			x, err := d.member()
+			if err != nil {
+				return nil, err
+			}
+			m.Members = append(m.Members, x)
+		}
+	}
+	return m, nil
+}
+
+func (d *decoder) member() (raftlite.Member, error) {
+	var x raftlite.Member
+	n, err := d.mapLen()
+	if err != nil {
+		return x, err
+	}
+	for range n {
+		key, err := d.raw()
+		if err != nil {
+			return x, err
+		}
+		switch string(key) {
+		case "i":
+			var v uint64
+			v, err = d.uint()
+			x.ID = raftlite.NodeID(v)
+		case "a":
+			var s []byte
+			s, err = d.raw()
+			x.Addr = string(s)
+		case "l":
+			x.Learner, err = d.bool()
+		case "p":
+			x.Promote, err = d.bool()
+		default:
+			err = d.skip(0)
+		}
+		if err != nil {
+			return x, err
+		}
+	}
+	return x, nil
 }
 
 func (d *decoder) sessions() ([]raftlite.BroadcastID, error) {

@@ -91,6 +91,11 @@ func TestMessageEdgeCases(t *testing.T) {
 		"max values": {Kind: 255, From: ^raftlite.NodeID(0), To: ^raftlite.NodeID(0), Term: ^uint64(0),
 			Success: true, Match: 1 << 32, HintTerm: 1<<16 - 1, ReadSeq: ^uint64(0), Incarnation: 1 << 60, Transfer: true},
 		"many entries": {Entries: make([]raftlite.Entry, 70000)},
+		"membership": {Kind: raftlite.MsgSnapshot, Snapshot: &raftlite.SnapshotMeta{Index: 9, Term: 2,
+			Membership: &raftlite.Membership{Members: []raftlite.Member{
+				{ID: 1, Addr: "a:1"}, {ID: 2, Learner: true}, {ID: 300, Addr: "b", Learner: true, Promote: true}}}}},
+		"empty membership": {Kind: raftlite.MsgSnapshot, Snapshot: &raftlite.SnapshotMeta{Index: 9, Term: 2,
+			Membership: &raftlite.Membership{}}},
 		"bin16 and bin32": {Entries: []raftlite.Entry{
 			{Data: bytes.Repeat([]byte{1}, 300)}, {Data: bytes.Repeat([]byte{2}, 70000)}}},
 	}

@@ -1,0 +1,129 @@
+package raftlite_test
+
+import (
+	"fmt"
+	"testing"
+	"time"
+
+	"github.com/raftlite/raftlite"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+)
+
+// join starts node id as a node that is not yet a member (Config.Join).
+func (c *cluster) join(id raftlite.NodeID) {
+	c.t.Helper()
+	c.ids = append(c.ids, id)
+	c.peers[id] = fmt.Sprintf("node-%d", id)
+	c.persisters[id] = raftlite.NewMemoryPersister()
+	configure := c.configure
+	c.configure = func(cfg *raftlite.Config) {
+		if configure != nil {
+			configure(cfg)
+		}
+		cfg.Join = cfg.ID == id || cfg.Join
+	}
+	c.start(id)
+	c.configure = configure
+}
+
+// change makes a membership change on the leader, retrying while the
+// previous one is in progress.
+func (c *cluster) change(ch raftlite.MembershipChange) {
+	c.t.Helper()
+	for range 100 {
+		l := c.leader()
+		ctx, cancel := contextWithTimeout(10 * time.Second)
+		err := c.nodes[l].ChangeMembership(ctx, ch)
+		cancel()
+		if err == nil {
+			return
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	c.t.Fatalf("membership change %+v never went through", ch)
+}
+
+// voters returns the voters of the leader's configuration.
+func (c *cluster) voters() []raftlite.NodeID {
+	var ids []raftlite.NodeID
+	for _, m := range c.nodes[c.leader()].Status().Membership.Members {
+		if !m.Learner {
+			ids = append(ids, m.ID)
+		}
+	}
+	return ids
+}
+
+// TestGrowThreeToFiveAndShrinkBackUnderLoad: under steady broadcasts from
+// the first three nodes, two nodes join and become voters (each a learner
+// until it caught up); then, under broadcasts from the two new ones, two of
+// the first three, the leader among them, are removed. No broadcast fails
+// or commits twice, and the members that remain deliver one log.
+func TestGrowThreeToFiveAndShrinkBackUnderLoad(t *testing.T) {
+	scenario(t, func(t *testing.T) {
+		c := newCluster(t, 3, 51)
+		c.leader()
+		stop := make(chan struct{})
+		grow := startLoad(c, stop)
+		time.Sleep(100 * time.Millisecond)
+		for _, id := range []raftlite.NodeID{4, 5} {
+			c.join(id)
+			c.change(raftlite.MembershipChange{Op: raftlite.AddVoter, ID: id, Addr: c.peers[id]})
+		}
+		assert.Equal(t, []raftlite.NodeID{1, 2, 3, 4, 5}, c.voters())
+		time.Sleep(100 * time.Millisecond)
+		close(stop)
+		grow.wg.Wait()
+
+		first := c.leader()
+		other := without([]raftlite.NodeID{1, 2, 3}, first)[0]
+		stop = make(chan struct{})
+		shrink := startLoadOn(c, stop, 4, 5)
+		time.Sleep(100 * time.Millisecond)
+		for _, id := range []raftlite.NodeID{other, first} {
+			c.change(raftlite.MembershipChange{Op: raftlite.Remove, ID: id})
+		}
+		assert.NotContains(t, c.voters(), first)
+		assert.Len(t, c.voters(), 3)
+		time.Sleep(200 * time.Millisecond)
+		close(stop)
+		shrink.wg.Wait()
+
+		c.stop(first)
+		c.stop(other)
+		c.settle()
+		_, at := c.checkLog()
+		for _, load := range []*steadyLoad{grow, shrink} {
+			for msg, idx := range load.acked {
+				require.Contains(t, at, msg)
+				require.Equal(t, idx, at[msg].Index, "%q", msg)
+			}
+		}
+		t.Logf("%d broadcasts while growing, longest pause in commits %v; %d while shrinking, longest pause %v",
+			len(grow.acked), grow.longestPause(), len(shrink.acked), shrink.longestPause())
+	})
+}
+
+// TestRemovedNodeCannotDeposeTheLeader: a removed node keeps running, hears
+// nothing more and stands for election again and again; the members ignore
+// it, and the leader stays.
+func TestRemovedNodeCannotDeposeTheLeader(t *testing.T) {
+	scenario(t, func(t *testing.T) {
+		c := newClusterWith(t, 3, 52, withoutPreVoteOrCheckQuorum) // no pre-vote: it would raise its term
+		l := c.leader()
+		gone := without(c.ids, l)[0]
+		c.change(raftlite.MembershipChange{Op: raftlite.Remove, ID: gone})
+		term := c.nodes[l].Status().Term
+		time.Sleep(3 * time.Second)
+		c.mu.Lock()
+		rest := without(c.ids, gone)
+		c.mu.Unlock()
+		assert.Equal(t, l, c.leaderAmong(rest))
+		assert.Equal(t, term, c.nodes[l].Status().Term, "the removed node's elections deposed nobody")
+		assert.Greater(t, c.nodes[gone].Status().Term, term, "the removed node kept standing")
+		c.stop(gone)
+		idx := c.broadcast(rest[0], "after")
+		c.waitDeliveredIndex(idx)
+	})
+}
