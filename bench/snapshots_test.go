@@ -146,7 +146,10 @@ func TestSnapshotLoadRestoresTheFollower(t *testing.T) {
 	assert.Greater(t, res.Taken[1].Index, res.Taken[0].Index)
 	assert.Greater(t, res.Sent.Index, res.Taken[1].Index)
 	f := res.Follower - 1
-	assert.Equal(t, res.Sent.Index, c.nodes[f].Status().SnapshotIndex)
+	// From the leader's snapshot, or, if leadership moved meanwhile (a
+	// loaded machine can delay heartbeats past check-quorum), from the
+	// one the other node took past the same point.
+	assert.Greater(t, c.nodes[f].Status().SnapshotIndex, res.Taken[1].Index)
 	assert.EqualValues(t, snapshotHeader+state, c.apps[f].state().lastBytes, "restored whole")
 }
 

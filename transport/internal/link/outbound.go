@@ -35,7 +35,7 @@ func (e *Engine) runWriter(p *peer) {
 			return // shut down
 		}
 		e.stats.connects.Add(1)
-		e.log.Debug("connected to peer", "peer", uint64(p.id), "addr", p.addr)
+		e.log.Info("connected to peer", "peer", uint64(p.id), "addr", p.addr)
 		err := e.pump(p, oc)
 		e.drop(oc.c)
 		if e.ctx.Err() != nil {
