@@ -108,7 +108,9 @@ type Config struct {
 	// one). Each line is one Write, so Nodes may share a writer that takes
 	// concurrent Writes, as os.Stderr does. Off (nil), it costs a nil
 	// check per event; on, a line's formatting and Write on the node's
-	// event loop: it is for learning and debugging, not production.
+	// event loop: it is for learning and debugging, not production. When
+	// Trace is nil and Logger takes Debug, the same lines go to Logger,
+	// at Debug.
 	Trace io.Writer
 	// RandSeed seeds the election timer's randomness; 0 picks one.
 	RandSeed uint64

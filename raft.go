@@ -217,7 +217,7 @@ func New(cfg Config) (n *Node, err error) {
 	n = &Node{
 		cfg:        cfg,
 		log:        cfg.Logger.With("node", cfg.ID),
-		tr:         newTracer(cfg.Trace, cfg.ID, nil),
+		tr:         newTracer(traceWriter(&cfg), cfg.ID, nil),
 		core:       newCore(cfg.coreConfig(), hs, boot, rand.New(rand.NewPCG(seed, uint64(cfg.ID)))),
 		transport:  cfg.Transport,
 		persister:  cfg.Persister,

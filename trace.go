@@ -1,9 +1,12 @@
 package raftlite
 
 import (
+	"context"
 	"fmt"
 	"io"
+	"log/slog"
 	"strconv"
+	"strings"
 )
 
 // The learning trace: one line per event the core handles, named after its
@@ -466,4 +469,25 @@ func plural(n int) string {
 		return ""
 	}
 	return "s"
+}
+
+// traceWriter is where a Node's trace goes: Config.Trace, or, when the
+// logger takes Debug, that log, a record per line (message by message
+// detail for an operator, in the log's own format).
+func traceWriter(cfg *Config) io.Writer {
+	if cfg.Trace != nil {
+		return cfg.Trace
+	}
+	if cfg.Logger.Enabled(context.Background(), slog.LevelDebug) {
+		return debugLines{cfg.Logger.With("node", cfg.ID)}
+	}
+	return nil
+}
+
+// debugLines logs each trace line at Debug.
+type debugLines struct{ log *slog.Logger }
+
+func (d debugLines) Write(p []byte) (int, error) {
+	d.log.Debug(strings.TrimRight(string(p), "\n"))
+	return len(p), nil
 }

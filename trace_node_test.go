@@ -2,16 +2,20 @@ package raftlite_test
 
 import (
 	"bytes"
+	"context"
 	"fmt"
+	"log/slog"
 	"regexp"
 	"strings"
 	"sync"
 	"testing"
+	"testing/synctest"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
 	"github.com/raftlite/raftlite"
+	"github.com/raftlite/raftlite/transport/mem"
 )
 
 // lockedBuffer is a bytes.Buffer that several Nodes may write to at once.
@@ -71,4 +75,39 @@ func TestNodeTraceFollowsABroadcastFromAFollowerToEveryDelivery(t *testing.T) {
 			assert.Regexp(t, regexp.MustCompile(fmt.Sprintf(`(?m)^node %d term \d+ \S+ +  deliver %d: "hello" \(node %d #1\)$`, id, index, from)), out)
 		}
 	})
+}
+
+// With no Config.Trace, a logger that takes Debug gets the trace, a record
+// per line: the per-message detail an operator asks for with -v.
+func TestDebugLoggerGetsTheTrace(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		var buf syncBuffer
+		logger := slog.New(slog.NewTextHandler(&buf, &slog.HandlerOptions{Level: slog.LevelDebug}))
+		node, err := raftlite.New(raftlite.Config{ID: 1, Peers: map[raftlite.NodeID]string{1: ""},
+			Transport: mem.NewNetwork(1).Transport(1), Persister: raftlite.NewMemoryPersister(), Logger: logger})
+		require.NoError(t, err)
+		_, err = node.Broadcast(context.Background(), []byte("hi"))
+		require.NoError(t, err)
+		require.NoError(t, node.Close())
+		assert.Contains(t, buf.String(), `level=DEBUG msg="node 1 term 0 follower      onBroadcast #1 \"hi\"" node=1`)
+		assert.Contains(t, buf.String(), `level=DEBUG msg="node 1 term 1 leader          deliver 2: \"hi\" (node 1 #1)" node=1`)
+	})
+}
+
+// syncBuffer is a bytes.Buffer safe for concurrent writes.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
 }
