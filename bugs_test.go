@@ -24,7 +24,7 @@ var catalogue = []struct {
 	{"Figure8AsDrawn", bugCommitOldTerms | bugNoNoop, checkLeaderCompleteness, true, false},
 	{"CommitOldTermsByCounting", bugCommitOldTerms, checkLeaderCompleteness, true, false},
 	{"CountUnsavedOwnCopy", bugCountUnsavedOwnCopy, checkDurableQuorum, false, false},
-	{"VoteNotSaved", bugForgetVote, checkElectionSafety, false, true},
+	{"VoteNotSaved", bugForgetVote, checkElectionSafety, true, true},
 	{"VoteTwice", bugVoteTwice, checkElectionSafety, false, false},
 	{"VoteForStaleLog", bugVoteForStaleLog, checkLeaderCompleteness, false, false},
 	{"AckBeforeSync", bugAckBeforeSync, checkDurableQuorum, false, false},

@@ -104,6 +104,7 @@ type core struct {
 	leader   NodeID
 	commit   uint64
 	votes    map[NodeID]bool
+	refusals map[NodeID]bool      // a candidate's, to see that it lost
 	progress map[NodeID]*progress // leader only
 	// stableIndex is the last index known to be durable here; a leader counts
 	// its own copy towards a quorum only up to it.
@@ -471,6 +472,11 @@ func (c *core) becomePreCandidate() {
 	}
 	c.votes = map[NodeID]bool{}
 	c.resetElectionTimer()
+	// A pre-vote disturbs nobody: while it goes unanswered (a partition,
+	// say), ask again within one election timeout rather than two, so
+	// that a node that can win does not sit out most of one after a heal.
+	e := c.cfg.electionTimeout
+	c.out.ElectionTimer = e/2 + time.Duration(c.rng.Int64N(int64(max(e/2, 1))))
 	for _, p := range c.voters {
 		if p != c.cfg.id {
 			c.send(Message{Kind: MsgPreVoteRequest, To: p, Term: c.hs.Term + 1, LastIndex: c.log.lastIndex(), LastTerm: c.log.lastTerm()})
@@ -489,7 +495,7 @@ func (c *core) becomeCandidate(transfer bool) {
 	c.stats.elections++
 	c.setLeader(None)
 	// Our own vote counts once it is durable, like everyone else's: see onPersisted.
-	c.votes = map[NodeID]bool{}
+	c.votes, c.refusals = map[NodeID]bool{}, map[NodeID]bool{}
 	c.resetElectionTimer()
 	for _, p := range c.voters {
 		if p != c.cfg.id {

@@ -194,6 +194,18 @@ func (c *core) onVoteResponse(m Message) {
 	if c.role == Candidate && m.Term == c.hs.Term && m.Success {
 		c.onVote(m.From)
 	}
+	if c.role == Candidate && m.Term == c.hs.Term && !m.Success {
+		c.refusals[m.From] = true
+		if c.countVoters(c.refusals) > len(c.voters)-c.quorum {
+			// Lost: the votes split, or our log is behind. Ask again
+			// sooner than a whole election timeout, at a random moment
+			// of the next one, so that the losers of a split do not meet
+			// again.
+			hb, e := c.cfg.heartbeatInterval, c.cfg.electionTimeout
+			c.out.ElectionTimer = hb + time.Duration(c.rng.Int64N(int64(max(e-hb, 1))))
+			c.refusals = map[NodeID]bool{}
+		}
+	}
 }
 
 func (c *core) onVote(from NodeID) {
