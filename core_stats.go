@@ -17,6 +17,9 @@ type coreStats struct {
 
 	snapshotTransfers  uint64 // snapshot transfers a leader started, to followers its log no longer reaches
 	snapshotsInstalled uint64 // snapshots received from a leader and installed
+
+	membershipChanges   uint64 // configuration entries put in effect (appended to this node's log)
+	leadershipTransfers uint64 // MsgTimeoutNow sent: this leader handed leadership over
 }
 
 // forwarded counts the broadcasts ents, sent to the leader in one

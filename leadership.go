@@ -75,6 +75,7 @@ func (c *core) tellIfCaughtUp(f NodeID) {
 	// this leadership.
 	c.expireLease()
 	c.reads.noLease = true
+	c.stats.leadershipTransfers++
 	c.send(Message{Kind: MsgTimeoutNow, To: f})
 }
 

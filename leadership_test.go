@@ -80,6 +80,7 @@ func TestTransferLeadershipUnderLoad(t *testing.T) {
 		require.NoError(t, c.nodes[l].TransferLeadership(ctx, target))
 		cancel()
 		require.Equal(t, target, c.leader(), "the chosen follower leads")
+		assert.EqualValues(t, 1, c.nodes[l].Metrics().LeadershipTransfers)
 		time.Sleep(200 * time.Millisecond)
 
 		ctx, cancel = contextWithTimeout(5 * time.Second)

@@ -233,6 +233,7 @@ func (c *core) confAsOf(i uint64) Membership {
 // effect at once, committed or not (Raft thesis §4.1).
 func (c *core) noteConf(e *Entry) {
 	if m, ok := decodeConfEntry(e); ok {
+		c.stats.membershipChanges++
 		c.confs = append(c.confs, confAt{index: e.Index, conf: m})
 		c.applyConf()
 		c.confChanged = true

@@ -72,6 +72,9 @@ func TestGrowThreeToFiveAndShrinkBackUnderLoad(t *testing.T) {
 			c.change(raftlite.MembershipChange{Op: raftlite.AddVoter, ID: id, Addr: c.peers[id]})
 		}
 		assert.Equal(t, []raftlite.NodeID{1, 2, 3, 4, 5}, c.voters())
+		// Each addition takes two configurations: the learner, then its
+		// promotion.
+		assert.EqualValues(t, 4, c.nodes[c.leader()].Metrics().MembershipChanges)
 		time.Sleep(100 * time.Millisecond)
 		close(stop)
 		grow.wg.Wait()

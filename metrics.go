@@ -59,6 +59,12 @@ type Metrics struct {
 	// (Delivery.Snapshot).
 	SnapshotsTaken, SnapshotTransfers, SnapshotsInstalled, SnapshotsRestored uint64
 
+	// MembershipChanges counts the configurations this node put in effect
+	// (configuration entries added to its log, committed or not, some
+	// later cut); LeadershipTransfers the times it, as leader, told a
+	// follower to take over (MsgTimeoutNow).
+	MembershipChanges, LeadershipTransfers uint64
+
 	// Peers is this node's traffic with each peer, by ID, as the node
 	// counts it: messages it handed to the transport, and messages the
 	// transport handed to it.
@@ -221,6 +227,7 @@ func (nm *nodeMetrics) snapshot() Metrics {
 		ReadLatency:    nm.readLatency.snapshot(),
 		SnapshotsTaken: nm.snapshotsTaken, SnapshotTransfers: c.snapshotTransfers,
 		SnapshotsInstalled: c.snapshotsInstalled, SnapshotsRestored: nm.snapshotsRestored,
+		MembershipChanges: c.membershipChanges, LeadershipTransfers: c.leadershipTransfers,
 	}
 	for _, id := range slices.Sorted(maps.Keys(nm.peers)) {
 		p := nm.peers[id]

@@ -73,6 +73,9 @@ var (
 	mSnapshotsInstalled = counter("raftlite_snapshots_installed_total", "Snapshots received from a leader and installed.")
 	mSnapshotsRestored  = counter("raftlite_snapshots_restored_total", "Snapshots handed to the application to restore from (Delivery.Snapshot).")
 
+	mMembershipChanges   = counter("raftlite_membership_changes_total", "Configurations put in effect: configuration entries added to this node's log.")
+	mLeadershipTransfers = counter("raftlite_leadership_transfers_total", "Times this node, as leader, told a follower to take over (MsgTimeoutNow).")
+
 	mMessagesSent      = counter("raftlite_messages_sent_total", "Messages the node handed to its transport, by peer and kind.", "peer", "kind")
 	mMessagesReceived  = counter("raftlite_messages_received_total", "Messages the transport handed to the node, by peer and kind.", "peer", "kind")
 	mEntriesSent       = counter("raftlite_entries_sent_total", "Log entries sent to each follower as leader, retransmissions included.", "peer")
@@ -97,6 +100,7 @@ var all = []*metric{
 	mBroadcasts, mCommitLatency, mForwards, mForwardRetries,
 	mSaveLatency, mSaveEntries, mSaveBytes, mReadLatency,
 	mSnapshotsTaken, mSnapshotTransfers, mSnapshotsInstalled, mSnapshotsRestored,
+	mMembershipChanges, mLeadershipTransfers,
 	mMessagesSent, mMessagesReceived, mEntriesSent, mEntryBytesSent, mSnapshotBytesSent,
 	mTrMessagesSent, mTrMessagesReceived, mTrBytesSent, mTrBytesReceived, mTrDrops, mTrConnects, mTrDialFailures, mTrRefused,
 }
@@ -169,6 +173,7 @@ func (c *Collector) collectMetrics(e *emitter, m *raftlite.Metrics) {
 		{mBroadcasts, m.Broadcasts}, {mForwards, m.Forwards}, {mForwardRetries, m.ForwardRetries},
 		{mSnapshotsTaken, m.SnapshotsTaken}, {mSnapshotTransfers, m.SnapshotTransfers},
 		{mSnapshotsInstalled, m.SnapshotsInstalled}, {mSnapshotsRestored, m.SnapshotsRestored},
+		{mMembershipChanges, m.MembershipChanges}, {mLeadershipTransfers, m.LeadershipTransfers},
 	} {
 		e.value(v.m, float64(v.v))
 	}
