@@ -16,9 +16,10 @@ import (
 
 // nodeDemo is three Nodes on an in-process network, on real time.
 type nodeDemo struct {
-	start time.Time
-	all   []raftlite.NodeID
-	nodes map[raftlite.NodeID]*raftlite.Node // the running ones
+	network *mem.Network
+	start   time.Time
+	all     []raftlite.NodeID
+	nodes   map[raftlite.NodeID]*raftlite.Node // the running ones
 
 	mu   sync.Mutex
 	got  map[raftlite.NodeID][]string
@@ -28,7 +29,7 @@ type nodeDemo struct {
 func startNodeDemo(logger *slog.Logger, trace io.Writer) (*nodeDemo, error) {
 	network := mem.NewNetwork(uint64(time.Now().UnixNano()))
 	peers := map[raftlite.NodeID]string{1: "node-1", 2: "node-2", 3: "node-3"}
-	d := &nodeDemo{start: time.Now(), all: []raftlite.NodeID{1, 2, 3}, nodes: map[raftlite.NodeID]*raftlite.Node{},
+	d := &nodeDemo{network: network, start: time.Now(), all: []raftlite.NodeID{1, 2, 3}, nodes: map[raftlite.NodeID]*raftlite.Node{},
 		got: map[raftlite.NodeID][]string{}}
 	for _, id := range d.all {
 		n, err := raftlite.New(raftlite.Config{
@@ -79,9 +80,13 @@ func (d *nodeDemo) broadcast(ctx context.Context, id raftlite.NodeID, msg string
 	return d.nodes[id].Broadcast(ctx, []byte(msg))
 }
 
+// stop fails node id as a crash would: it is cut off first, so that Close
+// cannot hand leadership over (which it tries, for up to an election
+// timeout) and the others must notice the silence and elect.
 func (d *nodeDemo) stop(id raftlite.NodeID) error {
 	n := d.nodes[id]
 	delete(d.nodes, id)
+	d.network.Down(id)
 	if err := n.Close(); err != nil {
 		return fmt.Errorf("stopping node %d: %w", id, err)
 	}
