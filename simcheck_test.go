@@ -375,14 +375,12 @@ func (c *simCluster) checkLeaderQuorum() {
 }
 
 // recoveryBound is how soon after the last fault heals a broadcast must
-// commit in the default configuration (pre-vote and check-quorum on, lease
-// reads off), in election timeouts. Lease reads make nodes that just
-// restarted refuse votes for most of an election timeout, which costs
-// elections after a crash that much: their figure is logged, not bound.
+// commit with pre-vote and check-quorum on (the default, with or without
+// lease reads), in election timeouts.
 const recoveryBound = 2
 
 // checkRecovery, at the end: a broadcast made when the last fault healed
-// committed, in the default configuration within recoveryBound election
+// committed, with pre-vote and check-quorum within recoveryBound election
 // timeouts.
 func (c *simCluster) checkRecovery() {
 	if c.failure != "" {
@@ -392,7 +390,7 @@ func (c *simCluster) checkRecovery() {
 		c.fail(checkLiveness, "the broadcast made when the last fault healed, at %v, never committed", c.lastFault)
 		return
 	}
-	if r := float64(c.recovery) / float64(simElection); c.swarm.preVote && c.swarm.checkQuorum && !c.swarm.leaseReads && r >= recoveryBound {
+	if r := float64(c.recovery) / float64(simElection); c.swarm.preVote && c.swarm.checkQuorum && r >= recoveryBound {
 		c.fail(checkLiveness, "a broadcast made when the last fault healed, at %v, took %.2f election timeouts to commit (bound %d)",
 			c.lastFault, r, recoveryBound)
 	}
