@@ -52,6 +52,7 @@ type cluster struct {
 	barriers    int
 	// configure, if set, adjusts every node's Config.
 	configure func(*raftlite.Config)
+	loads     int // steady loads started, to number their payloads
 }
 
 func newCluster(t *testing.T, size int, seed uint64) *cluster {

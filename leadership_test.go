@@ -27,6 +27,8 @@ func startLoad(c *cluster, stop <-chan struct{}) *steadyLoad {
 // startLoadOn is startLoad on the nodes ids only.
 func startLoadOn(c *cluster, stop <-chan struct{}, ids ...raftlite.NodeID) *steadyLoad {
 	l := &steadyLoad{acked: map[string]uint64{}}
+	c.loads++ // so that every load's payloads differ from every other's
+	round := c.loads
 	for _, id := range ids {
 		n := c.nodes[id]
 		l.wg.Go(func() {
@@ -36,7 +38,7 @@ func startLoadOn(c *cluster, stop <-chan struct{}, ids ...raftlite.NodeID) *stea
 					return
 				default:
 				}
-				msg := fmt.Sprintf("load %d-%d", id, i)
+				msg := fmt.Sprintf("load %d-%d-%d", round, id, i)
 				ctx, cancel := contextWithTimeout(10 * time.Second)
 				idx, err := n.Broadcast(ctx, []byte(msg))
 				cancel()
