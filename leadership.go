@@ -181,8 +181,8 @@ func (n *Node) endTransfers(outcomes []transferOutcome) {
 // handOverBeforeClose transfers leadership, if this node leads others,
 // before it stops: bounded by an election timeout, and quiet on failure.
 func (n *Node) handOverBeforeClose() {
-	if s := n.Status(); s.Role != Leader || len(n.cfg.Peers) < 2 {
-		return
+	if s := n.Status(); s.Role != Leader || len(s.Membership.Members) < 2 {
+		return // a cluster of one has nobody to hand over to
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), n.cfg.ElectionTimeout)
 	defer cancel()

@@ -221,13 +221,21 @@ func (c *core) conf() *Membership { return &c.confs[len(c.confs)-1].conf }
 func (c *core) confIndex() uint64 { return c.confs[len(c.confs)-1].index }
 
 // confAsOf returns the configuration in effect at index i.
-func (c *core) confAsOf(i uint64) Membership {
+func (c *core) confAsOf(i uint64) Membership { return c.confs[c.confAtIndex(i)].conf }
+
+// confAtIndex returns the position in confs of the configuration in effect
+// at index i.
+func (c *core) confAtIndex(i uint64) int {
 	k := len(c.confs) - 1
 	for k > 0 && c.confs[k].index > i {
 		k--
 	}
-	return c.confs[k].conf
+	return k
 }
+
+// committedConfIndex returns the index of the entry that set the committed
+// configuration (0: the bootstrap's, or one older than the log).
+func (c *core) committedConfIndex() uint64 { return c.confs[c.confAtIndex(c.commit)].index }
 
 // noteConf takes a configuration entry just added to the log: it takes
 // effect at once, committed or not (Raft thesis §4.1).
@@ -532,6 +540,49 @@ func (n *Node) takeChange(call changeCall) {
 	kind := map[MembershipOp]changeKind{AddVoter: changeAddVoter, AddLearner: changeAddLearner, Remove: changeRemove}[call.change.Op]
 	n.core.onChangeMembership(confChange{id: n.lastChange, kind: kind,
 		member: Member{ID: call.change.ID, Addr: call.change.Addr}, expect: call.change.IfIndex})
+}
+
+// transportPeers returns what the transport must reach: every member of
+// the configuration in effect and of the committed one, at the address the
+// configuration gives, and the nodes of Config.Peers (this node, the first
+// membership, the addresses a joining node was given) at theirs where the
+// configurations give none. A member stays reachable until its removal
+// commits, so that a leader that removes itself hears its followers
+// acknowledge the entry that removes it, and hands over.
+func (n *Node) transportPeers() map[NodeID]string {
+	peers := maps.Clone(n.cfg.Peers)
+	for _, conf := range []Membership{*n.core.conf(), n.core.confAsOf(n.core.commit)} {
+		for _, x := range conf.Members {
+			if _, known := peers[x.ID]; x.Addr != "" || !known {
+				peers[x.ID] = x.Addr
+			}
+		}
+	}
+	return peers
+}
+
+// updatePeers tells the transport what it must reach (transportPeers) if
+// that may have changed: the configuration in effect changed (confChanged),
+// or a newer one committed. Only the Node calls the transport; the core
+// only says what changed.
+func (n *Node) updatePeers(confChanged bool) {
+	committed := n.core.committedConfIndex()
+	if n.transportClosed || (!confChanged && committed == n.peersCommitted) {
+		return
+	}
+	n.peersCommitted = committed
+	peers := n.transportPeers()
+	if maps.Equal(peers, n.peers) {
+		return
+	}
+	n.peers = peers
+	if u, ok := n.transport.(PeerUpdater); ok {
+		u.SetPeers(maps.Clone(peers))
+	} else if !n.peersWarned {
+		n.peersWarned = true
+		n.log.Warn("the transport cannot learn of members added or removed (it does not implement raftlite.PeerUpdater): "+
+			"it reaches only the nodes it was started with, unless it finds nodes by id", "peers", peers)
+	}
 }
 
 // endChanges replies to the calls whose changes ended.

@@ -1,6 +1,7 @@
 package raftlite_test
 
 import (
+	"errors"
 	"fmt"
 	"testing"
 	"time"
@@ -177,5 +178,42 @@ func TestRollingReplacementOfEveryNodeUnderLoad(t *testing.T) {
 		}
 		t.Logf("%d broadcasts across the three replacements; longest pause in commits %v (election timeout 500ms)", n, pause)
 		assert.Less(t, pause, 250*time.Millisecond)
+	})
+}
+
+// TestLeaderAddedAtRunTimeRemovesItselfAndHandsOver: node 4 joins a cluster
+// whose members were started without its address (on mem, which sends
+// only to the peers a Node gives it, as tcp can), becomes the leader, and
+// removes itself. The others keep it among their transport's peers until
+// its removal commits, so it hears them acknowledge the entry, learns
+// that it committed and hands over: ChangeMembership succeeds, and the
+// three go on without it.
+func TestLeaderAddedAtRunTimeRemovesItselfAndHandsOver(t *testing.T) {
+	scenario(t, func(t *testing.T) {
+		c := newCluster(t, 3, 53)
+		c.leader()
+		c.join(4)
+		c.change(raftlite.MembershipChange{Op: raftlite.AddVoter, ID: 4, Addr: c.peers[4]})
+		ctx, cancel := contextWithTimeout(10 * time.Second)
+		defer cancel()
+		require.NoError(t, c.nodes[c.leader()].TransferLeadership(ctx, 4))
+		require.Equal(t, raftlite.NodeID(4), c.leader())
+
+		remove := raftlite.MembershipChange{Op: raftlite.Remove, ID: 4}
+		err := c.nodes[4].ChangeMembership(ctx, remove)
+		for range 100 {
+			if !errors.Is(err, raftlite.ErrChangeInProgress) {
+				break
+			}
+			time.Sleep(20 * time.Millisecond) // node 4 has not committed in its term yet
+			err = c.nodes[4].ChangeMembership(ctx, remove)
+		}
+		require.NoError(t, err, "the removal committed and node 4 learnt it")
+		rest := []raftlite.NodeID{1, 2, 3}
+		l := c.leaderAmong(rest)
+		assert.NotEqual(t, raftlite.Leader, c.nodes[4].Status().Role, "node 4 stepped down")
+		c.stop(4)
+		idx := c.broadcast(l, "after")
+		c.waitDeliveredIndex(idx)
 	})
 }

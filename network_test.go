@@ -2,9 +2,11 @@ package raftlite_test
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
+	"maps"
 	"slices"
 	"sync"
 	"testing"
@@ -19,12 +21,12 @@ import (
 	"github.com/stretchr/testify/require"
 )
 
-// netKind builds transports of one kind for a three-node cluster. peers
-// gives the nodes' addresses, fresh on every call: on loopback they are
-// only candidates (see package loopback), which a start may find taken.
+// netKind builds transports of one kind for a cluster. peers gives nodes 1
+// to n addresses, fresh on every call: on loopback they are only
+// candidates (see package loopback), which a start may find taken.
 type netKind struct {
 	name  string
-	peers func() map[raftlite.NodeID]string
+	peers func(n int) map[raftlite.NodeID]string
 	make  func(t *testing.T, id raftlite.NodeID) raftlite.Transport
 }
 
@@ -33,8 +35,12 @@ func networkKinds(t *testing.T) []netKind {
 	network := mem.NewNetwork(1)
 	ca, err := tlsutil.NewCA("raftlite test")
 	require.NoError(t, err)
-	names := func() map[raftlite.NodeID]string {
-		return map[raftlite.NodeID]string{1: "n1", 2: "n2", 3: "n3"}
+	names := func(n int) map[raftlite.NodeID]string {
+		peers := map[raftlite.NodeID]string{}
+		for i := 1; i <= n; i++ {
+			peers[raftlite.NodeID(i)] = fmt.Sprintf("n%d", i)
+		}
+		return peers
 	}
 	return []netKind{
 		{"mem", names, func(t *testing.T, id raftlite.NodeID) raftlite.Transport { return network.Transport(id) }},
@@ -53,18 +59,25 @@ func networkKinds(t *testing.T) []netKind {
 	}
 }
 
-// loopbackPeers gives nodes 1-3 candidate addresses on 127.0.0.1, for tcp
-// and quic alike.
-func loopbackPeers() map[raftlite.NodeID]string {
-	addrs := loopback.Candidates(3)
-	return map[raftlite.NodeID]string{1: addrs[0], 2: addrs[1], 3: addrs[2]}
+// loopbackPeers gives nodes 1 to n candidate addresses on 127.0.0.1, for
+// tcp and quic alike.
+func loopbackPeers(n int) map[raftlite.NodeID]string {
+	peers := map[raftlite.NodeID]string{}
+	for i, addr := range loopback.Candidates(n) {
+		peers[raftlite.NodeID(i+1)] = addr
+	}
+	return peers
 }
 
-// realCluster is three Nodes on real time and a real (or mem) transport.
+// realCluster is Nodes on real time and a real (or mem) transport.
 type realCluster struct {
-	t          *testing.T
-	kind       netKind
+	t    *testing.T
+	kind netKind
+	// peers has every node's address; members, when not zero, says that
+	// only nodes 1 to members are the first membership, and know only one
+	// another's addresses, while the others start with Join.
 	peers      map[raftlite.NodeID]string
+	members    int
 	nodes      map[raftlite.NodeID]*raftlite.Node
 	persisters map[raftlite.NodeID]*raftlite.MemoryPersister
 	mu         sync.Mutex
@@ -74,8 +87,11 @@ type realCluster struct {
 
 // startAll starts nodes 1-3 on fresh addresses and empty persisters, or
 // none of them: if one fails to start, it stops the others.
-func (c *realCluster) startAll() error {
-	c.peers = c.kind.peers()
+func (c *realCluster) startAll() error { return c.startNodes(3) }
+
+// startNodes starts nodes 1 to n, as startAll does.
+func (c *realCluster) startNodes(n int) error {
+	c.peers = c.kind.peers(n)
 	for id := range c.peers {
 		c.persisters[id] = raftlite.NewMemoryPersister()
 		if err := c.tryStart(id); err != nil {
@@ -95,7 +111,12 @@ func (c *realCluster) start(id raftlite.NodeID) {
 }
 
 func (c *realCluster) tryStart(id raftlite.NodeID) error {
-	n, err := raftlite.New(raftlite.Config{ID: id, Peers: c.peers, Transport: c.kind.make(c.t, id),
+	peers, join := c.peers, false
+	if c.members > 0 {
+		peers, join = maps.Clone(c.peers), int(id) > c.members
+		maps.DeleteFunc(peers, func(id raftlite.NodeID, _ string) bool { return !join && int(id) > c.members })
+	}
+	n, err := raftlite.New(raftlite.Config{ID: id, Peers: peers, Join: join, Transport: c.kind.make(c.t, id),
 		Persister: c.persisters[id], ElectionTimeout: 150 * time.Millisecond, HeartbeatInterval: 30 * time.Millisecond,
 		Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
 	if err != nil {
@@ -233,6 +254,52 @@ func TestClusterOnEveryTransport(t *testing.T) {
 			c.broadcast(f, "after healing")
 			want = append(want, "after healing")
 			c.agree(want)
+		})
+	}
+}
+
+// A cluster grows on every transport: nodes 1-3 start knowing only one
+// another's addresses, node 4 starts with Join and every address, and the
+// leader adds it (AddVoter, with its address). The others learn that
+// address from the configuration entry, and their transports from the
+// Node (PeerUpdater): broadcasts from before and after, from node 4 too,
+// commit and every node delivers them.
+func TestGrowAClusterOnEveryTransport(t *testing.T) {
+	for _, kind := range networkKinds(t) {
+		t.Run(kind.name, func(t *testing.T) {
+			c := &realCluster{t: t, kind: kind, members: 3, nodes: map[raftlite.NodeID]*raftlite.Node{},
+				persisters: map[raftlite.NodeID]*raftlite.MemoryPersister{}, delivered: map[raftlite.NodeID][]string{}}
+			require.NoError(t, loopback.Retry(func() error { return c.startNodes(4) }))
+			defer func() {
+				for id := range c.nodes {
+					c.stop(id)
+				}
+				c.readers.Wait()
+			}()
+
+			c.broadcast(c.leader(), "before")
+			add := raftlite.MembershipChange{Op: raftlite.AddVoter, ID: 4, Addr: c.peers[4]}
+			var err error
+			c.eventually("node 4 to be added", func() bool {
+				ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+				defer cancel()
+				err = c.nodes[c.leader()].ChangeMembership(ctx, add)
+				// Retry while the leader has committed nothing in its term
+				// yet, or leadership moved.
+				return !errors.Is(err, raftlite.ErrChangeInProgress) && !errors.Is(err, raftlite.ErrNotLeader) &&
+					!errors.Is(err, raftlite.ErrChangeLost)
+			})
+			require.NoError(t, err)
+			c.broadcast(4, "from node 4")
+			c.broadcast(c.leader(), "after")
+			c.agree([]string{"before", "from node 4", "after"})
+			var voters []raftlite.NodeID
+			for _, m := range c.nodes[4].Status().Membership.Members {
+				if !m.Learner {
+					voters = append(voters, m.ID)
+				}
+			}
+			require.Equal(t, []raftlite.NodeID{1, 2, 3, 4}, voters, "%s: node 4's view of the membership", kind.name)
 		})
 	}
 }

@@ -170,6 +170,13 @@ type Node struct {
 	changeWaiters   map[uint64]chan error
 	lastChange      uint64
 
+	// peers is what the transport was last told to reach (transportPeers),
+	// as of the committed configuration set at peersCommitted.
+	peers           map[NodeID]string
+	peersCommitted  uint64
+	peersWarned     bool
+	transportClosed bool
+
 	statusMu sync.Mutex
 	status   Status
 	// lastHanded is handed as of status; deliveredChanged is closed, and
@@ -249,7 +256,10 @@ func New(cfg Config) (n *Node, err error) {
 	if m, ok := cfg.Persister.(MemorySaver); ok {
 		n.inlineSave = m.SavesInMemory()
 	}
-	if err := n.transport.Start(cfg.ID, maps.Clone(cfg.Peers), n.receive); err != nil {
+	// A node that restarts with a later membership in its log or snapshot
+	// than Config.Peers starts its transport with that membership's addresses.
+	n.peers, n.peersCommitted = n.transportPeers(), n.core.committedConfIndex()
+	if err := n.transport.Start(cfg.ID, maps.Clone(n.peers), n.receive); err != nil {
 		return nil, fmt.Errorf("raftlite: starting transport: %w", err)
 	}
 	n.updateStatus()
@@ -556,7 +566,7 @@ func (n *Node) drain() {
 
 // onMessage hands m to the core, noting when its sender was last heard of.
 func (n *Node) onMessage(m Message) {
-	if _, member := n.cfg.Peers[m.From]; member {
+	if _, peer := n.peers[m.From]; peer {
 		n.heard[m.From] = time.Now()
 		n.metrics.received(m.From, m.Kind)
 	}
@@ -618,12 +628,14 @@ func (n *Node) updateStatus() {
 	// hands out copies.
 	now.Followers = n.followers(was.Followers[:0])
 	now.Membership = was.Membership
-	if c.confChanged || was.ID == None {
+	confChanged := c.confChanged || was.ID == None
+	if confChanged {
 		now.Membership = c.conf().clone()
 		c.confChanged = false
 	}
 	n.status = now
 	n.statusMu.Unlock()
+	n.updatePeers(confChanged)
 	n.metrics.setCore(c.stats)
 	n.logChanges(was, now)
 }
@@ -704,6 +716,7 @@ func (n *Node) shutdown() {
 		_ = n.restoring.Close() // never handed over
 	}
 	n.closeOnce.Do(func() { close(n.closing) })
+	n.transportClosed = true
 	n.closeErr = closeAll(n.transport, n.persister)
 	if n.closeErr != nil {
 		n.log.Warn("closing", "err", n.closeErr)

@@ -15,8 +15,10 @@ package raftlite
 // Implementations live in subpackages (transport/mem, transport/tcp,
 // transport/quic) and must pass transport/transporttest.
 type Transport interface {
-	// Start begins moving messages for node self. peers maps every voting
-	// member, self included, to its address. deliver is called with every
+	// Start begins moving messages for node self. peers maps every node
+	// to reach, self included, to its address: the members of the
+	// configuration, and Config.Peers (a transport that implements
+	// PeerUpdater is told when that changes). deliver is called with every
 	// inbound message addressed to self, from the transport's goroutines;
 	// it may block, which is how a busy Node pushes back on the network.
 	// Start is called once, before any Send.
@@ -44,4 +46,30 @@ type MessageSizeLimiter interface {
 	// MaxMessageBytes returns the largest message the transport carries,
 	// measured in raftlite's msgpack encoding (transport/wire.Size).
 	MaxMessageBytes() int
+}
+
+// PeerUpdater is implemented by a Transport that finds nodes by address, as
+// tcp and quic do, so that it can reach nodes added after Start and let go
+// of those removed. A Node calls SetPeers whenever the nodes it must reach
+// change: when a configuration entry is added to its log or cut from it,
+// when a snapshot is installed, and when a removal commits. A transport
+// that finds nodes by id needs nothing of the kind; mem implements it only
+// to drop messages to nodes it was not told of, as tcp would.
+type PeerUpdater interface {
+	// SetPeers replaces the peers given to Start, in the same form: every
+	// node to reach, this node included, by id, with its address (which
+	// may be empty when the configuration gave none). The map is the
+	// transport's to keep.
+	//
+	// Messages to a node added are sent to its address; a node whose
+	// address changed is reached at the new one. A node no longer listed
+	// is let go: Send drops messages to it, as to any unknown node, its
+	// queue is dropped and its connections are closed. What the transport
+	// does with connections from nodes it does not know is its own choice
+	// (tcp and quic refuse them).
+	//
+	// A Node calls SetPeers only after Start returned, from one goroutine,
+	// possibly while Send runs on others; it must not block for long.
+	// Calls after Close are ignored.
+	SetPeers(peers map[NodeID]string)
 }

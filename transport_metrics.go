@@ -26,7 +26,8 @@ type TransportMetrics struct {
 	// peer, or sent before Start or after Close), "oversize" (above
 	// MaxFrameBytes), "spoofed" (a From or To that the connection cannot
 	// carry) and "malformed" (a bad frame or handshake, which closes its
-	// connection); for mem, "network" (its faults, or a full queue).
+	// connection); for mem, "network" (its faults, or a full queue) and
+	// "unroutable" (a node not among its peers).
 	Drops map[string]uint64
 	// Connects counts outbound connections established, reconnections
 	// included; DialFailures the attempts that failed; and

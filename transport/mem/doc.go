@@ -21,7 +21,12 @@
 // ExampleNetwork runs this, and the package Example shows a leader
 // isolated and replaced.
 //
-// Addresses in Peers are ignored: nodes are found by id.
+// Nodes are found by id: addresses in Peers are ignored. A Transport sends
+// only to the ids it was started with, or last given by SetPeers (which a
+// Node calls as its membership changes), and drops what it is asked to send
+// to any other, as tcp drops what is sent to a node whose address it does
+// not know; so a test on mem fails, as a cluster on tcp would, if a node
+// is not told of a member.
 //
 // # The fault model
 //

@@ -39,7 +39,11 @@ func newFive(t *testing.T, seed uint64) *five {
 // start gives node id a new transport, replacing any earlier one.
 func (f *five) start(t *testing.T, id raftlite.NodeID) {
 	tr := f.net.Transport(id)
-	require.NoError(t, tr.Start(id, nil, func(m raftlite.Message) {
+	peers := map[raftlite.NodeID]string{}
+	for _, id := range f.ids {
+		peers[id] = ""
+	}
+	require.NoError(t, tr.Start(id, peers, func(m raftlite.Message) {
 		f.mu.Lock()
 		defer f.mu.Unlock()
 		f.got[id] = append(f.got[id], m)

@@ -102,6 +102,9 @@ type Transport struct {
 	deliver func(raftlite.Message)
 	queue   inbox // guarded by net.mu
 	closed  bool  // guarded by net.mu
+	// peers are the ids Send reaches: Start's, then SetPeers'. Guarded by
+	// net.mu.
+	peers   map[raftlite.NodeID]bool
 	wake    chan struct{}
 	stop    chan struct{}
 	stopped chan struct{}
@@ -150,10 +153,12 @@ func (q *inbox) pop() raftlite.Message {
 
 func (q *inbox) reset() { *q = inbox{} }
 
-// Start implements raftlite.Transport.
-func (t *Transport) Start(self raftlite.NodeID, _ map[raftlite.NodeID]string, deliver func(raftlite.Message)) error {
+// Start implements raftlite.Transport. The transport sends only to the
+// ids in peers (until SetPeers changes them); their addresses are ignored.
+func (t *Transport) Start(self raftlite.NodeID, peers map[raftlite.NodeID]string, deliver func(raftlite.Message)) error {
 	t.deliver = deliver
 	t.net.mu.Lock()
+	t.setPeers(peers)
 	if old := t.net.nodes[t.id]; old != nil && old != t {
 		old.closed = true
 		old.queue.reset()
@@ -164,12 +169,35 @@ func (t *Transport) Start(self raftlite.NodeID, _ map[raftlite.NodeID]string, de
 	return nil
 }
 
+// SetPeers implements raftlite.PeerUpdater: from now on the transport
+// sends only to the ids in peers, and drops (as "unroutable") what is sent
+// to others, as tcp does to a node whose address it does not know. Nodes
+// are still found by id; addresses are ignored. Messages from any node are
+// delivered.
+func (t *Transport) SetPeers(peers map[raftlite.NodeID]string) {
+	t.net.mu.Lock()
+	defer t.net.mu.Unlock()
+	t.setPeers(peers)
+}
+
+func (t *Transport) setPeers(peers map[raftlite.NodeID]string) {
+	t.peers = make(map[raftlite.NodeID]bool, len(peers))
+	for id := range peers {
+		t.peers[id] = true
+	}
+}
+
 // Send implements raftlite.Transport.
 func (t *Transport) Send(m raftlite.Message) {
 	n := t.net
 	n.mu.Lock()
 	defer n.mu.Unlock()
 	n.sent[m.Kind]++
+	if !t.peers[m.To] {
+		n.dropped++
+		t.traffic.unroutable++
+		return
+	}
 	dst := n.nodes[m.To]
 	if t.closed || dst == nil || dst.closed || !n.linked(t.id, m.To) || n.rng.Float64() < n.dropRate ||
 		dst.queue.len() >= queueLimit {

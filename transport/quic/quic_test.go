@@ -29,9 +29,15 @@ var quiet = slog.New(slog.DiscardHandler)
 // conformanceOptions takes the size limit from the transport itself, so the
 // suite checks that MaxMessageBytes is the limit: a message of that size
 // arrives, and one a byte larger does not.
+//
+// A UDP proxy (netsplit) keeps a flow, and its goroutine, per client address
+// until the proxy closes, as UDP has no connection to end: the flows of a
+// node that PeersAtRunTime removes and closes are the test's, not the
+// transport's, and outlive it harmlessly.
 var conformanceOptions = transporttest.Options{
 	MaxMessageBytes: New(Config{MaxFrameBytes: testMaxFrame}).MaxMessageBytes(),
 	Size:            wire.Size,
+	Goleak:          []goleak.Option{goleak.IgnoreAnyFunction("github.com/raftlite/raftlite/internal/netsplit.(*UDP).answer")},
 }
 
 func TestMaxMessageBytesIsTheFrameLimit(t *testing.T) {

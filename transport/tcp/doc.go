@@ -49,6 +49,15 @@
 // handshake (another cluster, a wrong identity) is retried with backoff,
 // up to Config.MaxBackoff.
 //
+// # Membership
+//
+// A Node tells its transport of members added and removed
+// (raftlite.PeerUpdater): a node added is dialed at its address; a node
+// removed has its queue dropped and its connections closed, both ways.
+// Connections from a node that is not a peer are refused, so a node being
+// added is refused until this node learns of it, and then redials at once
+// as this node connects to it.
+//
 // # Security
 //
 // Without Config.TLS, traffic is plaintext and unauthenticated. With it,

@@ -77,6 +77,7 @@ var (
 	_ raftlite.Transport                = (*Transport)(nil)
 	_ raftlite.MessageSizeLimiter       = (*Transport)(nil)
 	_ raftlite.TransportMetricsReporter = (*Transport)(nil)
+	_ raftlite.PeerUpdater              = (*Transport)(nil)
 )
 
 // New returns an unstarted Transport.
@@ -130,6 +131,21 @@ func (t *Transport) Addr() net.Addr {
 func (t *Transport) Send(m raftlite.Message) {
 	if e := t.engine.Load(); e != nil {
 		e.Send(m)
+	}
+}
+
+// SetPeers replaces the peers given to Start; see raftlite.PeerUpdater,
+// which a Node calls as its membership changes. A peer added is dialed at
+// once; one whose address changed is dialed at the new one; one no longer
+// listed has its queue dropped and its connections closed, both ways.
+// Connections from nodes not listed are refused, as before Start: a node
+// that the cluster is adding is refused until this node learns of it, and
+// then redials at once, as this node connects to it. Ignored before Start
+// and after Close. This node's own address is not changed: the listener
+// stays where Start put it.
+func (t *Transport) SetPeers(peers map[raftlite.NodeID]string) {
+	if e := t.engine.Load(); e != nil {
+		e.SetPeers(peers)
 	}
 }
 

@@ -282,6 +282,34 @@ func TestMessagesNotFromTheHandshakeNodeAreDropped(t *testing.T) {
 	assert.Equal(t, uint64(2), tr.Stats().DroppedSpoofed)
 }
 
+// A node that SetPeers removes is cut off: the connection it delivers on
+// is closed, its handshakes are refused, and what is sent to it is
+// dropped as unroutable. A node that SetPeers adds is admitted.
+func TestSetPeersCutsOffRemovedNodesAndAdmitsAddedOnes(t *testing.T) {
+	tr, addr, rec := startOne(t)
+	from := func(id raftlite.NodeID) wire.Handshake {
+		return wire.Handshake{Version: wire.Version, ClusterID: "c", Node: id}
+	}
+	p, reply := dialRaw(t, addr, from(2))
+	require.NoError(t, reply.Err())
+	require.NoError(t, p.w.WriteMessage(&raftlite.Message{From: 2, To: 1, Term: 1}))
+	require.NoError(t, p.bw.Flush())
+	require.Eventually(t, func() bool { return len(rec.all()) == 1 }, 10*time.Second, 5*time.Millisecond)
+
+	tr.SetPeers(map[raftlite.NodeID]string{1: addr, 3: "127.0.0.1:1"})
+	p.expectClosed(t)
+	_, reply = dialRaw(t, addr, from(2))
+	assert.ErrorIs(t, reply.Err(), wire.ErrUnknownPeer, "node 2 was removed")
+	tr.Send(raftlite.Message{From: 1, To: 2, Term: 1})
+	assert.Equal(t, uint64(1), tr.Stats().DroppedUnroutable)
+
+	p, reply = dialRaw(t, addr, from(3))
+	require.NoError(t, reply.Err(), "node 3 was added")
+	require.NoError(t, p.w.WriteMessage(&raftlite.Message{From: 3, To: 1, Term: 2}))
+	require.NoError(t, p.bw.Flush())
+	require.Eventually(t, func() bool { return len(rec.all()) == 2 }, 10*time.Second, 5*time.Millisecond)
+}
+
 func TestStartRejectsBadConfig(t *testing.T) {
 	err := New(Config{}).Start(1, map[raftlite.NodeID]string{2: "127.0.0.1:1"}, func(raftlite.Message) {})
 	assert.ErrorIs(t, err, raftlite.ErrInvalidConfig)

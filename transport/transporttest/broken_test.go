@@ -1,6 +1,7 @@
 package transporttest_test
 
 import (
+	"maps"
 	"slices"
 	"strings"
 	"sync"
@@ -51,6 +52,14 @@ func TestSuiteCatchesBrokenTransports(t *testing.T) {
 				"ReconnectAfterCrash": "want within"}},
 		{"counts what it received after handing it over", func(f *fake) raftlite.Transport { return &countsLate{fake: f} },
 			map[string]string{"Metrics": "count a message before handing it over"}},
+		{"ignores new peers", func(f *fake) raftlite.Transport { return &ignoresNewPeers{fake: f} },
+			map[string]string{"PeersAtRunTime": "no message from 1 reached 3"}},
+		{"keeps removed peers", func(f *fake) raftlite.Transport { return &keepsRemovedPeers{fake: f} },
+			map[string]string{"PeersAtRunTime": "sent after SetPeers removed it"}},
+		{"leaves a removed peer's link running", func(f *fake) raftlite.Transport {
+			return &leaksLinks{fake: f, links: map[raftlite.NodeID]bool{}, stop: make(chan struct{})}
+		},
+			map[string]string{"PeersAtRunTime": "outlived its removal"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			results := transporttest.RunRecorded(t, makeFakeNet(tc.wrap), fakeOptions)
@@ -208,7 +217,7 @@ type slowLink struct {
 }
 
 func (r *reconnectsSlowly) Send(m raftlite.Message) {
-	to := r.net.route(r.peers[m.To])
+	to := r.net.route(r.addr(m.To))
 	r.mu.Lock()
 	l := r.links[m.To]
 	if l == nil {
@@ -244,7 +253,7 @@ func (n *neverReconnects) Send(m raftlite.Message) {
 	n.mu.Lock()
 	to := n.routes[m.To]
 	if to == nil {
-		to = n.net.route(n.peers[m.To])
+		to = n.net.route(n.addr(m.To))
 		n.routes[m.To] = to
 	}
 	n.mu.Unlock()
@@ -266,4 +275,62 @@ func (c *countsLate) TransportMetrics() raftlite.TransportMetrics {
 		m.Peers[i].MessagesReceived = max(m.Peers[i].MessagesReceived, 1) - 1
 	}
 	return m
+}
+
+// ignoresNewPeers takes SetPeers for a no-op, as a transport that knows
+// only the addresses it was started with.
+type ignoresNewPeers struct{ *fake }
+
+func (*ignoresNewPeers) SetPeers(map[raftlite.NodeID]string) {}
+
+// keepsRemovedPeers adds the peers SetPeers lists and never forgets one,
+// so that a removed node goes on receiving.
+type keepsRemovedPeers struct{ *fake }
+
+func (k *keepsRemovedPeers) SetPeers(peers map[raftlite.NodeID]string) {
+	k.mu.Lock()
+	merged := maps.Clone(k.peers)
+	k.mu.Unlock()
+	maps.Copy(merged, peers)
+	k.fake.SetPeers(merged)
+}
+
+// leaksLinks runs a goroutine per peer, as a writer per link, and stops
+// them at Close but not when SetPeers removes their peer.
+type leaksLinks struct {
+	*fake
+	mu    sync.Mutex
+	links map[raftlite.NodeID]bool
+	stop  chan struct{}
+	once  sync.Once
+	wg    sync.WaitGroup
+}
+
+func (l *leaksLinks) Start(self raftlite.NodeID, peers map[raftlite.NodeID]string, deliver func(raftlite.Message)) error {
+	l.link(peers)
+	return l.fake.Start(self, peers, deliver)
+}
+
+func (l *leaksLinks) SetPeers(peers map[raftlite.NodeID]string) {
+	l.link(peers)
+	l.fake.SetPeers(peers)
+}
+
+// link starts a goroutine for each peer that has none.
+func (l *leaksLinks) link(peers map[raftlite.NodeID]string) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	for id := range peers {
+		if !l.links[id] {
+			l.links[id] = true
+			l.wg.Go(func() { <-l.stop })
+		}
+	}
+}
+
+func (l *leaksLinks) Close() error {
+	err := l.fake.Close()
+	l.once.Do(func() { close(l.stop) })
+	l.wg.Wait()
+	return err
 }

@@ -20,13 +20,23 @@ type cluster struct {
 	s     *suite
 	net   Net
 	nodes map[raftlite.NodeID]*node
+	// known names the peers each node is started with; nil: all of them.
+	known func(id raftlite.NodeID) []raftlite.NodeID
 }
 
 // cluster makes the Net of a subtest, with nodes 1 to n, and starts nodes
-// 1 to running. MakeNet need not reserve the addresses it hands out: if a
-// start finds its address in use, the nodes already started are closed and
-// the whole cluster is made again on a fresh Net (see package loopback).
+// 1 to running, each with the whole of Net.Peers. MakeNet need not reserve
+// the addresses it hands out: if a start finds its address in use, the
+// nodes already started are closed and the whole cluster is made again on
+// a fresh Net (see package loopback).
 func (s *suite) cluster(t tb, n, running int) *cluster {
+	t.Helper()
+	return s.clusterKnowing(t, n, running, nil)
+}
+
+// clusterKnowing is cluster with each node started knowing only the peers
+// that known names (nil: all of them).
+func (s *suite) clusterKnowing(t tb, n, running int, known func(id raftlite.NodeID) []raftlite.NodeID) *cluster {
 	t.Helper()
 	ids := make([]raftlite.NodeID, n)
 	for i := range ids {
@@ -34,7 +44,7 @@ func (s *suite) cluster(t tb, n, running int) *cluster {
 	}
 	var c *cluster
 	err := loopback.Retry(func() error {
-		c = &cluster{t: t, s: s, net: s.makeNet(t.testingT(), ids), nodes: map[raftlite.NodeID]*node{}}
+		c = &cluster{t: t, s: s, net: s.makeNet(t.testingT(), ids), nodes: map[raftlite.NodeID]*node{}, known: known}
 		require.Len(t, c.net.Peers, n, "MakeNet must return an address for every id")
 		for _, id := range ids[:running] {
 			if _, err := c.tryStart(id); err != nil {
@@ -62,12 +72,25 @@ func (c *cluster) start(id raftlite.NodeID) *node {
 // ends.
 func (c *cluster) tryStart(id raftlite.NodeID) (*node, error) {
 	nd := &node{id: id, tr: c.net.New(id), inbox: newInbox()}
-	if err := nd.tr.Start(id, c.net.Peers, nd.inbox.deliver); err != nil {
+	peers := c.net.Peers
+	if c.known != nil {
+		peers = c.peers(c.known(id)...)
+	}
+	if err := nd.tr.Start(id, peers, nd.inbox.deliver); err != nil {
 		return nil, fmt.Errorf("Start node %d on %s: %w", id, c.net.Peers[id], err)
 	}
 	c.nodes[id] = nd
 	c.t.Cleanup(nd.close)
 	return nd, nil
+}
+
+// peers returns the addresses of ids, from Net.Peers.
+func (c *cluster) peers(ids ...raftlite.NodeID) map[raftlite.NodeID]string {
+	peers := make(map[raftlite.NodeID]string, len(ids))
+	for _, id := range ids {
+		peers[id] = c.net.Peers[id]
+	}
+	return peers
 }
 
 type node struct {

@@ -19,8 +19,8 @@
 // The suite calls MakeNet once per subtest (again if a first Start finds
 // its address in use, see MakeNet), calls New once per node it starts
 // (and again for a node it restarts, which must come back on the same
-// address), Starts each transport with the whole of Peers, and Closes every
-// transport it started. Addresses are opaque strings: an in-memory transport
+// address), Starts each transport with the whole of Peers (but in
+// PeersAtRunTime), and Closes every transport it started. Addresses are opaque strings: an in-memory transport
 // may hand out names instead of host:port.
 //
 // What it checks: delivery of every field; FIFO order per pair with
@@ -31,8 +31,11 @@
 // Options.ReconnectWithin, two of raftlite's default election timeouts);
 // Send not blocking while a peer is down; Close during traffic (deliver is
 // not called after Close returns); the per-peer message counts of a
-// transport that reports metrics (raftlite.TransportMetricsReporter); and
-// no goroutine left behind (goleak).
+// transport that reports metrics (raftlite.TransportMetricsReporter); for
+// a transport that learns of peers at run time (raftlite.PeerUpdater),
+// that a node added by SetPeers is reached both ways, and that one removed
+// is sent nothing more and leaves no goroutine of its links behind; and no
+// goroutine left behind (goleak).
 // The partition subtests need Net.Partition, a way for the transport's
 // test to cut the network (transport/tcp and transport/quic put a proxy in
 // front of every node, transport/mem isolates every node); without it they

@@ -98,6 +98,7 @@ func run(t tb, makeNet MakeNet, opts Options) {
 		{"PeerDown", s.testPeerDown},
 		{"CloseDuringTraffic", s.testCloseDuringTraffic},
 		{"Metrics", s.testMetrics},
+		{"PeersAtRunTime", s.testPeersAtRunTime},
 	} {
 		t.Run(tc.name, func(t tb) {
 			// Registered first, so it runs after every transport's Close.

@@ -78,17 +78,32 @@ func (n *fakeNet) route(addr string) *fake {
 }
 
 // fake delivers through one inbox per node and one goroutine, which keeps
-// FIFO per sender.
+// FIFO per sender. It finds peers by address, as tcp does, so it must be
+// told of new ones (SetPeers).
 type fake struct {
 	net   *fakeNet
-	peers map[raftlite.NodeID]string
 	inbox chan raftlite.Message
 	done  chan struct{}
 	wg    sync.WaitGroup
 	once  sync.Once
 
 	mu             sync.Mutex
+	peers          map[raftlite.NodeID]string
 	sent, received map[raftlite.NodeID]uint64
+}
+
+// addr returns the address of peer id, or "" if it is not one.
+func (f *fake) addr(id raftlite.NodeID) string {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.peers[id]
+}
+
+// SetPeers makes peers the nodes f sends to.
+func (f *fake) SetPeers(peers map[raftlite.NodeID]string) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.peers = peers
 }
 
 // TransportMetrics counts messages per peer, as a reporting transport must.
@@ -109,8 +124,10 @@ func (f *fake) count(m map[raftlite.NodeID]uint64, id raftlite.NodeID) {
 }
 
 func (f *fake) Start(self raftlite.NodeID, peers map[raftlite.NodeID]string, deliver func(raftlite.Message)) error {
-	f.peers, f.inbox, f.done = peers, make(chan raftlite.Message, 4096), make(chan struct{})
-	f.sent, f.received = map[raftlite.NodeID]uint64{}, map[raftlite.NodeID]uint64{}
+	f.inbox, f.done = make(chan raftlite.Message, 4096), make(chan struct{})
+	f.mu.Lock()
+	f.peers, f.sent, f.received = peers, map[raftlite.NodeID]uint64{}, map[raftlite.NodeID]uint64{}
+	f.mu.Unlock()
 	f.net.mu.Lock()
 	f.net.nodes[peers[self]] = f
 	f.net.mu.Unlock()
@@ -134,7 +151,7 @@ func (f *fake) Start(self raftlite.NodeID, peers map[raftlite.NodeID]string, del
 }
 
 func (f *fake) Send(m raftlite.Message) {
-	to := f.net.route(f.peers[m.To])
+	to := f.net.route(f.addr(m.To))
 	if to == nil {
 		return
 	}

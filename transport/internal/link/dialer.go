@@ -47,9 +47,10 @@ type dialResult struct {
 	err error
 }
 
-// connect returns a connection to the peer, or nil on shutdown.
+// connect returns a connection to the peer, or nil once the peer is
+// removed or the engine shuts down.
 func (d *dialer) connect() *outConn {
-	ctx, cancel := context.WithCancel(d.e.ctx)
+	ctx, cancel := context.WithCancel(d.p.ctx)
 	defer cancel() // abandons the attempts still under way
 	d.results, d.inFlight, d.retry = make(chan dialResult), 0, nil
 	d.start(ctx)
@@ -127,7 +128,7 @@ func (d *dialer) attempt(ctx context.Context, results chan<- dialResult) {
 // attempt: say so once, not at every retry. Refusals are configuration
 // errors: always warn, and back off.
 func (d *dialer) failed(err error) {
-	if d.e.ctx.Err() != nil {
+	if d.p.ctx.Err() != nil {
 		return
 	}
 	d.e.stats.dialFailures.Add(1)

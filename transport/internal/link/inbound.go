@@ -2,6 +2,7 @@ package link
 
 import (
 	"bufio"
+	"context"
 	"errors"
 	"fmt"
 	"io"
@@ -15,7 +16,8 @@ import (
 
 // Serve runs the acceptor's side of connection c until it ends: handshake,
 // then deliver every message read, in order, while sending the keep-alives
-// the dialer asked for. Call it on a goroutine started with Go.
+// the dialer asked for. It closes c if the peer is removed meanwhile. Call
+// it on a goroutine started with Go.
 func (e *Engine) Serve(c Conn, remote string) {
 	if !e.track(c) {
 		return
@@ -25,12 +27,13 @@ func (e *Engine) Serve(c Conn, remote string) {
 	bw := bufio.NewWriterSize(metered, 512)
 	ic := &inConn{c: c, r: wire.NewReader(metered, e.cfg.MaxFrameBytes), bw: bw,
 		w: wire.NewWriter(bw, wire.MaxHandshakeBytes), log: e.log.With("remote", remote)}
-	h, keepAlive, ok := e.answer(ic)
-	if !ok {
+	h, p, keepAlive := e.answer(ic)
+	if p == nil {
 		return
 	}
-	metered.countFor(&e.peers[h.Node].traffic)
-	e.noteInstance(h.Node, h.Instance)
+	metered.countFor(p.traffic)
+	defer context.AfterFunc(p.ctx, func() { _ = c.Close() })()
+	e.noteInstance(p, h.Instance)
 	if keepAlive > 0 {
 		stop := make(chan struct{})
 		defer close(stop)
@@ -38,7 +41,7 @@ func (e *Engine) Serve(c Conn, remote string) {
 			return
 		}
 	}
-	e.read(ic, h.Node)
+	e.read(ic, p)
 }
 
 // inConn is an accepted connection: the dialer's messages come in on r,
@@ -58,9 +61,10 @@ const (
 )
 
 // answer runs the acceptor's half of the handshake: it reads the dialer's,
-// admits or refuses it, and replies. It returns the dialer's handshake and
-// the keep-alive interval granted (zero if none was asked for).
-func (e *Engine) answer(ic *inConn) (*wire.Handshake, time.Duration, bool) {
+// admits or refuses it, and replies. It returns the dialer's handshake,
+// the peer it proved to be and the keep-alive interval granted (zero if
+// none was asked for); a nil peer if the connection is not to be served.
+func (e *Engine) answer(ic *inConn) (*wire.Handshake, *peer, time.Duration) {
 	deadline := time.Now().Add(e.cfg.DialTimeout)
 	_ = ic.c.SetReadDeadline(deadline)
 	_ = ic.c.SetWriteDeadline(deadline)
@@ -72,26 +76,27 @@ func (e *Engine) answer(ic *inConn) (*wire.Handshake, time.Duration, bool) {
 		} else {
 			ic.log.Debug("connection ended before handshake", "err", err)
 		}
-		return nil, 0, false
+		return nil, nil, 0
 	}
-	if err := e.admit(&h, ic.c); err != nil {
+	p, err := e.admit(&h, ic.c)
+	if err != nil {
 		e.refuse(ic, &h, err)
-		return nil, 0, false
+		return nil, nil, 0
 	}
 	reply := e.hello()
 	if h.KeepAlive > 0 {
 		reply.KeepAlive = min(max(h.KeepAlive, minKeepAlive), maxKeepAlive)
 	}
 	if err := ic.w.WriteHandshake(reply); err != nil {
-		return nil, 0, false
+		return nil, nil, 0
 	}
 	if err := ic.bw.Flush(); err != nil {
 		ic.log.Debug("connection ended during handshake", "err", err)
-		return nil, 0, false
+		return nil, nil, 0
 	}
 	_ = ic.c.SetReadDeadline(time.Time{})
 	_ = ic.c.SetWriteDeadline(time.Time{})
-	return &h, reply.KeepAlive, true
+	return &h, p, reply.KeepAlive
 }
 
 // refuse tells the dialer why we will not talk to it.
@@ -137,28 +142,32 @@ func (e *Engine) sendKeepAlives(ic *inConn, every time.Duration, stop <-chan str
 	}
 }
 
-// admit decides whether to talk to the node that sent h over c.
-func (e *Engine) admit(h *wire.Handshake, c Conn) error {
+// admit decides whether to talk to the node that sent h over c, and
+// returns it. A node that is not a peer is refused: one about to be added
+// is retried by its dialer, at once when we connect to it (noteInstance),
+// and one removed must not go on delivering. The handshake's node id is
+// proven only with TLS (CheckCerts); without it anyone can claim any id.
+func (e *Engine) admit(h *wire.Handshake, c Conn) (*peer, error) {
 	if err := h.Check(e.cfg.ClusterID); err != nil {
-		return err
+		return nil, err
 	}
-	if _, ok := e.peers[h.Node]; !ok {
-		return fmt.Errorf("%w: node %d is not a member of this cluster", wire.ErrUnknownPeer, h.Node)
+	p := e.peer(h.Node)
+	if p == nil {
+		return nil, fmt.Errorf("%w: node %d is not a member of this cluster", wire.ErrUnknownPeer, h.Node)
 	}
 	if e.cfg.CheckCerts {
 		if err := tlsutil.CheckIdentity(c.PeerCertificates(), h.Node); err != nil {
-			return fmt.Errorf("%w: %w", wire.ErrIdentity, err)
+			return nil, fmt.Errorf("%w: %w", wire.ErrIdentity, err)
 		}
 	}
-	return nil
+	return p, nil
 }
 
 // noteInstance records the instance a peer's handshake announced. A new
 // one means the peer restarted: its writer is told at once, so that it
 // drops the connection it holds to the old instance (or dials at once)
 // rather than wait for the connection to fail.
-func (e *Engine) noteInstance(id raftlite.NodeID, instance uint64) {
-	p := e.peers[id]
+func (e *Engine) noteInstance(p *peer, instance uint64) {
 	e.mu.Lock()
 	restarted := p.instance != instance
 	p.instance = instance
@@ -206,7 +215,8 @@ func (e *Engine) release(id raftlite.NodeID, cur *inbound) {
 // connection fails. The connection claims the node's inbound slot only with
 // its first message: a dialer that raced two attempts uses one and closes
 // the other, and the other must not displace the one in use.
-func (e *Engine) read(ic *inConn, from raftlite.NodeID) {
+func (e *Engine) read(ic *inConn, p *peer) {
+	from := p.id
 	var slot *inbound
 	defer func() {
 		if slot != nil {
@@ -237,7 +247,7 @@ func (e *Engine) read(ic *inConn, from raftlite.NodeID) {
 				return
 			}
 		}
-		e.peers[from].msgsReceived.Add(1) // before deliver: a receiver that sees m sees it counted
+		p.msgsReceived.Add(1) // before deliver: a receiver that sees m sees it counted
 		e.deliver(m)
 		e.stats.delivered.Add(1)
 	}

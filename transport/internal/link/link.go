@@ -12,6 +12,7 @@ import (
 	"log/slog"
 	"math/rand/v2"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/raftlite/raftlite"
@@ -105,9 +106,11 @@ func (c *Config) keepAlive() time.Duration { return c.IdleTimeout / 4 }
 
 // Engine moves messages for one started transport.
 type Engine struct {
-	cfg      Config
-	self     raftlite.NodeID
-	peers    map[raftlite.NodeID]*peer // read-only after New
+	cfg  Config
+	self raftlite.NodeID
+	// peers is replaced whole by SetPeers, never modified, so that Send
+	// reads it without a lock.
+	peers    atomic.Pointer[map[raftlite.NodeID]*peer]
 	deliver  func(raftlite.Message)
 	instance uint64
 	log      *slog.Logger
@@ -124,11 +127,23 @@ type Engine struct {
 	closed  bool
 	conns   map[Conn]struct{}
 	inbound map[raftlite.NodeID]*inbound
+
+	// setMu orders SetPeers calls, and Start with them.
+	setMu   sync.Mutex
+	started bool
 }
 
+// peer is one node we talk to, at one address. SetPeers replaces it when
+// its address changes, and cancels it when the node is removed.
 type peer struct {
-	id    raftlite.NodeID
-	addr  string
+	id   raftlite.NodeID
+	addr string
+	// ctx ends when the peer is removed (or the engine shuts down): its
+	// writer and dial attempts stop and its connections close.
+	ctx    context.Context
+	cancel context.CancelFunc
+	// queue is nil when the peer has no address to dial: Send drops what
+	// is sent to it.
 	queue chan raftlite.Message
 	// instance is the peer's latest start as seen by our acceptor; a change
 	// is signalled on restarted so the writer drops its stale connection
@@ -138,7 +153,8 @@ type peer struct {
 	// sent gets a value when Send queues a message, so that a writer
 	// without a connection dials when there is something to send.
 	sent chan struct{}
-	traffic
+	// traffic is kept when the peer's address changes.
+	*traffic
 }
 
 type inbound struct {
@@ -146,30 +162,100 @@ type inbound struct {
 	done chan struct{}
 }
 
-// New returns an Engine for node self. It starts nothing.
+// New returns an Engine for node self, with the peers in addrs. It starts
+// nothing.
 func New(cfg Config, self raftlite.NodeID, addrs map[raftlite.NodeID]string, deliver func(raftlite.Message)) *Engine {
 	cfg.setDefaults()
 	ctx, cancel := context.WithCancel(context.Background())
 	e := &Engine{
 		cfg: cfg, self: self, deliver: deliver, instance: rand.Uint64() | 1,
 		log: cfg.Logger.With("node", uint64(self)), ctx: ctx, cancel: cancel,
-		peers: make(map[raftlite.NodeID]*peer), conns: make(map[Conn]struct{}),
-		inbound: make(map[raftlite.NodeID]*inbound), netWarn: newWarnLimiter(),
+		conns: make(map[Conn]struct{}), inbound: make(map[raftlite.NodeID]*inbound), netWarn: newWarnLimiter(),
 	}
+	peers := make(map[raftlite.NodeID]*peer, len(addrs))
 	for id, addr := range addrs {
 		if id != self {
-			e.peers[id] = &peer{id: id, addr: addr, queue: make(chan raftlite.Message, cfg.SendQueue),
-				restarted: make(chan struct{}, 1), sent: make(chan struct{}, 1)}
+			peers[id] = e.newPeer(id, addr, &traffic{})
 		}
 	}
+	e.peers.Store(&peers)
 	return e
 }
+
+func (e *Engine) newPeer(id raftlite.NodeID, addr string, t *traffic) *peer {
+	ctx, cancel := context.WithCancel(e.ctx)
+	p := &peer{id: id, addr: addr, ctx: ctx, cancel: cancel,
+		restarted: make(chan struct{}, 1), sent: make(chan struct{}, 1), traffic: t}
+	if addr != "" {
+		p.queue = make(chan raftlite.Message, e.cfg.SendQueue)
+	}
+	return p
+}
+
+// peer returns the peer id, or nil if it is not one.
+func (e *Engine) peer(id raftlite.NodeID) *peer { return (*e.peers.Load())[id] }
 
 // Start launches one writer per peer. Writers dial eagerly, so that links
 // are up before Raft needs them and a restarted node announces itself.
 func (e *Engine) Start() {
-	for _, p := range e.peers {
+	e.setMu.Lock()
+	defer e.setMu.Unlock()
+	e.started = true
+	for _, p := range *e.peers.Load() {
+		e.startWriter(p)
+	}
+}
+
+func (e *Engine) startWriter(p *peer) {
+	if p.queue != nil {
 		e.Go(func() { e.runWriter(p) })
+	}
+}
+
+// SetPeers makes addrs (self included, or not) the peers, as
+// raftlite.PeerUpdater describes: a new peer gets a writer, which dials it
+// at once; a peer whose address changed is replaced, keeping its counters;
+// a peer no longer listed is cancelled, which ends its writer, closes its
+// connections both ways and drops its queue. Connections from nodes not
+// listed are refused (see admit). It returns without waiting for any of
+// that.
+func (e *Engine) SetPeers(addrs map[raftlite.NodeID]string) {
+	e.setMu.Lock()
+	defer e.setMu.Unlock()
+	if e.ctx.Err() != nil {
+		return // shut down
+	}
+	old := *e.peers.Load()
+	next := make(map[raftlite.NodeID]*peer, len(addrs))
+	var added []*peer
+	for id, addr := range addrs {
+		switch p := old[id]; {
+		case id == e.self:
+		case p != nil && p.addr == addr:
+			next[id] = p
+		case p != nil:
+			next[id] = e.newPeer(id, addr, p.traffic)
+			added = append(added, next[id])
+			e.log.Info("peer moved", "peer", uint64(id), "from", p.addr, "addr", addr)
+		default:
+			next[id] = e.newPeer(id, addr, &traffic{})
+			added = append(added, next[id])
+			e.log.Info("peer added", "peer", uint64(id), "addr", addr)
+		}
+	}
+	e.peers.Store(&next)
+	for id, p := range old {
+		if next[id] != p {
+			p.cancel()
+			if next[id] == nil {
+				e.log.Info("peer removed: closing its connections", "peer", uint64(id), "addr", p.addr)
+			}
+		}
+	}
+	if e.started {
+		for _, p := range added {
+			e.startWriter(p)
+		}
 	}
 }
 
@@ -234,8 +320,8 @@ func (e *Engine) CountRefused() { e.stats.refused.Add(1) }
 // Raft retransmits whatever matters, so a drop costs a little latency while
 // blocking would stall the node on its slowest peer.
 func (e *Engine) Send(m raftlite.Message) {
-	p := e.peers[m.To]
-	if p == nil || e.ctx.Err() != nil {
+	p := e.peer(m.To)
+	if p == nil || p.queue == nil || e.ctx.Err() != nil {
 		e.stats.unroutable.Add(1)
 		return
 	}

@@ -66,8 +66,9 @@ func (e *Engine) TransportMetrics(name string) raftlite.TransportMetrics {
 		},
 		Connects: s.Connects, DialFailures: s.DialFailures, RefusedConnections: s.RefusedHandshakes,
 	}
-	for _, id := range slices.Sorted(maps.Keys(e.peers)) {
-		t := &e.peers[id].traffic
+	peers := *e.peers.Load()
+	for _, id := range slices.Sorted(maps.Keys(peers)) {
+		t := peers[id].traffic
 		m.Peers = append(m.Peers, raftlite.PeerTraffic{ID: id,
 			MessagesSent: t.msgsSent.Load(), MessagesReceived: t.msgsReceived.Load(),
 			BytesSent: t.bytesSent.Load(), BytesReceived: t.bytesReceived.Load()})

@@ -26,22 +26,40 @@ type outConn struct {
 }
 
 // runWriter keeps a connection to p up while there is something to send,
-// and drains p's queue into it.
+// and drains p's queue into it, until p is removed or the engine shuts
+// down.
 func (e *Engine) runWriter(p *peer) {
+	defer e.dropQueued(p)
 	d := &dialer{e: e, p: p}
 	for {
 		oc := d.connect()
 		if oc == nil {
-			return // shut down
+			return // removed, or shut down
 		}
 		e.stats.connects.Add(1)
 		e.log.Info("connected to peer", "peer", uint64(p.id), "addr", p.addr)
 		err := e.pump(p, oc)
 		e.drop(oc.c)
-		if e.ctx.Err() != nil {
+		if p.ctx.Err() != nil {
 			return
 		}
 		e.log.Info("connection to peer lost", "peer", uint64(p.id), "err", err)
+	}
+}
+
+// dropQueued counts what is left in the queue of a removed peer as
+// unroutable: it was sent to a node we no longer know.
+func (e *Engine) dropQueued(p *peer) {
+	if e.ctx.Err() != nil {
+		return // shut down: nothing counts after Close
+	}
+	for {
+		select {
+		case <-p.queue:
+			e.stats.unroutable.Add(1)
+		default:
+			return
+		}
 	}
 }
 
@@ -80,7 +98,7 @@ func (e *Engine) handshake(p *peer, c Conn) (*outConn, error) {
 	deadline := time.Now().Add(e.cfg.DialTimeout)
 	_ = c.SetWriteDeadline(deadline)
 	_ = c.SetReadDeadline(deadline)
-	metered := newMeter(c, &p.traffic)
+	metered := newMeter(c, p.traffic)
 	bw := bufio.NewWriterSize(metered, 64<<10)
 	oc := &outConn{c: c, bw: bw, w: wire.NewWriter(bw, e.cfg.MaxFrameBytes), r: wire.NewReader(metered, wire.MaxHandshakeBytes)}
 	hello := e.hello()
@@ -122,7 +140,7 @@ func (e *Engine) pump(p *peer, oc *outConn) error {
 	for {
 		var m raftlite.Message
 		select {
-		case <-e.ctx.Done():
+		case <-p.ctx.Done():
 			return errClosed
 		case err := <-dead:
 			return err
