@@ -42,6 +42,8 @@ type nodeOptions struct {
 	trailingEntries uint64
 	// admin is the address of the admin endpoint (admin.go); "" for none.
 	admin string
+	// join is Config.Join: start as no member, to be added by the leader.
+	join bool
 }
 
 // runNode runs one node as its own process: each line read on stdin is
@@ -78,7 +80,8 @@ func parseNodeFlags(args []string, stderr io.Writer) (nodeOptions, error) {
 	fs.SetOutput(stderr)
 	id := fs.Uint64("id", 0, "this node's id (required)")
 	fs.StringVar(&o.listen, "listen", "", "address to listen on (default: this node's address in --peers)")
-	fs.StringVar(&o.peersFlag, "peers", "", "every voting member, this node included: id=host:port,... (required)")
+	fs.StringVar(&o.peersFlag, "peers", "",
+		"every voting member, this node included: id=host:port,... (required); with --join, only the addresses to reach")
 	fs.StringVar(&o.data, "data", "", "directory for the write-ahead log (required)")
 	fs.StringVar(&o.transport, "transport", "tcp", "tcp or quic")
 	fs.StringVar(&o.cluster, "cluster", "raftlite", "cluster id; nodes of other clusters are refused")
@@ -92,7 +95,10 @@ func parseNodeFlags(args []string, stderr io.Writer) (nodeOptions, error) {
 	fs.Uint64Var(&o.trailingEntries, "trailing-entries", 1<<12,
 		"entries kept before a snapshot, for followers a little behind (others are sent the snapshot)")
 	fs.StringVar(&o.admin, "admin", "",
-		"host:port for the admin HTTP endpoint: /status, /metrics, /health/ready, /health/live (default: none)")
+		"host:port for the admin HTTP endpoint: /status, /metrics, /health/*, POST /membership and /transfer (default: none)")
+	fs.BoolVar(&o.join, "join", false,
+		"join an existing cluster instead of bootstrapping one: the node waits, not voting, until the leader adds it "+
+			"(raftlite admin add-voter); harmless on a restart, where the node follows the membership its log holds")
 	if err := fs.Parse(args); err != nil {
 		return o, err
 	}
@@ -139,11 +145,11 @@ func (o nodeOptions) start(logger *slog.Logger) (*raftlite.Node, error) {
 		every = math.MaxUint64 // never due
 	}
 	node, err := raftlite.New(raftlite.Config{ID: o.id, Peers: o.peers, Transport: tr, Persister: log, Logger: logger,
-		SnapshotEvery: every, TrailingEntries: max(o.trailingEntries, 1)})
+		SnapshotEvery: every, TrailingEntries: max(o.trailingEntries, 1), Join: o.join})
 	if err != nil {
 		return nil, err
 	}
-	logger.Info("started", "node", uint64(o.id), "transport", o.transport, "peers", o.peersFlag, "data", o.data)
+	logger.Info("started", "node", uint64(o.id), "transport", o.transport, "peers", o.peersFlag, "data", o.data, "join", o.join)
 	return node, nil
 }
 
