@@ -7,10 +7,8 @@ import (
 	"expvar"
 	"fmt"
 	"log/slog"
-	"maps"
 	"net"
 	"net/http"
-	"slices"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -32,10 +30,16 @@ import (
 //	                   leader, which confirmed it leads, and it has delivered
 //	                   all that the leader had committed; 503 and why not
 //	GET /debug/vars    expvar, with the node's Metrics under "raftlite"
+//	POST /membership   {"op":"add-voter"|"add-learner"|"remove","id":N,"addr":"host:port","if_index":N}:
+//	                   Node.ChangeMembership, on the leader; 200 once committed
+//	POST /transfer     {"to":N} (0: the follower furthest along): Node.TransferLeadership
 //
-// Commands that change the cluster (membership) will go beside these, as
-// POST and DELETE on their own paths (/members, /members/{id}), answering
-// JSON; an error is always {"error": "..."} with a 4xx or 5xx status.
+// The commands answer {"ok": true} or an error, always
+// {"error": "...", "code": "..."} with a 4xx or 5xx status (errorJSON):
+// 400 bad input; 409 not the leader (with the leader's id and address, if
+// known, to retry there) or a change in progress (with Retry-After); 412
+// if_index no longer names the configuration; 503 the change was lost,
+// the transfer failed or the node stopped; 504 no answer in time.
 // JSON objects only ever gain fields.
 
 // admin serves one node's admin endpoint.
@@ -86,6 +90,8 @@ func (a *admin) handler() http.Handler {
 	mux.HandleFunc("GET /health/live", a.live)
 	mux.HandleFunc("GET /health/ready", a.ready)
 	mux.Handle("GET /debug/vars", expvar.Handler())
+	mux.HandleFunc("POST /membership", a.membership)
+	mux.HandleFunc("POST /transfer", a.transfer)
 	return mux
 }
 
@@ -103,18 +109,24 @@ type statusJSON struct {
 	Pending        int             `json:"pending_broadcasts"`
 	Dropped        uint64          `json:"dropped_messages"`
 	Configuration  configJSON      `json:"configuration"`
-	Followers      []followerJSON  `json:"followers"` // on the leader; empty elsewhere
-	Stopped        string          `json:"stopped,omitempty"`
+	// MembershipIndex is the index of the entry that set Configuration
+	// (Status.MembershipIndex): the if_index of a conditional change.
+	MembershipIndex uint64         `json:"membership_index"`
+	Followers       []followerJSON `json:"followers"` // on the leader; empty elsewhere
+	Stopped         string         `json:"stopped,omitempty"`
 }
 
-// configJSON is the cluster's membership; membership change will add to it.
+// configJSON is the membership in effect on the node (Status.Membership).
 type configJSON struct {
-	Voters []memberJSON `json:"voters"`
+	Voters   []memberJSON `json:"voters"`
+	Learners []memberJSON `json:"learners"`
 }
 
 type memberJSON struct {
 	ID      raftlite.NodeID `json:"id"`
 	Address string          `json:"address"`
+	// Promote: a learner the leader makes a voter once it caught up.
+	Promote bool `json:"promote,omitempty"`
 }
 
 type followerJSON struct {
@@ -133,9 +145,15 @@ func (a *admin) status(w http.ResponseWriter, _ *http.Request) {
 	out := statusJSON{ID: st.ID, Role: st.Role.String(), Term: st.Term, Leader: st.Leader,
 		CommitIndex: st.CommitIndex, LastIndex: st.LastIndex, DeliveredIndex: st.Delivered,
 		SnapshotIndex: st.SnapshotIndex, HeldEntries: st.HeldEntries, Pending: st.Pending, Dropped: st.Dropped,
-		Followers: []followerJSON{}}
-	for _, id := range slices.Sorted(maps.Keys(a.peers)) {
-		out.Configuration.Voters = append(out.Configuration.Voters, memberJSON{ID: id, Address: a.peers[id]})
+		Followers: []followerJSON{}, MembershipIndex: st.MembershipIndex,
+		Configuration: configJSON{Voters: []memberJSON{}, Learners: []memberJSON{}}}
+	for _, m := range st.Membership.Members {
+		mj := memberJSON{ID: m.ID, Address: a.addrOf(st.Membership, m.ID), Promote: m.Promote}
+		if m.Learner {
+			out.Configuration.Learners = append(out.Configuration.Learners, mj)
+		} else {
+			out.Configuration.Voters = append(out.Configuration.Voters, mj)
+		}
 	}
 	for _, f := range st.Followers {
 		fj := followerJSON{ID: f.ID, Match: f.Match, Next: f.Next, Lag: st.LastIndex - min(f.Match, st.LastIndex), Probing: f.Probing}
@@ -149,6 +167,130 @@ func (a *admin) status(w http.ResponseWriter, _ *http.Request) {
 		out.Stopped = err.Error()
 	}
 	writeJSON(w, http.StatusOK, out)
+}
+
+// addrOf is id's transport address: the configuration's, or else --peers'.
+func (a *admin) addrOf(m raftlite.Membership, id raftlite.NodeID) string {
+	for _, x := range m.Members {
+		if x.ID == id && x.Addr != "" {
+			return x.Addr
+		}
+	}
+	return a.peers[id]
+}
+
+// errorJSON is the answer of a command that failed.
+type errorJSON struct {
+	Error string `json:"error"`
+	// Code names the error for clients: bad_request, not_leader,
+	// change_in_progress, membership_changed, change_lost,
+	// transfer_failed, stopped, timeout, failed.
+	Code string `json:"code"`
+	// Leader and LeaderAddr (its transport address), with not_leader,
+	// when known: retry on the leader.
+	Leader     raftlite.NodeID `json:"leader,omitempty"`
+	LeaderAddr string          `json:"leader_addr,omitempty"`
+}
+
+// membershipRequest is the body of POST /membership.
+type membershipRequest struct {
+	Op      string          `json:"op"`
+	ID      raftlite.NodeID `json:"id"`
+	Addr    string          `json:"addr"`
+	IfIndex uint64          `json:"if_index"`
+}
+
+// transferRequest is the body of POST /transfer.
+type transferRequest struct {
+	To raftlite.NodeID `json:"to"`
+}
+
+// commandTimeout bounds how long a command waits for the node.
+const commandTimeout = 30 * time.Second
+
+var membershipOps = map[string]raftlite.MembershipOp{
+	"add-voter": raftlite.AddVoter, "add-learner": raftlite.AddLearner, "remove": raftlite.Remove}
+
+func (a *admin) membership(w http.ResponseWriter, r *http.Request) {
+	var req membershipRequest
+	if !decodeBody(w, r, &req) {
+		return
+	}
+	op, ok := membershipOps[req.Op]
+	switch {
+	case !ok:
+		badRequest(w, fmt.Sprintf("op %q is not add-voter, add-learner or remove", req.Op))
+		return
+	case req.ID == raftlite.None:
+		badRequest(w, "id is required")
+		return
+	case op != raftlite.Remove && req.Addr == "":
+		badRequest(w, "addr is required to add a node")
+		return
+	}
+	ctx, cancel := context.WithTimeout(r.Context(), commandTimeout)
+	defer cancel()
+	err := a.node.ChangeMembership(ctx, raftlite.MembershipChange{Op: op, ID: req.ID, Addr: req.Addr, IfIndex: req.IfIndex})
+	a.answer(w, err)
+}
+
+func (a *admin) transfer(w http.ResponseWriter, r *http.Request) {
+	var req transferRequest
+	if !decodeBody(w, r, &req) {
+		return
+	}
+	ctx, cancel := context.WithTimeout(r.Context(), commandTimeout)
+	defer cancel()
+	a.answer(w, a.node.TransferLeadership(ctx, req.To))
+}
+
+// decodeBody decodes r's JSON body into v, or answers 400 and returns false.
+func decodeBody(w http.ResponseWriter, r *http.Request, v any) bool {
+	dec := json.NewDecoder(http.MaxBytesReader(w, r.Body, 1<<16))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(v); err != nil {
+		badRequest(w, "body: "+err.Error())
+		return false
+	}
+	return true
+}
+
+func badRequest(w http.ResponseWriter, msg string) {
+	writeJSON(w, http.StatusBadRequest, errorJSON{Error: msg, Code: "bad_request"})
+}
+
+// answer answers a command that ended with err.
+func (a *admin) answer(w http.ResponseWriter, err error) {
+	if err == nil {
+		writeJSON(w, http.StatusOK, map[string]bool{"ok": true})
+		return
+	}
+	e := errorJSON{Error: err.Error(), Code: "failed"}
+	code := http.StatusInternalServerError
+	switch {
+	case errors.Is(err, raftlite.ErrNotLeader):
+		code, e.Code = http.StatusConflict, "not_leader"
+		st := a.node.Status()
+		if st.Leader != raftlite.None && st.Leader != st.ID {
+			e.Leader, e.LeaderAddr = st.Leader, a.addrOf(st.Membership, st.Leader)
+		}
+	case errors.Is(err, raftlite.ErrChangeInProgress):
+		code, e.Code = http.StatusConflict, "change_in_progress"
+		w.Header().Set("Retry-After", "1")
+	case errors.Is(err, raftlite.ErrMembershipChanged):
+		code, e.Code = http.StatusPreconditionFailed, "membership_changed"
+	case errors.Is(err, raftlite.ErrInvalidConfig):
+		code, e.Code = http.StatusBadRequest, "bad_request"
+	case errors.Is(err, raftlite.ErrChangeLost):
+		code, e.Code = http.StatusServiceUnavailable, "change_lost"
+	case errors.Is(err, raftlite.ErrTransferFailed):
+		code, e.Code = http.StatusServiceUnavailable, "transfer_failed"
+	case errors.Is(err, context.DeadlineExceeded) || errors.Is(err, context.Canceled):
+		code, e.Code = http.StatusGatewayTimeout, "timeout"
+	case a.node.Err() != nil:
+		code, e.Code = http.StatusServiceUnavailable, "stopped"
+	}
+	writeJSON(w, code, e)
 }
 
 func (a *admin) live(w http.ResponseWriter, _ *http.Request) {
