@@ -77,7 +77,7 @@ func TestAdminEndpointTellsAnOperatorWhatTheClusterDoes(t *testing.T) {
 	resp, err := http.Post(c.url(1, "/status"), "application/json", nil)
 	require.NoError(t, err)
 	resp.Body.Close()
-	assert.Equal(t, http.StatusMethodNotAllowed, resp.StatusCode, "the endpoint changes nothing yet")
+	assert.Equal(t, http.StatusMethodNotAllowed, resp.StatusCode, "/status changes nothing")
 }
 
 // The expvar variable holds the node's Metrics as JSON.
@@ -108,8 +108,13 @@ func newAdminCluster(t *testing.T, n int) *adminCluster {
 // start starts node id as runNode does, with stdin (nothing if nil), and
 // stops it at the end of the test, requiring a clean stop.
 func (c *adminCluster) start(t *testing.T, id int, stdin io.Reader) {
-	o, err := parseNodeFlags([]string{"--id", strconv.Itoa(id), "--peers", c.peers,
-		"--data", t.TempDir(), "--admin", "127.0.0.1:0", "--log-format", "json"}, io.Discard)
+	c.startWith(t, id, stdin, c.peers)
+}
+
+// startWith starts node id with --peers peers and further flags.
+func (c *adminCluster) startWith(t *testing.T, id int, stdin io.Reader, peers string, flags ...string) {
+	o, err := parseNodeFlags(append([]string{"--id", strconv.Itoa(id), "--peers", peers,
+		"--data", t.TempDir(), "--admin", "127.0.0.1:0", "--log-format", "json"}, flags...), io.Discard)
 	require.NoError(t, err)
 	stderr := newLineWriter()
 	logger := o.logger(stderr)

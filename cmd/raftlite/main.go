@@ -3,6 +3,7 @@
 //	raftlite demo    three nodes in one process: broadcasts, a leader failure, agreement
 //	                 (-v: the trace of every event; -sim [-seed N]: in the simulator, the same every run)
 //	raftlite node    one node as its own process (--id --listen --peers --data --transport)
+//	raftlite admin   a node's admin endpoint: status, add-voter, add-learner, remove, transfer
 //	raftlite bench   the benchmark matrix of package bench, benchstat-compatible
 //
 // Run "raftlite help" for every subcommand.
@@ -33,6 +34,7 @@ func commands() []command {
 	return []command{
 		{"demo", "three nodes in one process: broadcasts, a leader failure, agreement", runDemo},
 		{"node", "one node as its own process: stdin lines are broadcast, deliveries go to stdout", runNode},
+		{"admin", "ask a node's admin endpoint: status, add-voter, add-learner, remove, transfer", runAdmin},
 		{"bench", "commit latency and throughput for every transport and persister, as a table", runBench},
 	}
 }
