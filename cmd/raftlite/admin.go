@@ -32,7 +32,8 @@ import (
 //	GET /debug/vars    expvar, with the node's Metrics under "raftlite"
 //	POST /membership   {"op":"add-voter"|"add-learner"|"remove","id":N,"addr":"host:port","if_index":N}:
 //	                   Node.ChangeMembership, on the leader; 200 once committed
-//	POST /transfer     {"to":N} (0: the follower furthest along): Node.TransferLeadership
+//	POST /transfer     {"to":N} (0: the follower furthest along): Node.TransferLeadership;
+//	                   200 at once if N is this node and it leads
 //
 // The commands answer {"ok": true} or an error, always
 // {"error": "...", "code": "..."} with a 4xx or 5xx status (errorJSON):
@@ -239,9 +240,29 @@ func (a *admin) transfer(w http.ResponseWriter, r *http.Request) {
 	if !decodeBody(w, r, &req) {
 		return
 	}
+	if req.To != raftlite.None {
+		st := a.node.Status()
+		if st.Role == raftlite.Leader && req.To == st.ID {
+			writeJSON(w, http.StatusOK, map[string]bool{"ok": true}) // leads already
+			return
+		}
+		if !isVoter(st.Membership, req.To) {
+			badRequest(w, fmt.Sprintf("node %d is not a voter", req.To))
+			return
+		}
+	}
 	ctx, cancel := context.WithTimeout(r.Context(), commandTimeout)
 	defer cancel()
 	a.answer(w, a.node.TransferLeadership(ctx, req.To))
+}
+
+func isVoter(m raftlite.Membership, id raftlite.NodeID) bool {
+	for _, x := range m.Members {
+		if x.ID == id {
+			return !x.Learner
+		}
+	}
+	return false
 }
 
 // decodeBody decodes r's JSON body into v, or answers 400 and returns false.

@@ -107,7 +107,7 @@ func runAdmin(args []string, stdout, stderr io.Writer) error {
 		if cmd != "remove" {
 			req.Addr = params[1]
 		}
-		if err := c.command("/membership", req); err != nil {
+		if _, err := c.command("/membership", req); err != nil {
 			return err
 		}
 		fmt.Fprintf(stdout, "%s %d: done\n", cmd, id[0])
@@ -120,10 +120,11 @@ func runAdmin(args []string, stdout, stderr io.Writer) error {
 		if len(id) == 1 {
 			req.To = id[0]
 		}
-		if err := c.command("/transfer", req); err != nil {
+		at, err := c.command("/transfer", req)
+		if err != nil {
 			return err
 		}
-		fmt.Fprintln(stdout, "transfer: done; the leader is now", c.leaderAfterTransfer())
+		fmt.Fprintln(stdout, "transfer: done; the leader is now", c.leaderSeenBy(at))
 	}
 	return nil
 }
@@ -135,26 +136,26 @@ type adminClient struct {
 
 // command posts body to path on the leader, following a follower's answer
 // to the leader when its admin address is known, and retrying a change in
-// progress.
-func (c *adminClient) command(path string, body any) error {
+// progress. It returns the admin address that carried it out.
+func (c *adminClient) command(path string, body any) (string, error) {
 	b, err := json.Marshal(body)
 	if err != nil {
-		return err
+		return "", err
 	}
 	addr, tries, hops := c.o.addr, 0, 0
 	for {
 		resp, err := c.http.Post("http://"+addr+path, "application/json", bytes.NewReader(b))
 		if err != nil {
-			return fmt.Errorf("admin: %w", err)
+			return "", fmt.Errorf("admin: %w", err)
 		}
 		var e errorJSON
 		decErr := json.NewDecoder(resp.Body).Decode(&e)
 		resp.Body.Close()
 		if resp.StatusCode == http.StatusOK {
-			return nil
+			return addr, nil
 		}
 		if decErr != nil || e.Error == "" {
-			return fmt.Errorf("admin: %s answered %s", addr, resp.Status)
+			return "", fmt.Errorf("admin: %s answered %s", addr, resp.Status)
 		}
 		switch {
 		case e.Code == "change_in_progress" && tries < c.o.retries:
@@ -168,33 +169,41 @@ func (c *adminClient) command(path string, body any) error {
 		case e.Code == "not_leader" && e.Leader != raftlite.None:
 			next, known := c.o.adminPeers[e.Leader]
 			if !known {
-				return fmt.Errorf("admin: %s is not the leader; node %d (transport address %s) is: "+
+				return "", fmt.Errorf("admin: %s is not the leader; node %d (transport address %s) is: "+
 					"run again with --addr set to its admin address, or give --admin-peers", addr, e.Leader, e.LeaderAddr)
 			}
 			if hops++; hops > 3 {
-				return fmt.Errorf("admin: leadership keeps moving (last: node %d); try again", e.Leader)
+				return "", fmt.Errorf("admin: leadership keeps moving (last: node %d); try again", e.Leader)
 			}
 			addr = next
 			continue
 		case e.Code == "not_leader":
-			return fmt.Errorf("admin: %s is not the leader and knows none yet; try again shortly", addr)
+			return "", fmt.Errorf("admin: %s is not the leader and knows none yet; try again shortly", addr)
 		}
-		return fmt.Errorf("admin: %s (%s)", e.Error, resp.Status)
+		return "", fmt.Errorf("admin: %s (%s)", e.Error, resp.Status)
 	}
 }
 
-// leaderAfterTransfer names the leader as the node asked sees it.
-func (c *adminClient) leaderAfterTransfer() string {
-	st, _, err := c.getStatus()
-	if err != nil || st.Leader == raftlite.None {
-		return "not known yet"
+// leaderSeenBy names the leader as the node at admin address addr sees it,
+// waiting a moment for it to hear from the new leader.
+func (c *adminClient) leaderSeenBy(addr string) string {
+	for deadline := time.Now().Add(2 * time.Second); ; time.Sleep(50 * time.Millisecond) {
+		st, _, err := c.getStatus(addr)
+		if err == nil && st.Leader != raftlite.None && st.Role != "leader" {
+			return "node " + strconv.FormatUint(uint64(st.Leader), 10)
+		}
+		if err == nil && st.Leader == st.ID {
+			return "node " + strconv.FormatUint(uint64(st.Leader), 10) + " (it led already)"
+		}
+		if err != nil || time.Now().After(deadline) {
+			return "not known yet"
+		}
 	}
-	return "node " + strconv.FormatUint(uint64(st.Leader), 10)
 }
 
-func (c *adminClient) getStatus() (statusJSON, []byte, error) {
+func (c *adminClient) getStatus(addr string) (statusJSON, []byte, error) {
 	var st statusJSON
-	resp, err := c.http.Get("http://" + c.o.addr + "/status")
+	resp, err := c.http.Get("http://" + addr + "/status")
 	if err != nil {
 		return st, nil, fmt.Errorf("admin: %w", err)
 	}
@@ -210,7 +219,7 @@ func (c *adminClient) getStatus() (statusJSON, []byte, error) {
 }
 
 func (c *adminClient) status(stdout io.Writer) error {
-	st, raw, err := c.getStatus()
+	st, raw, err := c.getStatus(c.o.addr)
 	if err != nil {
 		return err
 	}

@@ -79,7 +79,7 @@ func TestOperatorGrowsShrinksAndHandsOverACluster(t *testing.T) {
 
 	out, _, err = c.admin("--addr", c.admins[leader].Addr(), "transfer", "4")
 	require.NoError(t, err)
-	assert.True(t, strings.HasPrefix(out, "transfer: done"), out)
+	assert.True(t, strings.HasPrefix(out, "transfer: done; the leader is now node 4"), out)
 	require.EventuallyWithT(t, func(t *assert.CollectT) {
 		st := getJSONStatus[statusJSON](c.url(4, "/status"))
 		assert.Equal(t, "leader", st.Role)
@@ -115,6 +115,11 @@ func TestAdminCommandsAnswerErrorsClients(t *testing.T) {
 	code, e = post(follower, "/transfer", `{"to":0}`)
 	assert.Equal(t, http.StatusConflict, code)
 	assert.Equal(t, "not_leader", e.Code)
+	code, e = post(leader, "/transfer", `{"to":99}`)
+	assert.Equal(t, http.StatusBadRequest, code, "99 is no voter")
+	assert.Equal(t, "bad_request", e.Code)
+	code, _ = post(leader, "/transfer", fmt.Sprintf(`{"to":%d}`, leader))
+	assert.Equal(t, http.StatusOK, code, "a transfer to the leader itself is done already")
 
 	st := getJSON[statusJSON](t, c.url(leader, "/status"), http.StatusOK)
 	code, e = post(leader, "/membership", fmt.Sprintf(`{"op":"remove","id":%d,"if_index":%d}`, follower, st.MembershipIndex+1000))
