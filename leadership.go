@@ -1,6 +1,9 @@
 package raftlite
 
-import "context"
+import (
+	"cmp"
+	"context"
+)
 
 // Leadership transfer (Raft thesis §3.10): the leader stops appending new
 // entries, brings the target's log up to its own, and tells it to stand at
@@ -136,21 +139,8 @@ type transferCall struct {
 // costs the cluster no election timeout.
 func (n *Node) TransferLeadership(ctx context.Context, to NodeID) error {
 	call := transferCall{to: to, reply: make(chan error, 1)}
-	select {
-	case n.transferCalls <- call:
-	case <-ctx.Done():
-		return ctx.Err()
-	case <-n.done:
-		return n.closedErr()
-	}
-	select {
-	case err := <-call.reply:
-		return err
-	case <-ctx.Done():
-		return ctx.Err()
-	case <-n.done:
-		return n.closedErr()
-	}
+	outcome, err := callLoop(ctx, n, n.transferCalls, call, call.reply)
+	return cmp.Or(err, outcome)
 }
 
 // takeTransfer hands a TransferLeadership call to the core.

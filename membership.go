@@ -1,6 +1,7 @@
 package raftlite
 
 import (
+	"cmp"
 	"context"
 	"encoding/binary"
 	"errors"
@@ -34,22 +35,15 @@ type Member struct {
 
 // member returns the member with id, if any.
 func (m Membership) member(id NodeID) (Member, bool) {
-	i, ok := slices.BinarySearchFunc(m.Members, id, func(x Member, id NodeID) int { return compareIDs(x.ID, id) })
+	i, ok := slices.BinarySearchFunc(m.Members, id, byID)
 	if !ok {
 		return Member{}, false
 	}
 	return m.Members[i], true
 }
 
-func compareIDs(a, b NodeID) int {
-	switch {
-	case a < b:
-		return -1
-	case a > b:
-		return 1
-	}
-	return 0
-}
+// byID orders members by id, for the binary searches of a sorted Members.
+func byID(x Member, id NodeID) int { return cmp.Compare(x.ID, id) }
 
 // isVoter says whether id votes.
 func (m Membership) isVoter(id NodeID) bool {
@@ -60,7 +54,7 @@ func (m Membership) isVoter(id NodeID) bool {
 // with returns a copy of m with x added or replacing the member of its id.
 func (m Membership) with(x Member) Membership {
 	out := Membership{Members: slices.Clone(m.Members)}
-	i, found := slices.BinarySearchFunc(out.Members, x.ID, func(y Member, id NodeID) int { return compareIDs(y.ID, id) })
+	i, found := slices.BinarySearchFunc(out.Members, x.ID, byID)
 	if found {
 		out.Members[i] = x
 	} else {
@@ -83,7 +77,7 @@ func membershipFromPeers(peers map[NodeID]string) Membership {
 	for id, addr := range peers {
 		m.Members = append(m.Members, Member{ID: id, Addr: addr})
 	}
-	slices.SortFunc(m.Members, func(a, b Member) int { return compareIDs(a.ID, b.ID) })
+	slices.SortFunc(m.Members, func(a, b Member) int { return cmp.Compare(a.ID, b.ID) })
 	return m
 }
 
@@ -516,21 +510,8 @@ func (n *Node) ChangeMembership(ctx context.Context, ch MembershipChange) error 
 		return fmt.Errorf("%w: membership change %+v", ErrInvalidConfig, ch)
 	}
 	call := changeCall{change: ch, reply: make(chan error, 1)}
-	select {
-	case n.changeCalls <- call:
-	case <-ctx.Done():
-		return ctx.Err()
-	case <-n.done:
-		return n.closedErr()
-	}
-	select {
-	case err := <-call.reply:
-		return err
-	case <-ctx.Done():
-		return ctx.Err()
-	case <-n.done:
-		return n.closedErr()
-	}
+	outcome, err := callLoop(ctx, n, n.changeCalls, call, call.reply)
+	return cmp.Or(err, outcome)
 }
 
 // takeChange hands a ChangeMembership call to the core.

@@ -31,21 +31,32 @@ func (n *Node) ReadIndex(ctx context.Context) (uint64, error) {
 	}
 	call := readIndexCall{reply: make(chan uint64, 1)}
 	start := time.Now()
+	idx, err := callLoop(ctx, n, n.readCalls, call, call.reply)
+	if err == nil {
+		n.metrics.readDone(time.Since(start))
+	}
+	return idx, err
+}
+
+// callLoop hands call to the loop through calls and waits for its answer
+// on reply, until ctx ends or the node stops. reply must be buffered: the
+// loop never blocks on a caller that left.
+func callLoop[C, R any](ctx context.Context, n *Node, calls chan<- C, call C, reply <-chan R) (R, error) {
+	var zero R
 	select {
-	case n.readCalls <- call:
+	case calls <- call:
 	case <-ctx.Done():
-		return 0, ctx.Err()
+		return zero, ctx.Err()
 	case <-n.done:
-		return 0, n.closedErr()
+		return zero, n.closedErr()
 	}
 	select {
-	case idx := <-call.reply:
-		n.metrics.readDone(time.Since(start))
-		return idx, nil
+	case r := <-reply:
+		return r, nil
 	case <-ctx.Done():
-		return 0, ctx.Err()
+		return zero, ctx.Err()
 	case <-n.done:
-		return 0, n.closedErr()
+		return zero, n.closedErr()
 	}
 }
 
