@@ -370,7 +370,7 @@ func newCore(cfg coreConfig, hs HardState, boot bootLog, rng *rand.Rand) *core {
 		// refuse votes for most of one anyway; a cluster of one waits for
 		// nobody.)
 		hb, e := c.cfg.heartbeatInterval, c.cfg.electionTimeout
-		c.out.ElectionTimer = 2*hb + time.Duration(c.rng.Int64N(int64(max(e-2*hb, 1))))
+		c.electionTimerWithin(2*hb, e)
 	}
 	return c
 }
@@ -439,7 +439,7 @@ func (c *core) deposed(term uint64) {
 	c.becomeFollower(term, None)
 	if wasLeader && c.cfg.preVote {
 		hb := c.cfg.heartbeatInterval
-		c.out.ElectionTimer = hb + time.Duration(c.rng.Int64N(int64(hb)))
+		c.electionTimerWithin(hb, 2*hb)
 	}
 }
 
@@ -476,7 +476,7 @@ func (c *core) becomePreCandidate() {
 	// say), ask again within one election timeout rather than two, so
 	// that a node that can win does not sit out most of one after a heal.
 	e := c.cfg.electionTimeout
-	c.out.ElectionTimer = e/2 + time.Duration(c.rng.Int64N(int64(max(e/2, 1))))
+	c.electionTimerWithin(e/2, e)
 	for _, p := range c.voters {
 		if p != c.cfg.id {
 			c.send(Message{Kind: MsgPreVoteRequest, To: p, Term: c.hs.Term + 1, LastIndex: c.log.lastIndex(), LastTerm: c.log.lastTerm()})
@@ -868,7 +868,13 @@ func (c *core) send(m Message) {
 func (c *core) resetElectionTimer() {
 	c.electionElapsed = 0
 	e := c.cfg.electionTimeout
-	c.out.ElectionTimer = e + time.Duration(c.rng.Int64N(int64(e)))
+	c.electionTimerWithin(e, 2*e)
+}
+
+// electionTimerWithin restarts the election timer for a random time in
+// [lo, hi).
+func (c *core) electionTimerWithin(lo, hi time.Duration) {
+	c.out.ElectionTimer = lo + time.Duration(c.rng.Int64N(int64(max(hi-lo, 1))))
 }
 
 // valid says whether m is well-formed and addressed to us by a member.

@@ -201,8 +201,7 @@ func (c *core) onVoteResponse(m Message) {
 			// sooner than a whole election timeout, at a random moment
 			// of the next one, so that the losers of a split do not meet
 			// again.
-			hb, e := c.cfg.heartbeatInterval, c.cfg.electionTimeout
-			c.out.ElectionTimer = hb + time.Duration(c.rng.Int64N(int64(max(e-hb, 1))))
+			c.electionTimerWithin(c.cfg.heartbeatInterval, c.cfg.electionTimeout)
 			c.refusals = map[NodeID]bool{}
 		}
 	}
@@ -514,7 +513,7 @@ func (c *core) onPreVoteResponse(m Message) {
 		c.leaseRetry = true
 		hb := c.cfg.heartbeatInterval
 		ticks := min(m.Match, uint64(c.cfg.ticksPerElection()))
-		c.out.ElectionTimer = time.Duration(ticks)*hb + time.Duration(c.rng.Int64N(int64(hb)))
+		c.electionTimerWithin(time.Duration(ticks)*hb, time.Duration(ticks+1)*hb)
 	}
 }
 
