@@ -26,6 +26,13 @@ type HardState struct {
 	// cover entries of the same Save, which is why those must be durable
 	// no later than it.
 	Commit uint64 `msgpack:"c"`
+	// DiskID names the storage this state lives on: New draws a random
+	// one when it finds none, that is when the storage is new or was
+	// wiped. The cluster's configuration records each voter's DiskID, and
+	// a voter that comes back with another one has lost what it voted
+	// for and acknowledged, so it neither votes nor counts towards a
+	// quorum until an operator re-adds it (see Member.DiskID).
+	DiskID uint64 `msgpack:"d,omitempty"`
 }
 
 // Persister stores a node's HardState and log durably.

@@ -35,11 +35,17 @@ const (
 	segmentVersionV2 = 2
 
 	flagHardState = 1 << 0
+	// flagDiskID: the HardState is followed by its DiskID. A HardState
+	// without one (DiskID 0) is written without the flag, so logs of
+	// nodes that never had one read the same as before.
+	flagDiskID = 1 << 1
 
 	// segFlagRestart marks a segment written by DiscardLog: the log
 	// restarts at the segment's first index, and the segments before it
 	// hold nothing live.
 	segFlagRestart = 1 << 0
+	// segFlagDiskID: the header's HardState is followed by its DiskID.
+	segFlagDiskID = 1 << 1
 )
 
 var castagnoli = crc32.MakeTable(crc32.Castagnoli)
@@ -62,11 +68,17 @@ func endFrame(buf []byte, start int) error {
 	return nil
 }
 
+// appendHardState appends hs, its DiskID last and only when it has one
+// (the caller flags it).
 func appendHardState(buf []byte, hs *raftlite.HardState) []byte {
 	buf = binary.AppendUvarint(buf, hs.Term)
 	buf = binary.AppendUvarint(buf, uint64(hs.VotedFor))
 	buf = binary.AppendUvarint(buf, hs.Incarnation)
-	return binary.AppendUvarint(buf, hs.Commit)
+	buf = binary.AppendUvarint(buf, hs.Commit)
+	if hs.DiskID != 0 {
+		buf = binary.AppendUvarint(buf, hs.DiskID)
+	}
+	return buf
 }
 
 // appendSegmentHeader appends the frame that opens a segment. It carries
@@ -78,6 +90,9 @@ func appendSegmentHeader(buf []byte, seq, first uint64, hs *raftlite.HardState, 
 	var flags byte
 	if restart {
 		flags |= segFlagRestart
+	}
+	if hs.DiskID != 0 {
+		flags |= segFlagDiskID
 	}
 	buf = append(buf, segmentVersion, flags)
 	buf = binary.AppendUvarint(buf, seq)
@@ -94,6 +109,9 @@ func appendSave(buf []byte, hs *raftlite.HardState, entries []raftlite.Entry, po
 	var flags byte
 	if hs != nil {
 		flags |= flagHardState
+		if hs.DiskID != 0 {
+			flags |= flagDiskID
+		}
 	}
 	buf = append(buf, flags)
 	if hs != nil {
@@ -173,7 +191,7 @@ func uvarint(b []byte) (uint64, []byte, bool) {
 	return x, b[n:], true
 }
 
-func decodeHardState(b []byte) (raftlite.HardState, []byte, bool) {
+func decodeHardState(b []byte, withDiskID bool) (raftlite.HardState, []byte, bool) {
 	var hs raftlite.HardState
 	var vote uint64
 	var ok1, ok2, ok3, ok4 bool
@@ -182,7 +200,12 @@ func decodeHardState(b []byte) (raftlite.HardState, []byte, bool) {
 	hs.Incarnation, b, ok3 = uvarint(b)
 	hs.Commit, b, ok4 = uvarint(b)
 	hs.VotedFor = raftlite.NodeID(vote)
-	return hs, b, ok1 && ok2 && ok3 && ok4
+	ok5 := true
+	if withDiskID {
+		hs.DiskID, b, ok5 = uvarint(b)
+		ok5 = ok5 && hs.DiskID != 0
+	}
+	return hs, b, ok1 && ok2 && ok3 && ok4 && ok5
 }
 
 // segmentHeader is the payload of a frameSegment.
@@ -199,13 +222,15 @@ func decodeSegmentHeader(p []byte) (segmentHeader, bool) {
 	}
 	version := p[len(segmentMagic)]
 	p = p[len(segmentMagic)+1:]
+	withDiskID := false
 	switch version {
 	case segmentVersionV2: // no flags
 	case segmentVersion:
-		if len(p) == 0 || p[0]&^segFlagRestart != 0 {
+		if len(p) == 0 || p[0]&^(segFlagRestart|segFlagDiskID) != 0 {
 			return h, false
 		}
 		h.restart = p[0]&segFlagRestart != 0
+		withDiskID = p[0]&segFlagDiskID != 0
 		p = p[1:]
 	default:
 		return h, false
@@ -213,7 +238,7 @@ func decodeSegmentHeader(p []byte) (segmentHeader, bool) {
 	var ok1, ok2, ok3 bool
 	h.seq, p, ok1 = uvarint(p)
 	h.first, p, ok2 = uvarint(p)
-	h.hs, p, ok3 = decodeHardState(p)
+	h.hs, p, ok3 = decodeHardState(p, withDiskID)
 	return h, ok1 && ok2 && ok3 && len(p) == 0
 }
 

@@ -261,14 +261,14 @@ func (l *Log) applySave(sc *scanner, s *segment, off int64, p []byte) error {
 		return errBadEncoding
 	}
 	flags := p[0]
-	if flags&^flagHardState != 0 {
+	if flags&^(flagHardState|flagDiskID) != 0 || flags&(flagHardState|flagDiskID) == flagDiskID {
 		return errBadEncoding
 	}
 	p = p[1:]
 	var hs raftlite.HardState
 	var ok bool
 	if flags&flagHardState != 0 {
-		if hs, p, ok = decodeHardState(p); !ok {
+		if hs, p, ok = decodeHardState(p, flags&flagDiskID != 0); !ok {
 			return errBadEncoding
 		}
 	}

@@ -49,14 +49,21 @@ func testEmptySave(t tb, p raftlite.Persister, reopen func() raftlite.Persister)
 	RequireState(t, reopen(), raftlite.HardState{}, nil)
 }
 
-func testHardState(t tb, p raftlite.Persister, _ func() raftlite.Persister) {
+func testHardState(t tb, p raftlite.Persister, reopen func() raftlite.Persister) {
 	hs := raftlite.HardState{Term: 3, VotedFor: 2, Incarnation: 1}
 	save(t, p, &hs, nil)
 	RequireState(t, p, hs, nil)
 	hs = raftlite.HardState{Term: 4, VotedFor: raftlite.None, Incarnation: 1}
 	save(t, p, &hs, nil)
 	RequireState(t, p, hs, nil)
-	big := raftlite.HardState{Term: 1<<64 - 1, VotedFor: 1<<64 - 1, Incarnation: 1<<64 - 1}
+	// The disk id is state like the rest: a persister that dropped it
+	// would make its node look wiped to the cluster on every restart.
+	hs = raftlite.HardState{Term: 4, Incarnation: 2, DiskID: 0x5eed}
+	save(t, p, &hs, nil)
+	RequireState(t, p, hs, nil)
+	p = reopen()
+	RequireState(t, p, hs, nil)
+	big := raftlite.HardState{Term: 1<<64 - 1, VotedFor: 1<<64 - 1, Incarnation: 1<<64 - 1, Commit: 1<<64 - 1, DiskID: 1<<64 - 1}
 	save(t, p, &big, nil)
 	RequireState(t, p, big, nil)
 }

@@ -179,7 +179,7 @@ func TestReopenReturningTheSamePersisterFails(t *testing.T) {
 		p := raftlite.NewMemoryPersister()
 		return p, func() raftlite.Persister { return p }
 	}})
-	reopening := []string{"EmptySaveChangesNothing", "SaveWithHardStateAndEntries", suffixCut,
+	reopening := []string{"EmptySaveChangesNothing", "HardStateIsReplaced", "SaveWithHardStateAndEntries", suffixCut,
 		"ReopenSeesEverythingSaved", manySaves, "NonContiguousSaveIsRejected", "LargeEntries",
 		roundTrip, invisible, aborted, compaction, discarding, readerValid, highestIndex}
 	assert.ElementsMatch(t, reopening, r.failedLeaves())
