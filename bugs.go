@@ -114,6 +114,10 @@ const (
 	// bugLearnerVotes: learners count towards a quorum: a candidate's
 	// votes, and a leader's replicas when it commits.
 	bugLearnerVotes
+	// bugWipedDiskVotes: disk identities are ignored, so that a voter
+	// whose disk was wiped votes again in a term it voted in, and its
+	// answers count although it lost what it acknowledged.
+	bugWipedDiskVotes
 )
 
 // injected reports whether bug b is switched on.

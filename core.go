@@ -105,6 +105,8 @@ type core struct {
 	commit   uint64
 	votes    map[NodeID]bool
 	refusals map[NodeID]bool      // a candidate's, to see that it lost
+	// disks is the DiskID each member last sent from (disk.go).
+	disks map[NodeID]uint64
 	progress map[NodeID]*progress // leader only
 	// stableIndex is the last index known to be durable here; a leader counts
 	// its own copy towards a quorum only up to it.
@@ -134,6 +136,8 @@ type core struct {
 	// its leader less than an election timeout ago is in its lease).
 	ticks           int
 	electionElapsed int
+	// ledSince is the tick this node became leader at.
+	ledSince int
 	// leaseRetry: this pre-candidacy was told when a lease that refused it
 	// ends, and will ask again then.
 	leaseRetry bool
@@ -506,6 +510,7 @@ func (c *core) becomeCandidate(transfer bool) {
 
 func (c *core) becomeLeader() {
 	c.role = Leader
+	c.ledSince = c.ticks
 	c.stats.electionsWon++
 	c.setLeader(c.cfg.id)
 	c.out.ElectionTimer = -1
@@ -515,8 +520,10 @@ func (c *core) becomeLeader() {
 			c.progress[p] = &progress{next: c.log.lastIndex() + 1, probing: true, heardTick: c.ticks}
 		}
 	}
-	// A no-op of our own term lets earlier entries commit (Raft §5.4.2).
-	if !c.injected(bugNoNoop) {
+	// An entry of our own term lets earlier entries commit (Raft §5.4.2):
+	// the record of the disks our votes told us of, if there is one to
+	// make (disk.go), or else a no-op.
+	if !c.injected(bugNoNoop) && !c.recordDisks(true) {
 		c.appendAsLeader(Entry{Kind: EntryNoop})
 	}
 	for _, e := range c.pending {
@@ -657,7 +664,7 @@ func (c *core) maybeCommit() {
 		counted = c.members
 	}
 	for _, id := range counted {
-		if pr := c.progress[id]; pr != nil {
+		if pr := c.progress[id]; pr != nil && c.countsFor(id) {
 			c.matchBuf = append(c.matchBuf, pr.match)
 		}
 	}
@@ -681,6 +688,7 @@ func (c *core) advanceCommit(n uint64) {
 	c.ackOwn(from, n)
 	c.resolveChanges()
 	c.leaveIfRemoved()
+	c.recordDisks(false)
 }
 
 // ackOwn releases our own broadcasts that committed in [from, to].
@@ -853,6 +861,7 @@ func (c *core) stageHardState() {
 // more no faster than the disk takes them, and memory stays bounded.
 func (c *core) send(m Message) {
 	m.From = c.cfg.id
+	m.DiskID = c.hs.DiskID
 	if m.Term == 0 { // pre-votes name the term they are about
 		m.Term = c.hs.Term
 	}
@@ -898,6 +907,9 @@ func (c *core) valid(m *Message) bool {
 		newer := m.LastTerm > c.log.lastTerm() || (m.LastTerm == c.log.lastTerm() && m.LastIndex > c.log.lastIndex())
 		if !c.conf().isVoter(m.From) && !newer {
 			return false
+		}
+		if !c.diskOK(m.From, m.DiskID) {
+			return false // a voter come back from a wiped disk
 		}
 	default:
 		if _, member := c.conf().member(m.From); !member {
@@ -956,7 +968,7 @@ func (c *core) inLease(from NodeID) bool {
 func (c *core) quorumHeard() bool {
 	heard := 0
 	for _, id := range c.voters {
-		if pr := c.progress[id]; id == c.cfg.id || (pr != nil && c.ticks-pr.heardTick < c.cfg.ticksPerElection()) {
+		if pr := c.progress[id]; id == c.cfg.id || (pr != nil && c.ticks-pr.heardTick < c.cfg.ticksPerElection() && c.countsFor(id)) {
 			heard++
 		}
 	}

@@ -11,10 +11,11 @@ import "time"
 func (c *core) onElectionTimeout() {
 	switch {
 	case c.role == Leader:
-	case !c.isVoter() && !c.confAsOf(c.commit).isVoter(c.cfg.id):
+	case !c.isVoter() && !c.confAsOf(c.commit).isVoter(c.cfg.id), c.wipedHere():
 		// A learner, or not (or no longer) a member. A voter whose
 		// removal is in its log but not committed still stands: until
 		// it commits, the others may need it to (Raft thesis §4.2.2).
+		// Nor does a voter whose disk was wiped (disk.go).
 		c.resetElectionTimer()
 	case c.cfg.preVote:
 		c.becomePreCandidate()
@@ -38,6 +39,7 @@ func (c *core) onTick() {
 		}
 		c.renewLease()
 		c.transferTick()
+		c.recordDisks(false)
 		for _, f := range c.members {
 			if pr := c.progress[f]; pr != nil {
 				c.promoteCaughtUp(f, pr)
@@ -123,6 +125,7 @@ func (c *core) onMessage(m Message) {
 		c.dropped++
 		return
 	}
+	c.noteDisk(&m)
 	switch m.Kind {
 	case MsgVoteRequest:
 		c.onVoteRequest(m)
@@ -173,7 +176,7 @@ func (c *core) onVoteRequest(m Message) {
 	upToDate := m.LastTerm > c.log.lastTerm() ||
 		(m.LastTerm == c.log.lastTerm() && m.LastIndex >= c.log.lastIndex()) ||
 		c.injected(bugVoteForStaleLog)
-	grant := m.Term == c.hs.Term && upToDate &&
+	grant := m.Term == c.hs.Term && upToDate && !c.wipedHere() &&
 		(c.hs.VotedFor == None || c.hs.VotedFor == m.From || c.injected(bugVoteTwice))
 	if grant {
 		c.hs.VotedFor = m.From
@@ -191,7 +194,7 @@ func (c *core) onVoteResponse(m Message) {
 		c.becomeFollower(m.Term, None)
 		return
 	}
-	if c.role == Candidate && m.Term == c.hs.Term && m.Success {
+	if c.role == Candidate && m.Term == c.hs.Term && m.Success && c.diskOK(m.From, m.DiskID) {
 		c.onVote(m.From)
 	}
 	if c.role == Candidate && m.Term == c.hs.Term && !m.Success {
@@ -480,7 +483,7 @@ func (c *core) onPreVoteRequest(m Message) {
 	// In our own term we would vote only as a real vote would; in a later
 	// one, for any up-to-date log, unless we still hear from a leader.
 	free := c.hs.VotedFor == m.From || (c.hs.VotedFor == None && c.leader == None) || m.Term > c.hs.Term
-	if upToDate && free && !c.inLease(m.From) {
+	if upToDate && free && !c.inLease(m.From) && !c.wipedHere() {
 		c.send(Message{Kind: MsgPreVoteResponse, To: m.From, Term: m.Term, Success: true})
 		return
 	}
@@ -506,7 +509,7 @@ func (c *core) onPreVoteResponse(m Message) {
 			// than after another election timeout.
 			c.becomePreCandidate()
 		}
-	case c.role == PreCandidate && m.Success && m.Term == c.hs.Term+1:
+	case c.role == PreCandidate && m.Success && m.Term == c.hs.Term+1 && c.diskOK(m.From, m.DiskID):
 		c.onPreVote(m.From)
 	case c.role == PreCandidate && !m.Success && m.Match > 0 && !c.leaseRetry:
 		// Refused for a lease alone: ask again just after it ends.

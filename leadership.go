@@ -59,7 +59,7 @@ func (c *core) onTransferLeadership(to NodeID) {
 func (c *core) mostUpToDateFollower() NodeID {
 	best := None
 	for _, f := range c.voters {
-		if pr := c.progress[f]; pr != nil && (best == None || pr.match > c.progress[best].match) {
+		if pr := c.progress[f]; pr != nil && c.countsFor(f) && (best == None || pr.match > c.progress[best].match) {
 			best = f
 		}
 	}

@@ -31,6 +31,12 @@ type Member struct {
 	// Promote: a learner that the leader makes a voter on its own once it
 	// has caught up (how AddVoter adds a node).
 	Promote bool `msgpack:"p,omitempty"`
+	// DiskID is the identity of the storage the member joined with
+	// (HardState.DiskID), recorded by the leader once it hears from it
+	// (0 until then). A voter that answers from another disk has lost
+	// its votes and its log: it neither votes nor counts towards a
+	// quorum until re-added with AddVoter, which records the new one.
+	DiskID uint64 `msgpack:"d,omitempty"`
 }
 
 // member returns the member with id, if any.
@@ -68,6 +74,15 @@ func (m Membership) without(id NodeID) Membership {
 	return Membership{Members: slices.DeleteFunc(slices.Clone(m.Members), func(x Member) bool { return x.ID == id })}
 }
 
+// sameMembers says whether a and b have the same members in the same
+// roles, whatever disks they record.
+func sameMembers(a, b Membership) bool {
+	return slices.EqualFunc(a.Members, b.Members, func(x, y Member) bool {
+		x.DiskID, y.DiskID = 0, 0
+		return x == y
+	})
+}
+
 // clone returns a deep copy.
 func (m Membership) clone() Membership { return Membership{Members: slices.Clone(m.Members)} }
 
@@ -86,6 +101,7 @@ func membershipFromPeers(peers map[NodeID]string) Membership {
 const (
 	memberLearner = 1 << iota
 	memberPromote
+	memberDiskID // the address is followed by the disk id
 )
 
 // maxMembers and maxAddrLen bound what a decoder accepts, so that a
@@ -106,10 +122,16 @@ func (m Membership) MarshalBinary() ([]byte, error) {
 		if x.Promote {
 			flags |= memberPromote
 		}
+		if x.DiskID != 0 {
+			flags |= memberDiskID
+		}
 		b = binary.AppendUvarint(b, uint64(x.ID))
 		b = append(b, flags)
 		b = binary.AppendUvarint(b, uint64(len(x.Addr)))
 		b = append(b, x.Addr...)
+		if x.DiskID != 0 {
+			b = binary.AppendUvarint(b, x.DiskID)
+		}
 	}
 	return b, nil
 }
@@ -133,11 +155,17 @@ func (m *Membership) UnmarshalBinary(b []byte) error {
 		flags := b[k]
 		b = b[k+1:]
 		alen, k := binary.Uvarint(b)
-		if k <= 0 || alen > maxAddrLen || alen > uint64(len(b)-k) || flags&^(memberLearner|memberPromote) != 0 {
+		if k <= 0 || alen > maxAddrLen || alen > uint64(len(b)-k) || flags&^(memberLearner|memberPromote|memberDiskID) != 0 {
 			return fmt.Errorf("%w: member %d", errBadMembership, i)
 		}
 		x := Member{ID: NodeID(id), Addr: string(b[k : k+int(alen)]), Learner: flags&memberLearner != 0, Promote: flags&memberPromote != 0}
 		b = b[k+int(alen):]
+		if flags&memberDiskID != 0 {
+			if x.DiskID, k = binary.Uvarint(b); k <= 0 || x.DiskID == 0 {
+				return fmt.Errorf("%w: member %d's disk id", errBadMembership, i)
+			}
+			b = b[k:]
+		}
 		if len(out.Members) > 0 && out.Members[len(out.Members)-1].ID >= x.ID {
 			return fmt.Errorf("%w: members out of order", errBadMembership)
 		}
@@ -235,7 +263,9 @@ func (c *core) committedConfIndex() uint64 { return c.confs[c.confAtIndex(c.comm
 // effect at once, committed or not (Raft thesis §4.1).
 func (c *core) noteConf(e *Entry) {
 	if m, ok := decodeConfEntry(e); ok {
-		c.stats.membershipChanges++
+		if !sameMembers(m, *c.conf()) {
+			c.stats.membershipChanges++ // not for recording disks
+		}
 		c.confs = append(c.confs, confAt{index: e.Index, conf: m})
 		c.applyConf()
 		c.confChanged = true
@@ -340,6 +370,11 @@ func (c *core) onChangeMembership(ch confChange) {
 		fail(ErrMembershipChanged)
 		return
 	}
+	if ch.kind == changeAddVoter && c.wrongDisk(ch.member.ID) {
+		// Re-adding a voter that came back from a wiped disk: it starts
+		// over as a learner on the disk it answers from now.
+		ch.member.DiskID = c.disks[ch.member.ID]
+	}
 	next, ok := c.changed(ch)
 	if !ok {
 		fail(fmt.Errorf("%w: %d is the leader; transfer leadership first", ErrInvalidConfig, ch.member.ID))
@@ -375,10 +410,11 @@ func (c *core) changed(ch confChange) (Membership, bool) {
 		}
 		return cur.with(Member{ID: ch.member.ID, Addr: ch.member.Addr, Learner: true}), true
 	default: // changeAddVoter
-		if x, ok := cur.member(ch.member.ID); ok && (!x.Learner || x.Promote) {
+		x, ok := cur.member(ch.member.ID)
+		if ok && (!x.Learner || x.Promote) && (ch.member.DiskID == 0 || x.DiskID == ch.member.DiskID) {
 			return cur, true
 		}
-		return cur.with(Member{ID: ch.member.ID, Addr: ch.member.Addr, Learner: true, Promote: true}), true
+		return cur.with(Member{ID: ch.member.ID, Addr: cmp.Or(ch.member.Addr, x.Addr), Learner: true, Promote: true, DiskID: ch.member.DiskID}), true
 	}
 }
 
@@ -391,7 +427,7 @@ func (ch *confChange) satisfied(conf *Membership) bool {
 	case changeAddLearner:
 		return ok
 	default:
-		return ok && !x.Learner
+		return ok && !x.Learner && (ch.member.DiskID == 0 || x.DiskID == ch.member.DiskID)
 	}
 }
 
@@ -436,7 +472,8 @@ func (c *core) promoteCaughtUp(f NodeID, pr *progress) {
 	if !ok || !x.Promote || pr.match < c.log.lastIndex() || !c.changeAllowed() {
 		return
 	}
-	x.Learner, x.Promote = false, false
+	// The disk it caught up on is the one it votes from.
+	x.Learner, x.Promote, x.DiskID = false, false, cmp.Or(c.disks[f], x.DiskID)
 	c.appendConf(c.conf().with(x))
 }
 

@@ -137,6 +137,11 @@ type Message struct {
 	Success  bool   `msgpack:"s,omitempty"`
 	Match    uint64 `msgpack:"m,omitempty"`
 	HintTerm uint64 `msgpack:"h,omitempty"`
+
+	// DiskID is the sender's HardState.DiskID, on every message, so that
+	// a voter whose storage was wiped is known by its votes and answers
+	// (Member.DiskID).
+	DiskID uint64 `msgpack:"d,omitempty"`
 }
 
 // EntryKind says what a log entry holds.

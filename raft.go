@@ -107,6 +107,13 @@ type FollowerStatus struct {
 	// LastContact is when this node last heard from the follower, in any
 	// role; zero if never since it started.
 	LastContact time.Time
+	// DiskID is the disk the follower answers from (HardState.DiskID), 0
+	// until it answers. WrongDisk: it is not the one the configuration
+	// records for it; the follower's storage was wiped or replaced, so it
+	// neither votes nor counts towards a quorum until it is re-added
+	// with AddVoter.
+	DiskID    uint64
+	WrongDisk bool
 }
 
 // Node is one member of a raftlite cluster. One goroutine runs its event
@@ -214,6 +221,11 @@ func New(cfg Config) (n *Node, err error) {
 		}
 	}
 	hs.Incarnation = nextIncarnation(hs.Incarnation, time.Now())
+	if hs.DiskID == 0 {
+		// New storage, or storage that was wiped: from now on it is
+		// this one (disk.go).
+		hs.DiskID = newDiskID()
+	}
 	if err := cfg.Persister.Save(&hs, nil); err != nil {
 		return nil, fmt.Errorf("%w: saving incarnation: %w", ErrStorage, err)
 	}
@@ -665,7 +677,8 @@ func (n *Node) followers(dst []FollowerStatus) []FollowerStatus {
 	}
 	for _, id := range c.members {
 		if pr := c.progress[id]; pr != nil {
-			dst = append(dst, FollowerStatus{ID: id, Match: pr.match, Next: pr.next, Probing: pr.probing, LastContact: n.heard[id]})
+			dst = append(dst, FollowerStatus{ID: id, Match: pr.match, Next: pr.next, Probing: pr.probing, LastContact: n.heard[id],
+				DiskID: n.core.disks[id], WrongDisk: n.core.wrongDisk(id)})
 		}
 	}
 	return dst
@@ -695,6 +708,13 @@ func (n *Node) logChanges(was, now Status) {
 		n.log.Info("won the election", "term", now.Term, "role", now.Role, "votes", votes, "index", now.LastIndex)
 	case now.Role == Follower && (was.Role == Leader || was.Role == Candidate) && was.ID != None:
 		n.log.Info("stepping down", "term", now.Term, "role", now.Role, "was", was.Role, "leader", now.Leader)
+	}
+	for _, f := range now.Followers {
+		if f.WrongDisk && !slices.ContainsFunc(was.Followers, func(g FollowerStatus) bool { return g.ID == f.ID && g.WrongDisk }) {
+			n.log.Warn("a member answers from another disk than the one it joined with: its storage was wiped or replaced, "+
+				"so it neither votes nor counts towards a quorum until it is re-added as a voter",
+				"term", now.Term, "role", now.Role, "member", f.ID, "disk", fmt.Sprintf("%016x", f.DiskID))
+		}
 	}
 	if now.SnapshotIndex > was.SnapshotIndex && was.ID != None {
 		n.log.Info("snapshot stored, log compacted behind it", "term", now.Term, "role", now.Role, "index", now.SnapshotIndex)

@@ -180,7 +180,7 @@ func (c *core) confirmRounds() {
 	for _, id := range c.voters {
 		if id == c.cfg.id {
 			r.acks = append(r.acks, r.seq)
-		} else if p := c.progress[id]; p != nil {
+		} else if p := c.progress[id]; p != nil && c.countsFor(id) {
 			r.acks = append(r.acks, p.readAck)
 		}
 	}

@@ -432,6 +432,10 @@ func describeEntry(e *Entry) string {
 		return "no-op"
 	case EntryData:
 		return fmt.Sprintf("%s (node %d #%d)", quote(e.Data), e.Origin, e.Seq)
+	case EntryConfig:
+		if m, ok := decodeConfEntry(e); ok {
+			return "configuration " + describeMembership(m)
+		}
 	}
 	return fmt.Sprintf("kind %d", e.Kind)
 }
@@ -490,4 +494,29 @@ type debugLines struct{ log *slog.Logger }
 func (d debugLines) Write(p []byte) (int, error) {
 	d.log.Debug(strings.TrimRight(string(p), "\n"))
 	return len(p), nil
+}
+
+// describeMembership names a configuration's voters and learners, and
+// whose disks it records.
+func describeMembership(m Membership) string {
+	var voters, learners, disks []string
+	for _, x := range m.Members {
+		id := strconv.FormatUint(uint64(x.ID), 10)
+		if x.Learner {
+			learners = append(learners, id)
+		} else {
+			voters = append(voters, id)
+		}
+		if x.DiskID != 0 {
+			disks = append(disks, id)
+		}
+	}
+	s := "voters " + strings.Join(voters, " ")
+	if len(learners) > 0 {
+		s += ", learners " + strings.Join(learners, " ")
+	}
+	if len(disks) > 0 {
+		s += ", disks of " + strings.Join(disks, " ") + " recorded"
+	}
+	return s
 }

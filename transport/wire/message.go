@@ -19,6 +19,7 @@ func AppendMessage(b []byte, m *raftlite.Message) []byte {
 		m.LastIndex != 0, m.LastTerm != 0, m.PrevIndex != 0, m.PrevTerm != 0,
 		m.Commit != 0, len(m.Entries) != 0, m.Snapshot != nil, m.Offset != 0, len(m.Data) != 0, m.Done,
 		m.Checksum != 0, m.ReadSeq != 0, m.Incarnation != 0, m.Transfer, m.Success, m.Match != 0, m.HintTerm != 0,
+		m.DiskID != 0,
 	} {
 		if set {
 			n++
@@ -61,6 +62,7 @@ func AppendMessage(b []byte, m *raftlite.Message) []byte {
 	}
 	b = appendOptUint(b, "m", m.Match)
 	b = appendOptUint(b, "h", m.HintTerm)
+	b = appendOptUint(b, "d", m.DiskID)
 	return b
 }
 
@@ -121,7 +123,7 @@ func appendMembership(b []byte, m *raftlite.Membership) []byte {
 	b = appendArrayLen(b, len(m.Members))
 	for _, x := range m.Members {
 		n := 1
-		for _, set := range [...]bool{x.Addr != "", x.Learner, x.Promote} {
+		for _, set := range [...]bool{x.Addr != "", x.Learner, x.Promote, x.DiskID != 0} {
 			if set {
 				n++
 			}
@@ -137,6 +139,7 @@ func appendMembership(b []byte, m *raftlite.Membership) []byte {
 		if x.Promote {
 			b = appendBool(append(b, 0xa1, 'p'), true)
 		}
+		b = appendOptUint(b, "d", x.DiskID)
 	}
 	return b
 }
@@ -216,6 +219,8 @@ func DecodeMessage(b []byte, m *raftlite.Message) error {
 			m.Match, err = d.uint()
 		case "h":
 			m.HintTerm, err = d.uint()
+		case "d":
+			m.DiskID, err = d.uint()
 		case "sm":
 			m.Snapshot, err = d.snapshotMeta()
 		case "so":
@@ -421,6 +426,8 @@ func (d *decoder) member() (raftlite.Member, error) {
 			x.Learner, err = d.bool()
 		case "p":
 			x.Promote, err = d.bool()
+		case "d":
+			x.DiskID, err = d.uint()
 		default:
 			err = d.skip(0)
 		}
