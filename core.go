@@ -104,9 +104,9 @@ type core struct {
 	leader   NodeID
 	commit   uint64
 	votes    map[NodeID]bool
-	refusals map[NodeID]bool      // a candidate's, to see that it lost
+	refusals map[NodeID]bool // a candidate's, to see that it lost
 	// disks is the DiskID each member last sent from (disk.go).
-	disks map[NodeID]uint64
+	disks    map[NodeID]uint64
 	progress map[NodeID]*progress // leader only
 	// stableIndex is the last index known to be durable here; a leader counts
 	// its own copy towards a quorum only up to it.
