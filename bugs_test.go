@@ -48,6 +48,7 @@ var catalogue = []struct {
 	{"LeaderNeverStepsDown", bugLeaderNeverStepsDown, checkQuorumLeader, false, false},
 	{"ReadWithoutConfirm", bugReadWithoutConfirm, checkRead, false, false},
 	{"LearnerCountsTowardsQuorum", bugLearnerVotes, checkDurableQuorum, false, false},
+	{"WipedDiskVotes", bugWipedDiskVotes, checkSingleVote, true, true},
 }
 
 // TestBugCatalogue proves each check bites: with a known bug switched on,

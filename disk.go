@@ -76,7 +76,7 @@ func (c *core) noteDisk(m *Message) {
 // That lets a new leader record the disks it learned from its votes right
 // after its no-op, before any broadcast.
 func (c *core) recordDisks(atStart bool) bool {
-	if c.role != Leader || c.handover != nil || c.injected(bugWipedDiskVotes) {
+	if c.role != Leader || c.handover != nil {
 		return false
 	}
 	next := c.conf().clone()

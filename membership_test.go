@@ -217,3 +217,75 @@ func TestLeaderAddedAtRunTimeRemovesItselfAndHandsOver(t *testing.T) {
 		c.waitDeliveredIndex(idx)
 	})
 }
+
+// TestWipedDiskComesBackUnderTheSameID: a follower's disk is wiped and it
+// comes back under its id with nothing. It has lost its votes and what it
+// acknowledged, so it must not count: the leader shows it as on the wrong
+// disk, and with the third node down nothing commits and no one is
+// elected, though two of three nodes run. Re-added with AddVoter, it goes
+// through the learner stage, catches up from nothing, and counts again:
+// the cluster commits with the third node down.
+func TestWipedDiskComesBackUnderTheSameID(t *testing.T) {
+	scenario(t, func(t *testing.T) {
+		c := newCluster(t, 3, 53)
+		l := c.leader()
+		wiped, other := without(c.ids, l)[0], without(c.ids, l)[1]
+		c.broadcast(wiped, "before")
+		for _, x := range c.nodes[l].Status().Membership.Members {
+			require.NotZero(t, x.DiskID, "the leader recorded node %d's disk", x.ID)
+		}
+		old, _ := memberOf(c.nodes[l].Status().Membership, wiped)
+
+		c.stop(wiped)
+		c.persisters[wiped] = raftlite.NewMemoryPersister()
+		c.start(wiped)
+		c.waitDelivered(1) // it hears from the leader again, and delivers from nothing
+		f, ok := followerOf(c.nodes[l].Status(), wiped)
+		require.True(t, ok)
+		assert.True(t, f.WrongDisk, "the leader sees node %d answer from another disk", wiped)
+		assert.NotEqual(t, old.DiskID, f.DiskID)
+
+		c.stop(other)
+		_, err := c.broadcastFor(l, "stuck", 5*time.Second)
+		require.Error(t, err, "committed with a wiped node standing in for a quorum")
+		time.Sleep(5 * time.Second)
+		for _, id := range []raftlite.NodeID{l, wiped} {
+			assert.NotEqual(t, raftlite.Leader, c.nodes[id].Status().Role, "node %d leads with the wiped node's vote", id)
+		}
+
+		c.start(other)
+		c.change(raftlite.MembershipChange{Op: raftlite.AddVoter, ID: wiped})
+		now, ok := memberOf(c.nodes[c.leader()].Status().Membership, wiped)
+		require.True(t, ok)
+		assert.False(t, now.Learner)
+		assert.Equal(t, f.DiskID, now.DiskID, "the configuration records the new disk")
+
+		l = c.leader()
+		if l == other {
+			require.NoError(t, c.nodes[l].TransferLeadership(t.Context(), raftlite.None))
+			l = c.leader()
+		}
+		c.stop(other)
+		idx := c.broadcast(l, "after")
+		c.waitDeliveredIndex(idx)
+		c.checkLog()
+	})
+}
+
+func memberOf(m raftlite.Membership, id raftlite.NodeID) (raftlite.Member, bool) {
+	for _, x := range m.Members {
+		if x.ID == id {
+			return x, true
+		}
+	}
+	return raftlite.Member{}, false
+}
+
+func followerOf(s raftlite.Status, id raftlite.NodeID) (raftlite.FollowerStatus, bool) {
+	for _, f := range s.Followers {
+		if f.ID == id {
+			return f, true
+		}
+	}
+	return raftlite.FollowerStatus{}, false
+}

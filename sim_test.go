@@ -167,8 +167,12 @@ type simNode struct {
 	// lostLives: the lives whose messages still in flight were lost with
 	// the crash that ended them, as a kernel's send buffer may be.
 	lostLives map[int]bool
-	timer     int  // bumped on every election timer change
-	joiner    bool // starts as no member: Config.Join
+	timer     int    // bumped on every election timer change
+	joiner    bool   // starts as no member: Config.Join
+	disks     uint64 // how many disks it has had (wipes)
+	// lostDisk is the disk it had before the latest wipe: what it
+	// acknowledged from it was durable then, and may still be counted.
+	lostDisk *simDisk
 
 	tr      *tracer // nil unless tracing
 	disk    *simDisk
@@ -454,6 +458,11 @@ type simCluster struct {
 	check     string
 	failure   string
 	trace     io.Writer // nil: no trace
+	// wipes is nil unless the seed wipes disks (simwipe_test.go);
+	// votesGiven, each node's first vote in each term.
+	wipes       *wipeSchedule
+	votesGiven  map[[2]uint64]NodeID
+	wipedAtHeal bool // a wiped node was not re-added yet when the last fault healed
 }
 
 func runSimulation(seed uint64, opts simOptions) (res simResult) {
@@ -468,7 +477,7 @@ func runSimulation(seed uint64, opts simOptions) (res simResult) {
 		seed: seed, opts: opts, s: s, swarm: swarm,
 		nodes: make([]*simNode, size+swarm.spares+1), leaders: map[uint64]NodeID{}, once: map[fingerprint]uint64{},
 		lastFrom: map[NodeID]fingerprint{}, acked: map[string]uint64{}, logAt: map[[2]uint64][2]any{}, trace: opts.trace,
-		probes: map[string]time.Duration{},
+		probes: map[string]time.Duration{}, wipes: newWipes(seed), votesGiven: map[[2]uint64]NodeID{},
 	}
 	if *simTrace && c.trace == nil {
 		c.trace = os.Stdout
@@ -494,6 +503,7 @@ func runSimulation(seed uint64, opts simOptions) (res simResult) {
 	c.scheduleReads()
 	c.scheduleChanges()
 	c.scheduleChaos()
+	c.scheduleWipes()
 	defer func() {
 		if p := recover(); p != nil {
 			res = simResult{check: checkNoPanic, failure: fmt.Sprintf("panic: %v\n%s", p, debug.Stack())}
@@ -615,6 +625,10 @@ func (c *simCluster) restart(n *simNode) {
 		_ = n.disk.DiscardLog(boot.snapshot.Index)
 	}
 	hs.Incarnation = nextIncarnation(hs.Incarnation, time.Unix(0, int64(c.s.Now())))
+	if hs.DiskID == 0 {
+		n.disks++ // a new disk, or a wiped one
+		hs.DiskID = uint64(n.id)<<32 | n.disks
+	}
 	n.disk.hs = hs
 	cc := c.cc
 	cc.id = n.id
@@ -777,6 +791,9 @@ func (c *simCluster) save(n *simNode, b *saveBatch) {
 			c.fail(checkStorage, "node %d: save failed: %v", n.id, err)
 			return
 		}
+		if b.hs != nil && b.hs.VotedFor != None {
+			c.noteDurableVote(n.id, b.hs)
+		}
 		b.afterSave(c.send, c.cc.bug)
 		n.tr.persisted(n.core, b)
 		n.pipe.saved(b, n.core)
@@ -926,6 +943,9 @@ func (c *simCluster) send(m Message) {
 			c.crashSoon(c.nodes[m.From], time.Millisecond, 100*time.Millisecond, "right after replicating")
 		}
 	}
+	if m.Kind == MsgVoteResponse && m.Success {
+		c.noteVote(&m)
+	}
 	from := c.nodes[m.From]
 	life := from.life
 	deliver := func() {
@@ -1031,6 +1051,9 @@ func (c *simCluster) scheduleChanges() {
 // changeMembership asks leader l to add, promote or remove a member, at
 // random.
 func (c *simCluster) changeMembership(l *simNode) {
+	if c.wipes != nil && len(c.wipes.pending) > 0 {
+		return // the operator re-adds the wiped node first
+	}
 	{
 		id := NodeID(1 + c.s.Rand.IntN(len(c.nodes)-1))
 		ch := confChange{member: Member{ID: id}}
@@ -1055,6 +1078,7 @@ func (c *simCluster) changeMembership(l *simNode) {
 // broadcasts to commit first, in order.
 func (c *simCluster) healed() {
 	c.lastFault, c.recovery = c.s.Now(), 0
+	c.wipedAtHeal = c.wipes != nil && (len(c.wipes.pending) > 0 || c.wipes.coming)
 	for _, n := range c.nodes[1:] {
 		if !n.alive {
 			continue

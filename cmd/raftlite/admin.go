@@ -128,6 +128,9 @@ type memberJSON struct {
 	Address string          `json:"address"`
 	// Promote: a learner the leader makes a voter once it caught up.
 	Promote bool `json:"promote,omitempty"`
+	// Disk is the disk identity the member joined with, in hex; empty
+	// until the leader has recorded it.
+	Disk string `json:"disk,omitempty"`
 }
 
 type followerJSON struct {
@@ -139,6 +142,11 @@ type followerJSON struct {
 	// LastContactSeconds is how long ago the follower was last heard
 	// from; absent if never since the leader started.
 	LastContactSeconds *float64 `json:"last_contact_seconds,omitempty"`
+	// Disk is the disk the follower answers from; WrongDisk: not the one
+	// the configuration records, its storage was wiped or replaced, and
+	// it neither votes nor counts until re-added with add-voter.
+	Disk      string `json:"disk,omitempty"`
+	WrongDisk bool   `json:"wrong_disk,omitempty"`
 }
 
 func (a *admin) status(w http.ResponseWriter, _ *http.Request) {
@@ -149,7 +157,7 @@ func (a *admin) status(w http.ResponseWriter, _ *http.Request) {
 		Followers: []followerJSON{}, MembershipIndex: st.MembershipIndex,
 		Configuration: configJSON{Voters: []memberJSON{}, Learners: []memberJSON{}}}
 	for _, m := range st.Membership.Members {
-		mj := memberJSON{ID: m.ID, Address: a.addrOf(st.Membership, m.ID), Promote: m.Promote}
+		mj := memberJSON{ID: m.ID, Address: a.addrOf(st.Membership, m.ID), Promote: m.Promote, Disk: diskHex(m.DiskID)}
 		if m.Learner {
 			out.Configuration.Learners = append(out.Configuration.Learners, mj)
 		} else {
@@ -157,7 +165,8 @@ func (a *admin) status(w http.ResponseWriter, _ *http.Request) {
 		}
 	}
 	for _, f := range st.Followers {
-		fj := followerJSON{ID: f.ID, Match: f.Match, Next: f.Next, Lag: st.LastIndex - min(f.Match, st.LastIndex), Probing: f.Probing}
+		fj := followerJSON{ID: f.ID, Match: f.Match, Next: f.Next, Lag: st.LastIndex - min(f.Match, st.LastIndex), Probing: f.Probing,
+			Disk: diskHex(f.DiskID), WrongDisk: f.WrongDisk}
 		if !f.LastContact.IsZero() {
 			s := time.Since(f.LastContact).Seconds()
 			fj.LastContactSeconds = &s
@@ -168,6 +177,14 @@ func (a *admin) status(w http.ResponseWriter, _ *http.Request) {
 		out.Stopped = err.Error()
 	}
 	writeJSON(w, http.StatusOK, out)
+}
+
+// diskHex writes a disk identity as 16 hex digits, or "" for none.
+func diskHex(id uint64) string {
+	if id == 0 {
+		return ""
+	}
+	return fmt.Sprintf("%016x", id)
 }
 
 // addrOf is id's transport address: the configuration's, or else --peers'.

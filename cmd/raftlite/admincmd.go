@@ -266,7 +266,11 @@ func formatStatus(st statusJSON) string {
 			if f.Probing {
 				probing = ", probing"
 			}
-			fmt.Fprintf(&b, "  %d: match %d, next %d, lag %d, %s%s\n", f.ID, f.Match, f.Next, f.Lag, contact, probing)
+			wrong := ""
+			if f.WrongDisk {
+				wrong = fmt.Sprintf(", WRONG DISK %s: wiped or replaced, does not vote or count until re-added (add-voter %d)", f.Disk, f.ID)
+			}
+			fmt.Fprintf(&b, "  %d: match %d, next %d, lag %d, %s%s%s\n", f.ID, f.Match, f.Next, f.Lag, contact, probing, wrong)
 		}
 	}
 	return b.String()

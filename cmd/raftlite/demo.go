@@ -148,8 +148,9 @@ func (n *narrator) election(ctx context.Context, stage string) (raftlite.NodeID,
 	others := n.followersOf(leader)
 	n.say("\n%s: node %d stood for election in term %d and won a majority of the votes, at %v; %s it.",
 		stage, leader, term, n.at(), nodesVerb(others, "follows", "follow"))
-	n.say("  Its first entry is a no-op of its term: entries of earlier terms commit beneath it (Raft §5.4.2).\n" +
-		"  No-ops take an index but are never delivered.")
+	n.say("  Its first entry is of its own term, so that entries of earlier terms commit beneath it (Raft §5.4.2):\n" +
+		"  a no-op, or here a configuration entry recording the disk each member runs on, so that a node\n" +
+		"  whose disk is wiped cannot vote twice. Such entries take an index but are never delivered.")
 	if len(stood) > 0 {
 		ids := slices.Sorted(maps.Keys(stood))
 		n.say("  (%s too, but lost: a node that votes for one candidate refuses the others)", nodesVerb(ids, "stood", "stood"))
