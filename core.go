@@ -365,16 +365,22 @@ func newCore(cfg coreConfig, hs HardState, boot bootLog, rng *rand.Rand) *core {
 		}
 	}
 	c.becomeFollower(hs.Term, None)
-	if (cfg.preVote && cfg.leaseTicks == 0) || c.quorum == 1 {
+	hb, e := c.cfg.heartbeatInterval, c.cfg.electionTimeout
+	switch {
+	case (cfg.preVote && cfg.leaseTicks == 0) || c.quorum == 1:
 		// A node that starts asks sooner whether it could win, as etcd's
 		// initial election tick advance does: pre-votes disrupt no leader
 		// that lives, and a live leader's heartbeat will most likely come
 		// first. A cluster that starts, or restarts, whole elects in less
-		// than an election timeout. (With lease reads, nodes just started
-		// refuse votes for most of one anyway; a cluster of one waits for
-		// nobody.)
-		hb, e := c.cfg.heartbeatInterval, c.cfg.electionTimeout
+		// than an election timeout. (A cluster of one waits for nobody.)
 		c.electionTimerWithin(2*hb, e)
+	case cfg.preVote:
+		// With lease reads, a node just started must not help elect
+		// anyone, itself included, while a lease it may have confirmed
+		// before its crash could run: for e - hb (see inLease). Then it
+		// asks at once, rather than after one to two timeouts: it may be
+		// the one node that can win.
+		c.electionTimerWithin(e-hb, e)
 	}
 	return c
 }

@@ -135,6 +135,8 @@ type simOptions struct {
 	// paper runs elections as the Raft paper has them: no pre-vote, no
 	// check-quorum, whose refusals hide some bugs of plain elections.
 	paper bool
+	// noSingleVote switches the single-vote check off (bugs_test.go).
+	noSingleVote bool
 	// trace receives the simulator's steps and every node's learning
 	// trace (trace.go); -sim.trace sends them to stdout.
 	trace io.Writer
@@ -460,6 +462,9 @@ type simCluster struct {
 	trace     io.Writer // nil: no trace
 	// wipes is nil unless the seed wipes disks (simwipe_test.go);
 	// votesGiven, each node's first vote in each term.
+	// aux draws the faults added after the rest, so that seeds play
+	// out as before until one strikes.
+	aux         *rand.Rand
 	wipes       *wipeSchedule
 	votesGiven  map[[2]uint64]NodeID
 	wipedAtHeal bool // a wiped node was not re-added yet when the last fault healed
@@ -477,7 +482,7 @@ func runSimulation(seed uint64, opts simOptions) (res simResult) {
 		seed: seed, opts: opts, s: s, swarm: swarm,
 		nodes: make([]*simNode, size+swarm.spares+1), leaders: map[uint64]NodeID{}, once: map[fingerprint]uint64{},
 		lastFrom: map[NodeID]fingerprint{}, acked: map[string]uint64{}, logAt: map[[2]uint64][2]any{}, trace: opts.trace,
-		probes: map[string]time.Duration{}, wipes: newWipes(seed), votesGiven: map[[2]uint64]NodeID{},
+		probes: map[string]time.Duration{}, wipes: newWipes(seed), aux: rand.New(rand.NewPCG(seed, 0xa0c5)), votesGiven: map[[2]uint64]NodeID{},
 	}
 	if *simTrace && c.trace == nil {
 		c.trace = os.Stdout
@@ -1067,8 +1072,28 @@ func (c *simCluster) changeMembership(l *simNode) {
 			ch.kind = changeRemove
 		}
 		c.tracef("node %d asked for membership change %v of %d", l.id, ch.kind, id)
+		was := l.core.confIndex()
 		l.core.onChangeMembership(ch)
 		c.afterEvent(l)
+		if l.core.confIndex() != was && c.s.Now() < simChaos && c.aux.Float64() < 0.3 {
+			// The leader dies with its change on a minority at most: the
+			// next leader may not have it, and must not append its own
+			// before it has committed an entry of its term, or the two
+			// changes can make majorities that do not overlap (Ongaro,
+			// raft-dev, 2015).
+			life := l.life
+			c.s.After(time.Duration(c.aux.IntN(3))*time.Millisecond, func() {
+				if l.alive && l.life == life {
+					c.tracef("node %d crashes right after appending a change", l.id)
+					c.crash(l)
+					c.s.After(time.Duration(100+c.aux.IntN(400))*time.Millisecond, func() {
+						if !l.alive {
+							c.restart(l)
+						}
+					})
+				}
+			})
+		}
 	}
 }
 

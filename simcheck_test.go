@@ -210,7 +210,7 @@ func (c *simCluster) checkDelivery(n *simNode, d Delivery) {
 func (c *simCluster) checkNode(n *simNode) {
 	co := n.core
 	if co.role == Leader {
-		if l := c.leaders[co.hs.Term]; l != n.id {
+		if l := c.leaders[co.hs.Term]; l != n.id && !c.opts.noSingleVote {
 			// A new leader: first how it won, then whether it is alone.
 			if c.checkSingleVote(n); c.failed() {
 				return
