@@ -88,18 +88,24 @@ type change struct {
 	done     chan error    // receives the outcome, once
 	finished atomic.Bool   // set before done receives
 	took     time.Duration // from the ask to done, set before done receives
+	// leader is the node that led when the change was asked, and before
+	// the index of the configuration in effect on it then.
+	leader int
+	before uint64
 }
 
 // startChange begins the change that plan asks for on its own goroutine:
-// for an addition it starts the new node first. It returns the change and
-// the leader it was asked of.
-func (c *crashCluster) startChange(plan plannedChange, rng func(int) int) (*change, int) {
-	leader := c.leaderNow()
+// for an addition it starts the new node first.
+func (c *crashCluster) startChange(plan plannedChange, rng func(int) int) *change {
 	ch := &change{kind: plan.kind, done: make(chan error, 1)}
+	if plan.kind == addVoter {
+		ch.node = c.join()
+	}
+	leader, st := c.leaderNow()
+	ch.leader, ch.before = leader, st.MembershipIndex
 	var req membershipRequest
 	switch plan.kind {
 	case addVoter:
-		ch.node = c.join()
 		req = membershipRequest{Op: "add-voter", ID: nodeID(ch.node), Addr: c.addrs[ch.node]}
 	case removeLeader:
 		ch.node = leader
@@ -125,21 +131,41 @@ func (c *crashCluster) startChange(plan plannedChange, rng func(int) int) (*chan
 		ch.done <- err
 	}()
 	c.changes++
-	return ch, leader
+	return ch
+}
+
+// waitAppended waits, for a while, until the leader asked has appended
+// the entry of change ch (its configuration is no longer the one of
+// before), or no longer leads, or ch completed: so that a fault struck then
+// finds the entry in the log and the change under way, as an addition is
+// until the new node has caught up.
+func (c *crashCluster) waitAppended(ch *change) {
+	client := &http.Client{Timeout: time.Second}
+	for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline) && !ch.finished.Load(); {
+		st, err := getStatus(client, c.admins[ch.leader])
+		if err != nil || st.Role != "leader" || st.MembershipIndex > ch.before {
+			return
+		}
+		select {
+		case <-time.After(2 * time.Millisecond):
+		case <-c.failed:
+			return
+		}
+	}
 }
 
 // victim picks the node the fault of a round strikes: one not removed,
 // chosen as plan says if the round makes change ch.
-func (c *crashCluster) victim(plan plannedChange, ch *change, leader int, rng func(int) int) int {
+func (c *crashCluster) victim(plan plannedChange, ch *change, rng func(int) int) int {
 	nodes := c.notRemoved()
 	switch {
 	case ch == nil || plan.victim == anyNode:
 	case plan.victim == leaderNode:
-		return leader
+		return ch.leader
 	case plan.victim == changedNode:
 		return ch.node
 	case plan.victim == followerOf:
-		nodes = slices.DeleteFunc(nodes, func(i int) bool { return i == leader || i == ch.node })
+		nodes = slices.DeleteFunc(nodes, func(i int) bool { return i == ch.leader || i == ch.node })
 	}
 	return nodes[rng(len(nodes))]
 }
@@ -214,22 +240,23 @@ func (c *crashCluster) notRemoved() []int {
 	return out
 }
 
-// leaderNow waits until a node not removed says it leads, and returns it.
-func (c *crashCluster) leaderNow() int {
+// leaderNow waits until a node not removed says it leads, and returns it
+// and its status.
+func (c *crashCluster) leaderNow() (int, statusJSON) {
 	c.t.Helper()
 	client := &http.Client{Timeout: time.Second}
 	deadline := time.Now().Add(30 * time.Second)
 	for {
-		var term uint64
+		var lst statusJSON
 		leader := -1
 		for _, i := range c.notRemoved() {
 			st, err := getStatus(client, c.admins[i])
-			if err == nil && st.Role == "leader" && st.Term > term {
-				leader, term = i, st.Term
+			if err == nil && st.Role == "leader" && st.Term > lst.Term {
+				leader, lst = i, st
 			}
 		}
 		if leader >= 0 {
-			return leader
+			return leader, lst
 		}
 		if time.Now().After(deadline) {
 			c.t.Fatalf("%s: no node leads after 30s", c.transport)

@@ -53,9 +53,8 @@ func runKillNine(t *testing.T, bin, transport string, rounds int) {
 		require.True(t, time.Now().Before(deadline), "the test ran out of time")
 		plan, changing := planFor(round, rounds)
 		var ch *change
-		leader := -1
 		if changing {
-			ch, leader = c.startChange(plan, rng.IntN)
+			ch = c.startChange(plan, rng.IntN)
 		}
 		writers := c.members()
 		for k := range 40 {
@@ -63,8 +62,12 @@ func runKillNine(t *testing.T, bin, transport string, rounds int) {
 			c.write(i, fmt.Sprintf("r%d-m%d-via%d", round, k, i+1))
 		}
 		// The fault strikes while those lines, and the change, are in
-		// flight.
-		victim := c.victim(plan, ch, leader, rng.IntN)
+		// flight: an addition's once its entry is in the leader's log (a
+		// removal commits too soon after to wait for it).
+		if ch != nil && ch.kind == addVoter {
+			c.waitAppended(ch)
+		}
+		victim := c.victim(plan, ch, rng.IntN)
 		struck := ch != nil && !ch.finished.Load()
 		pause := round%3 == 2
 		if pause {
