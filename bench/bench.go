@@ -13,6 +13,7 @@ import (
 	"fmt"
 	"hash/maphash"
 	"log/slog"
+	"maps"
 	"math"
 	"math/rand/v2"
 	"net"
@@ -58,6 +59,10 @@ type Setup struct {
 	// off: tcp then runs through a proxy for each direction of each pair
 	// of nodes (mem can always).
 	Partitions bool
+	// Spares is how many nodes the network has room for beyond the three
+	// that start, for Cluster.Join to start as they join (membership.go).
+	// Not with Partitions.
+	Spares int
 }
 
 // String names the setup as the benchmarks and the bench command do, e.g.
@@ -99,7 +104,8 @@ func (r Result) PerSecond() float64 { return float64(r.Commits) / r.Elapsed.Seco
 // interval is a tenth of it.
 const ElectionTimeout = 300 * time.Millisecond
 
-// Cluster is three nodes in this process. Node i (from 0) has id i+1.
+// Cluster is three nodes in this process, and the nodes that joined it
+// (Setup.Spares). Node i (from 0) has id i+1.
 type Cluster struct {
 	setup     Setup
 	dir       string
@@ -115,6 +121,9 @@ type Cluster struct {
 	syncs    []func() int64
 	syncBase int64
 	apps     []*app // with Setup.SnapshotEvery; otherwise seen
+	// joined marks the nodes that started with Config.Join; removed, those
+	// removed from the cluster and stopped, which Verify no longer checks.
+	joined, removed []bool
 
 	mu    sync.Mutex
 	seen  [][]ack // per node, what it delivered: index and payload hash
@@ -226,13 +235,21 @@ func Start(ctx context.Context, s Setup, dir string) (*Cluster, error) {
 func (c *Cluster) startNodes(transport transportKind, persister persisterKind) error {
 	ids := []raftlite.NodeID{1, 2, 3} // node i has id i+1
 	size := len(ids)
-	net, err := transport(ids, c.setup)
+	if c.setup.Spares > 0 && c.setup.Partitions {
+		return errors.New("bench: a setup with Spares cannot have Partitions")
+	}
+	all := slices.Clone(ids)
+	for k := range c.setup.Spares {
+		all = append(all, raftlite.NodeID(size+k+1))
+	}
+	net, err := transport(all, c.setup)
 	if err != nil {
 		return err
 	}
 	c.net, c.persister = net, persister
 	c.nodes, c.stopped, c.reading = make([]*raftlite.Node, size), make([]bool, size), make([]chan struct{}, size)
 	c.disks, c.syncs = make([]raftlite.Persister, size), make([]func() int64, size)
+	c.joined, c.removed = make([]bool, size), make([]bool, size)
 	if c.setup.SnapshotEvery != 0 {
 		c.apps = make([]*app, size)
 		for i := range c.apps {
@@ -276,8 +293,15 @@ func (c *Cluster) startNode(i int) error {
 	if c.apps != nil {
 		applied = c.apps[i].state().index
 	}
+	// The first three bootstrap the cluster: their Peers are its first
+	// membership. A node that joins is given every address.
+	peers := c.net.peers(id)
+	if !c.joined[i] {
+		peers = maps.Clone(peers)
+		maps.DeleteFunc(peers, func(id raftlite.NodeID, _ string) bool { return id > 3 })
+	}
 	n, err := raftlite.New(raftlite.Config{
-		ID: id, Peers: c.net.peers(id), Transport: t, Persister: p,
+		ID: id, Peers: peers, Join: c.joined[i], Transport: t, Persister: p,
 		ElectionTimeout: ElectionTimeout, HeartbeatInterval: ElectionTimeout / 10,
 		LeaseReads: c.setup.LeaseReads, DisablePreVote: c.setup.DisablePreVote,
 		RandSeed: uint64(id), MaxPendingBroadcasts: 1 << 14, Applied: applied,
@@ -291,11 +315,17 @@ func (c *Cluster) startNode(i int) error {
 	c.nodes[i], c.stopped[i] = n, false
 	reading := make(chan struct{})
 	c.reading[i] = reading
+	// The application is taken now: Join appends to c.apps while the
+	// nodes deliver.
+	var a *app
+	if c.apps != nil {
+		a = c.apps[i]
+	}
 	go func() {
 		defer close(reading)
 		for d := range n.Deliveries() {
-			if c.apps != nil {
-				c.apps[i].apply(n, d)
+			if a != nil {
+				a.apply(n, d)
 				continue
 			}
 			c.mu.Lock()
@@ -504,7 +534,9 @@ func (c *Cluster) totalSyncs() int64 {
 // Verify checks what the load measured: every node delivered exactly the
 // acknowledged broadcasts, each once and at its acknowledged index, in the
 // order of their indices; and so every node delivered the same sequence.
-// A cluster of applications (Setup.SnapshotEvery) is checked by Agree.
+// Nodes removed from the cluster are left out: they stopped hearing of
+// commits. A cluster of applications (Setup.SnapshotEvery) is checked by
+// Agree.
 func (c *Cluster) Verify(ctx context.Context) error {
 	if c.seen == nil {
 		return errors.New("bench: Verify needs the record of deliveries, which a setup with SnapshotEvery does not keep: use Agree")
@@ -514,7 +546,11 @@ func (c *Cluster) Verify(ctx context.Context) error {
 		return err
 	}
 	var first []ack
+	firstNode := 0
 	for i := range c.nodes {
+		if c.removed[i] {
+			continue
+		}
 		got, err := c.deliveredUpTo(ctx, i, last)
 		if err != nil {
 			return err
@@ -522,10 +558,10 @@ func (c *Cluster) Verify(ctx context.Context) error {
 		if err := checkDeliveries(got, want, last); err != nil {
 			return fmt.Errorf("bench: node %d: %w", i+1, err)
 		}
-		if i == 0 {
-			first = got
+		if firstNode == 0 {
+			first, firstNode = got, i+1
 		} else if k := firstDifference(first, got); k >= 0 {
-			return fmt.Errorf("bench: nodes 1 and %d differ at delivery %d", i+1, k+1)
+			return fmt.Errorf("bench: nodes %d and %d differ at delivery %d", firstNode, i+1, k+1)
 		}
 	}
 	return nil

@@ -8,7 +8,9 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"os/exec"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -21,18 +23,25 @@ import (
 	"github.com/stretchr/testify/require"
 )
 
-// crashCluster is three `raftlite node` processes and what the test wrote
-// to them and read from them.
+// crashCluster is `raftlite node` processes, three to begin with and more
+// as nodes join, and what the test wrote to them and read from them. Node
+// i (from 0) has id i+1; the slices are by node.
 type crashCluster struct {
 	t         *testing.T
 	bin       string
 	transport string
-	addrs     []string
+	addrs     []string // transport addresses
+	admins    []string // admin endpoints (--admin)
 	dirs      []string
-	procs     []*proc
-	progress  chan struct{} // a token whenever a node prints or acknowledges a line
-	failed    chan struct{} // closed when a process exits on its own
-	failOnce  sync.Once
+	procs     []*proc // the current (or last) life of each node started
+	// joining marks a node started with --join whose addition has not
+	// completed; removing, a member whose removal is under way; removed,
+	// one removed and stopped, whose last life's output is checked as a
+	// prefix of the others'. The test writes only to nodes in none of them.
+	joining, removing, removed []bool
+	progress                   chan struct{} // a token whenever a node prints or acknowledges a line
+	failed                     chan struct{} // closed when a process exits on its own
+	failOnce                   sync.Once
 
 	mu      sync.Mutex
 	written map[string]writtenLine
@@ -40,6 +49,9 @@ type crashCluster struct {
 
 	kills, pauses, restarts int
 	snapshots, restores     int // as the nodes logged them
+	// changes is the membership changes made; struck, those that a kill
+	// or pause struck before they had completed.
+	changes, struck int
 }
 
 // writtenLine is where a line was written: to which node, in which of its
@@ -66,7 +78,7 @@ type proc struct {
 // again on new ones if a node finds its port taken (exit status 3), and
 // kills whatever is left at the end of the test.
 func newCrashCluster(t *testing.T, bin, transport string) *crashCluster {
-	c := &crashCluster{t: t, bin: bin, transport: transport, procs: make([]*proc, 3),
+	c := &crashCluster{t: t, bin: bin, transport: transport,
 		progress: make(chan struct{}, 1), failed: make(chan struct{}),
 		written: map[string]writtenLine{}, acked: map[string]uint64{}}
 	t.Cleanup(func() {
@@ -77,8 +89,11 @@ func newCrashCluster(t *testing.T, bin, transport string) *crashCluster {
 		}
 	})
 	require.NoError(t, loopback.Retry(func() error {
-		c.addrs = loopback.Candidates(3)
+		ports := loopback.Candidates(6)
+		c.addrs, c.admins = ports[:3:3], ports[3:] // full slices: join appends to both
 		c.dirs = []string{t.TempDir(), t.TempDir(), t.TempDir()}
+		c.procs = make([]*proc, 3)
+		c.joining, c.removing, c.removed = make([]bool, 3), make([]bool, 3), make([]bool, 3)
 		for i := range 3 {
 			if err := c.start(i); err != nil {
 				for j := range i {
@@ -93,19 +108,36 @@ func newCrashCluster(t *testing.T, bin, transport string) *crashCluster {
 }
 
 // start starts node i on its address and data directory and waits until
-// it logs "started". If the port is taken it returns an error wrapping
+// it logs "started". If a port is taken it returns an error wrapping
 // syscall.EADDRINUSE; any other early exit fails the test.
+//
+// The first three nodes bootstrap the cluster, and always start with the
+// --peers they first started with: a node whose log holds no configuration
+// yet takes its --peers for the first one. A node after them joins
+// (--join), given the addresses of the nodes not removed to reach; on a
+// restart it follows the configuration in its log.
 func (c *crashCluster) start(i int) error {
 	life := 1
 	if old := c.procs[i]; old != nil {
 		life = old.life + 1
 	}
-	cmd := exec.Command(c.bin, "node", "--id", strconv.Itoa(i+1), "--listen", c.addrs[i], "--peers", peersFlag(c.addrs),
-		"--data", c.dirs[i], "--transport", c.transport, "--log-format", "json",
+	peers := map[int]string{0: c.addrs[0], 1: c.addrs[1], 2: c.addrs[2]}
+	var join []string
+	if i >= 3 {
+		peers, join = map[int]string{i: c.addrs[i]}, []string{"--join"}
+		for k := range c.procs {
+			if !c.removed[k] && c.procs[k] != nil {
+				peers[k] = c.addrs[k]
+			}
+		}
+	}
+	args := append([]string{"node", "--id", strconv.Itoa(i + 1), "--listen", c.addrs[i], "--peers", peersOf(peers),
+		"--data", c.dirs[i], "--transport", c.transport, "--log-format", "json", "--admin", c.admins[i],
 		// Snapshots every few rounds, and followers that come back are
 		// often sent one: taking, installing and restoring them is under
-		// the kills too.
-		"--snapshot-every", "37", "--trailing-entries", "5")
+		// the kills too, and a node that joins is sent one.
+		"--snapshot-every", "37", "--trailing-entries", "5"}, join...)
+	cmd := exec.Command(c.bin, args...)
 	stdin, err := cmd.StdinPipe()
 	require.NoError(c.t, err)
 	stdout, err := cmd.StdoutPipe()
@@ -241,13 +273,27 @@ func (c *crashCluster) resume(i int) {
 	require.NoError(c.t, p.cmd.Process.Signal(syscall.SIGCONT), "SIGCONT to node %d\n%s", p.node, p.tail())
 }
 
-// stopAll sends every node SIGTERM and requires that each stops cleanly.
+// stopAll sends every node still running SIGTERM and requires that each
+// stops cleanly.
 func (c *crashCluster) stopAll() {
-	for _, p := range c.procs {
+	var running []int
+	for i, p := range c.procs {
+		if !p.exited() {
+			running = append(running, i)
+		}
+	}
+	c.stop(running...)
+}
+
+// stop sends nodes SIGTERM and requires that each stops cleanly.
+func (c *crashCluster) stop(nodes ...int) {
+	for _, i := range nodes {
+		p := c.procs[i]
 		p.expectExit.Store(true)
 		require.NoError(c.t, p.cmd.Process.Signal(syscall.SIGTERM), "SIGTERM to node %d\n%s", p.node, p.tail())
 	}
-	for _, p := range c.procs {
+	for _, i := range nodes {
+		p := c.procs[i]
 		select {
 		case <-p.done:
 		case <-time.After(30 * time.Second):
@@ -255,6 +301,15 @@ func (c *crashCluster) stopAll() {
 		}
 		require.NoError(c.t, p.waitErr, "node %d must stop cleanly on SIGTERM\n%s", p.node, p.tail())
 	}
+}
+
+// peersOf writes a --peers value giving node i+1 the address peers[i].
+func peersOf(peers map[int]string) string {
+	var parts []string
+	for _, i := range slices.Sorted(maps.Keys(peers)) {
+		parts = append(parts, fmt.Sprintf("%d=%s", i+1, peers[i]))
+	}
+	return strings.Join(parts, ",")
 }
 
 func (p *proc) hasStarted() bool {

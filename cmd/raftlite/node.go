@@ -54,6 +54,10 @@ func runNode(args []string, stdout, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
+	// Caught from before the node starts: a SIGTERM that arrives once it
+	// logged "started" must stop it cleanly, not kill the process.
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
 	// The node and its transport name the node in their own lines; the
 	// lines of this command say which node they are about themselves.
 	base := o.logger(stderr)
@@ -69,8 +73,6 @@ func runNode(args []string, stdout, stderr io.Writer) error {
 		defer a.Close()
 		publishMetrics(node)
 	}
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	defer stop()
 	return serveNode(ctx, node, os.Stdin, stdout, o.concurrency, base.With("node", uint64(o.id)))
 }
 

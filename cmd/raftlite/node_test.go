@@ -1,7 +1,9 @@
 package main
 
 import (
+	"bufio"
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"net"
@@ -9,6 +11,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -187,5 +190,43 @@ func TestNodeExitsWithStatus3WhenItsPortIsTaken(t *testing.T) {
 			assert.Equal(t, exitAddrInUse, exit.ExitCode(), "%s", out)
 			assert.Contains(t, string(out), "address already in use")
 		})
+	}
+}
+
+// TestNodeStopsCleanlyOnSIGTERMAsSoonAsItStarted: a driver may stop a node
+// the moment it logs "started" (the kill -9 test stops a node it just
+// restarted once its removal completes). The node must then stop as on any
+// other SIGTERM, with status 0, not die of the signal: it used to install
+// its handler only after starting its admin endpoint.
+func TestNodeStopsCleanlyOnSIGTERMAsSoonAsItStarted(t *testing.T) {
+	bin := binary(t)
+	for try := range 5 {
+		require.NoError(t, loopback.Retry(func() error {
+			ports := loopback.Candidates(2)
+			cmd := exec.Command(bin, "node", "--id", "1", "--peers", "1="+ports[0], "--admin", ports[1],
+				"--data", t.TempDir(), "--log-format", "json")
+			stderr, err := cmd.StderrPipe()
+			require.NoError(t, err)
+			require.NoError(t, cmd.Start())
+			var logs []string
+			lines := bufio.NewScanner(stderr)
+			for lines.Scan() {
+				logs = append(logs, lines.Text())
+				if strings.Contains(lines.Text(), `"msg":"started"`) {
+					require.NoError(t, cmd.Process.Signal(syscall.SIGTERM))
+					break
+				}
+			}
+			for lines.Scan() {
+				logs = append(logs, lines.Text())
+			}
+			err = cmd.Wait()
+			var exit *exec.ExitError
+			if errors.As(err, &exit) && exit.ExitCode() == exitAddrInUse {
+				return fmt.Errorf("%w: %s", syscall.EADDRINUSE, strings.Join(logs, "\n"))
+			}
+			require.NoError(t, err, "try %d: the node must stop cleanly\n%s", try+1, strings.Join(logs, "\n"))
+			return nil
+		}))
 	}
 }
