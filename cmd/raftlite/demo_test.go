@@ -84,7 +84,9 @@ func TestDemoNarratesEachStage(t *testing.T) {
 				require.Regexp(t, trace, line)
 			}
 			assert.Contains(t, stderr.String(), "onVoteRequest from")
-			assert.Contains(t, stderr.String(), `deliver 2: "hello from node `)
+			// The index depends on how many entries the first leader
+			// needed to record its members' disks: one or two.
+			assert.Regexp(t, `deliver [0-9]+: "hello from node `, stderr.String())
 		})
 	}
 }
