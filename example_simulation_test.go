@@ -76,9 +76,9 @@ func ExampleSimulationConfig_trace() {
 	//   147.931ms  node 2 term 1 follower        send VoteResponse to 1 once saved: term 1, granted
 	//   147.962ms  node 1 term 1 candidate     onVoteResponse from 3: term 1, granted
 	//   147.962ms  node 1 term 1 leader          becomes leader (was candidate)
-	//   147.962ms  node 1 term 1 leader          save entry 1 of term 1: no-op
-	//   147.962ms  node 1 term 1 leader          send LogRequest to 2: term 1, after 0 of term 0, entry 1: no-op, commit 0
-	//   147.962ms  node 1 term 1 leader          send LogRequest to 3: term 1, after 0 of term 0, entry 1: no-op, commit 0
+	//   147.962ms  node 1 term 1 leader          save entry 1 of term 1: configuration voters 1 2 3, disks of 1 2 3 recorded
+	//   147.962ms  node 1 term 1 leader          send LogRequest to 2: term 1, after 0 of term 0, entry 1: configuration voters 1 2 3, disks of 1 2 3 recorded, commit 0
+	//   147.962ms  node 1 term 1 leader          send LogRequest to 3: term 1, after 0 of term 0, entry 1: configuration voters 1 2 3, disks of 1 2 3 recorded, commit 0
 }
 
 // TestSimulationRefusesWhatItCannotDo: a bad configuration, an unknown

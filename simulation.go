@@ -104,6 +104,7 @@ func (sm *Simulation) start(id NodeID, peers map[NodeID]string) (*simulated, err
 		return nil, err
 	}
 	hs.Incarnation = nextIncarnation(hs.Incarnation, time.Unix(0, int64(sm.s.Now())))
+	hs.DiskID = uint64(id)<<32 | 1 // as New draws one, but the same every run
 	if err := disk.Save(&hs, nil); err != nil {
 		return nil, err
 	}
