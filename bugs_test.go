@@ -42,7 +42,7 @@ var catalogue = []struct {
 	{"DeliverAcrossGap", bugDeliverAcrossGap, checkDelivery, false, false},
 	{"InstallOldSnapshot", bugInstallOldSnapshot, checkCommittedKept, false, false},
 	{"CompactPastSnapshot", bugCompactPastSnapshot, checkSnapshot, false, false},
-	{"KeepConflictsOnInstall", bugKeepConflictsOnInstall, checkStateMachineSafety, false, false},
+	{"KeepConflictsOnInstall", bugKeepConflictsOnInstall, checkStateMachineSafety, true, false},
 	{"SnapshotWithoutSessions", bugSnapshotWithoutSessions, checkExactlyOnce, false, false},
 	{"PreVoteRaisesTerm", bugPreVoteRaisesTerm, checkPreVote, false, false},
 	{"LeaderNeverStepsDown", bugLeaderNeverStepsDown, checkQuorumLeader, false, false},
