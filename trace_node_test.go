@@ -86,7 +86,11 @@ func TestDebugLoggerGetsTheTrace(t *testing.T) {
 		node, err := raftlite.New(raftlite.Config{ID: 1, Peers: map[raftlite.NodeID]string{1: ""},
 			Transport: mem.NewNetwork(1).Transport(1), Persister: raftlite.NewMemoryPersister(), Logger: logger})
 		require.NoError(t, err)
-		_, err = node.Broadcast(context.Background(), []byte("hi"))
+		index, err := node.Broadcast(context.Background(), []byte("hi"))
+		require.NoError(t, err)
+		// Broadcast returns once committed; the delivery (and its trace
+		// line) may come a moment later.
+		_, err = node.WaitDelivered(context.Background(), index)
 		require.NoError(t, err)
 		require.NoError(t, node.Close())
 		assert.Contains(t, buf.String(), `level=DEBUG msg="node 1 term 0 follower      onBroadcast #1 \"hi\"" node=1`)
