@@ -52,8 +52,8 @@ func (l *Log) DiscardLog(index uint64) error {
 	if seq > math.MaxUint32 {
 		return fmt.Errorf("wal: %w: out of segment numbers", raftlite.ErrStorage)
 	}
-	l.buf = appendSegmentHeader(l.buf[:0], seq, index+1, &l.hs, true)
-	seg, err := l.createSegment(seq, index+1)
+	l.buf = appendSegmentHeader(l.buf[:0], seq, index+1, uint64(l.activeEnd()), &l.hs, true)
+	seg, err := l.newSegment(seq, index+1)
 	if err != nil {
 		return l.poison(err)
 	}

@@ -35,8 +35,10 @@ var (
 
 // Options configure a Log. The zero value gives the defaults.
 type Options struct {
-	// SegmentSize is the size in bytes past which a Save with entries starts
-	// a new segment file. Zero means DefaultSegmentSize.
+	// SegmentSize is the most a segment file holds: a Save that does not
+	// fit in the rest of the current segment starts a new one (unless it
+	// is the first Save of its segment: a Save larger than a segment gets
+	// a segment of its own). Zero means DefaultSegmentSize.
 	SegmentSize int64
 
 	fs fileSystem // tests inject faults here; nil means the OS
@@ -71,12 +73,21 @@ type Log struct {
 
 // segment is one open segment file.
 type segment struct {
-	seq     uint64
-	first   uint64 // the next index when the segment was created
-	name    string // full path
-	f       file
-	size    int64
+	seq   uint64
+	first uint64 // the next index when the segment was created
+	name  string // full path
+	f     file
+	size  int64 // where its data ends: the next frame goes there
+	// room is how far the file was written before the segment's first
+	// Save (a prepared or recycled file): Saves up to there overwrite.
+	// 0: the file grows as Saves append (created when no spare was
+	// ready, or by an older version).
+	room    int64
+	tagged  bool // version 4: its frames carry its tag
+	saves   bool // it holds a Save after its header
 	restart bool // written by DiscardLog: the log restarts at first
+
+	fileSize int64 // recovery: the file's size when opened
 }
 
 // entryPos locates the encoding of one entry (after its length prefix).
