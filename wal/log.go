@@ -38,10 +38,15 @@ type Options struct {
 	// SegmentSize is the most a segment file holds: a Save that does not
 	// fit in the rest of the current segment starts a new one (unless it
 	// is the first Save of its segment: a Save larger than a segment gets
-	// a segment of its own). Zero means DefaultSegmentSize.
+	// a segment of its own). Segments are prepared ahead of need at up to
+	// this size. Zero means DefaultSegmentSize.
 	SegmentSize int64
 
-	fs fileSystem // tests inject faults here; nil means the OS
+	// fs: tests inject faults here; nil means the OS. On any other file
+	// system no goroutine prepares spare segments: the tests call
+	// prepareSpare themselves, so that every run of a seed makes the same
+	// operations in the same order.
+	fs fileSystem
 }
 
 // Log is a durable raftlite.Persister backed by segment files in one
@@ -69,6 +74,8 @@ type Log struct {
 	snaps   []snapshotFile // kept snapshots, oldest first: the last is the latest
 	snapSeq uint64         // the number of the latest snapshot's file
 	tmpSeq  atomic.Uint64  // names the temporary files of snapshot sinks
+
+	spares
 }
 
 // segment is one open segment file.
@@ -137,6 +144,7 @@ func Open(dir string, opts Options) (*Log, error) {
 		l.closeFiles()
 		return nil, err
 	}
+	l.startPreparing(opts.fs == (osFS{}))
 	return l, nil
 }
 
@@ -210,14 +218,19 @@ func (l *Log) Syncs() int64 { return l.syncs.Load() }
 // segment created or removed, and one per snapshot stored.
 func (l *Log) DirSyncs() int64 { return l.dirSyncs.Load() }
 
-// Close implements raftlite.Persister.
+// Close implements raftlite.Persister. It waits for the spare segment
+// being prepared, if any, to stop.
 func (l *Log) Close() error {
 	l.mu.Lock()
-	defer l.mu.Unlock()
 	if l.closed {
+		l.mu.Unlock()
 		return nil
 	}
 	l.closed = true
+	l.mu.Unlock()
+	l.stopPreparing()
+	l.mu.Lock()
+	defer l.mu.Unlock()
 	return l.closeFiles()
 }
 
@@ -227,6 +240,10 @@ func (l *Log) closeFiles() error {
 		errs = append(errs, s.f.Close())
 	}
 	l.segs = nil
+	for _, sp := range l.ready {
+		errs = append(errs, sp.f.Close())
+	}
+	l.ready = nil
 	if l.lock != nil {
 		errs = append(errs, l.lock.Close())
 		l.lock = nil

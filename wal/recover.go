@@ -18,16 +18,21 @@ func (l *Log) recover() error {
 	if err != nil {
 		return storageErr(err)
 	}
-	var segNames, snapNames, tmpNames []string
+	var segNames, snapNames, tmpNames, spareNames []string
 	for _, name := range names {
 		switch {
 		case strings.HasSuffix(name, ".wal"):
 			segNames = append(segNames, name)
+		case strings.HasSuffix(name, prepSuffix), strings.HasSuffix(name, spareSuffix):
+			spareNames = append(spareNames, name)
 		case strings.HasSuffix(name, tmpSuffix):
 			tmpNames = append(tmpNames, name)
 		case strings.HasSuffix(name, snapSuffix):
 			snapNames = append(snapNames, name)
 		}
+	}
+	if err := l.removeSpares(spareNames); err != nil {
+		return err
 	}
 	if err := l.recoverSnapshots(snapNames, tmpNames); err != nil {
 		return err

@@ -65,14 +65,14 @@ func (l *Log) encode(hs *raftlite.HardState, entries []raftlite.Entry) (newSeq u
 }
 
 // mustRoll reports whether a Save of n bytes goes to a new segment rather
-// than to seg: when it does not fit in the rest of seg, unless it would be
-// seg's first Save (a Save larger than a segment gets one of its own).
+// than to seg: when it does not fit in the rest of seg (unless it would be
+// seg's first Save: a Save larger than a segment gets one of its own), and
+// when seg grows as it is written but a spare is ready to be overwritten.
 func (l *Log) mustRoll(seg *segment, n int) bool {
-	room := seg.room
-	if room == 0 {
-		room = l.opts.SegmentSize
+	if seg.room == 0 {
+		return (seg.saves && seg.size+int64(n) > l.opts.SegmentSize) || len(l.ready) > 0
 	}
-	return seg.saves && seg.size+int64(n) > room
+	return seg.saves && seg.size+int64(n) > seg.room
 }
 
 // activeEnd is where the data of the active segment ends, 0 if there is
@@ -174,10 +174,13 @@ func (l *Log) cutFrom(index uint64) {
 	l.pos = l.pos[:index-l.first]
 }
 
-// newSegment creates the file of segment seq, which grows as it is
-// written.
+// newSegment gives segment seq its file: a spare renamed into place if
+// one is ready, otherwise a new file that grows as it is written.
 func (l *Log) newSegment(seq, first uint64) (*segment, error) {
 	name := join(l.dir, segmentName(seq, first))
+	if seg, err := l.takeSpare(seq, first, name); seg != nil || err != nil {
+		return seg, err
+	}
 	f, err := l.fs.OpenFile(name, true)
 	if err != nil {
 		return nil, err
