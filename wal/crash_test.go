@@ -49,7 +49,7 @@ func nextOp(rng *rand.Rand, m model) op {
 	if term == 0 { // a node votes for itself before it has a log
 		return op{kind: opSave, hs: &raftlite.HardState{Term: 1, VotedFor: 1, Incarnation: 1}}
 	}
-	if rng.IntN(6) == 0 {
+	if rng.IntN(4) == 0 {
 		return op{kind: opPrepare}
 	}
 	switch r := rng.IntN(100); {
@@ -69,7 +69,8 @@ func nextOp(rng *rand.Rand, m model) op {
 		// Anywhere from the compaction floor (a snapshot must reach the
 		// log) to a little past the end (one installed from a leader).
 		lo := max(m.floor, 1) - 1
-		return op{kind: opSnapshot, snap: randomSnapshot(rng, lo+rng.Uint64N(m.last()+4-lo), term)}
+		// (A log discarded at an installed snapshot may end before lo.)
+		return op{kind: opSnapshot, snap: randomSnapshot(rng, lo+rng.Uint64N(max(m.last()+4, lo+1)-lo), term)}
 	case r < 88 && m.snap != nil:
 		lo := min(max(m.floor, 1)-1, m.snap.meta.Index)
 		through := m.snap.meta.Index
@@ -215,6 +216,9 @@ func (r *crashRun) count(o op, removed, used int) {
 	if o.kind == opPrepare && used < 0 {
 		r.kinds["prepare that made a spare"]++
 	}
+	if (o.kind == opCompact || o.kind == opDiscard) && used < 0 {
+		r.kinds[name+" that recycled segments"]++
+	}
 	if (o.kind == opSave || o.kind == opDiscard) && used > 0 {
 		r.kinds[name+" into a spare"]++
 	}
@@ -322,7 +326,8 @@ func TestCrash(t *testing.T) {
 	if *flagSeed < 0 {
 		for _, k := range []string{"Save", "reopen", "snapshot", "snapshot that removed the oldest", "Compact",
 			"Compact that removed segments", "DiscardLog", "DiscardLog that removed segments",
-			"prepare that made a spare", "Save into a spare", "DiscardLog into a spare"} {
+			"prepare that made a spare", "Save into a spare", "Compact that recycled segments",
+			"DiscardLog that recycled segments"} {
 			assert.GreaterOrEqual(t, kinds[k], 5, "the workloads do too few of %q to crash them", k)
 		}
 	}

@@ -85,7 +85,7 @@ func (l *Log) recoverSegments(names []string) error {
 	// short the DiscardLog that was removing them.
 	for i := len(l.segs) - 1; i > 0; i-- {
 		if l.segs[i].restart {
-			return l.removeSegmentsBefore(l.segs[i].seq)
+			return l.removeSegmentsBefore(l.segs[i].seq, false)
 		}
 	}
 	return nil

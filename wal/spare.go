@@ -203,6 +203,37 @@ func (l *Log) takeSpare(seq, first uint64, name string) (*segment, error) {
 	return &segment{seq: seq, first: first, name: name, f: sp.f, room: sp.size, tagged: true}, nil
 }
 
+// recycle makes segment s, which compaction no longer needs, a spare
+// instead of removing it, if it is worth it; it reports whether it did.
+// Only a tagged segment is recycled: whatever it holds carries its own
+// tag, which no later segment has. Like a removal, the rename is durable
+// before the next segment goes.
+func (l *Log) recycle(s *segment) (bool, error) {
+	if !s.tagged || len(l.ready) >= maxSpares {
+		return false, nil
+	}
+	size, err := s.f.Size()
+	if err != nil {
+		return false, err
+	}
+	if size < l.spareSize/2 || size > 2*l.opts.SegmentSize {
+		// Too small to save more than it costs in rolls, or made large by
+		// one huge Save: the goroutine writes a spare of the right size.
+		return false, nil
+	}
+	l.spareSeq++
+	name := join(l.dir, spareName(l.spareSeq, spareSuffix))
+	if err := l.fs.Rename(s.name, name); err != nil {
+		return false, err
+	}
+	if err := l.fs.SyncDir(l.dir); err != nil {
+		return false, err
+	}
+	l.dirSyncs.Add(1)
+	l.ready = append(l.ready, &spareFile{name: name, f: s.f, size: size})
+	return true, nil
+}
+
 // removeSpares removes the spare files Open found, and numbers the new
 // ones after them. Their removal need not be durable: Open removes any
 // that come back.

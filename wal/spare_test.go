@@ -124,3 +124,33 @@ func TestSavesOverwritePreparedSegments(t *testing.T) {
 	defer l.Close()
 	persistertest.RequireState(t, l, raftlite.HardState{}, want)
 }
+
+// TestCrashWhileRecyclingAndRollingIntoARecycledSegment crashes at every
+// step of compaction recycling two segments (each rename to a spare, the
+// directory sync) and of rolling into them (after the rename, before and in
+// the middle of the write of the header and first Save, which lands over
+// the records of the file's earlier life), then of a DiscardLog that
+// starts its restart segment in a spare. Recovery must never take a record
+// of a file's earlier life for data.
+func TestCrashWhileRecyclingAndRollingIntoARecycledSegment(t *testing.T) {
+	first := bigSave(1, 3)
+	first.hs = &raftlite.HardState{Term: 1, VotedFor: 1, Incarnation: 1}
+	trace := crashScript(t, []op{
+		first,
+		{kind: opPrepare},
+		bigSave(4, 6), // into the spare: segment 2
+		bigSave(7, 7), // no spare: segment 3 is created
+		{kind: opSnapshot, snap: &snapModel{meta: raftlite.SnapshotMeta{Index: 6, Term: 1}, data: []byte("six")}},
+		{kind: opCompact, compact: 6}, // segments 1 and 2 become spares
+		bigSave(8, 10),                // into segment 1's file: segment 4
+		bigSave(11, 13),               // into segment 2's file: segment 5
+		bigSave(14, 14),
+		{kind: opPrepare},
+		{kind: opDiscard, discard: 20}, // a restart segment in a spare: segment 7
+		bigSave(21, 21),
+	})
+	requireSteps(t, trace, `^rename \w+\.spare 0+7-0+15\.wal$`, `^write@0 0+7-0+15\.wal$`,
+		`^rename 0+1-0+1\.wal \w+\.spare$`, `^rename 0+2-0+4\.wal \w+\.spare$`,
+		`^rename \w+\.spare 0+4-0+8\.wal$`, `^write@0 0+4-0+8\.wal$`, `^sync 0+4-0+8\.wal$`,
+		`^rename \w+\.spare 0+5-0+b\.wal$`, `^write@0 0+5-0+b\.wal$`)
+}
