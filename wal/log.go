@@ -211,11 +211,14 @@ func (l *Log) LastIndex() uint64 {
 func (l *Log) lastIndex() uint64 { return l.first + uint64(len(l.pos)) - 1 }
 
 // Syncs reports how many fdatasyncs of a segment have succeeded: one per
-// Save that had something to save, and one when Open cuts a torn tail.
+// Save that had something to save, and one when Open cuts a torn tail off
+// a segment of an older version. The syncs of spares prepared in the
+// background are not counted.
 func (l *Log) Syncs() int64 { return l.syncs.Load() }
 
 // DirSyncs reports how many fsyncs of the directory have succeeded: one per
-// segment created or removed, and one per snapshot stored.
+// segment started, removed or recycled, and one per snapshot stored (those
+// of spares prepared in the background are not counted).
 func (l *Log) DirSyncs() int64 { return l.dirSyncs.Load() }
 
 // Close implements raftlite.Persister. It waits for the spare segment
