@@ -17,12 +17,13 @@ import (
 //	type    uint8
 //	payload [length]byte
 //
-// In version 4 segments the frames are tagged: their payload starts with
-// the segment's tag (its sequence number, 4 bytes little-endian), which the
-// CRC covers. A segment file may be one prepared ahead or recycled from an
-// older segment, so past its end it holds zeros or frames of the file's
-// earlier lives; those carry another tag, so none of them can pass for a
-// frame of this one. See FORMAT.md for the payloads.
+// In version 4 segments the Save frames are tagged: their payload starts
+// with the segment's tag (its sequence number, 4 bytes little-endian),
+// which the CRC covers, and the header holds the sequence number too. A
+// segment file may be one prepared ahead or recycled from an older
+// segment, so past its end it holds zeros or frames of the file's earlier
+// lives; those carry another tag, so none of them can pass for a frame of
+// this one. See FORMAT.md for the payloads.
 const (
 	frameHeaderLen = 9
 	tagLen         = 4
@@ -30,19 +31,22 @@ const (
 	// from making recovery allocate gigabytes.
 	maxFrameLen = 1 << 30
 
-	frameSegment = 1 // first frame of every version 2 and 3 segment
-	frameSave    = 2 // one per Save: optional HardState, then entries
-	// The tagged frames of version 4 segments: a type of their own keeps
-	// an untagged frame from being read as a tagged one or the reverse.
-	frameSegmentTagged = 3
-	frameSaveTagged    = 4
+	frameSegment = 1 // first frame of every segment
+	frameSave    = 2 // one per Save in version 2 and 3 segments
+	// frameSaveTagged is a Save of a version 4 segment: a type of its own
+	// keeps an untagged frame from being read as a tagged one or the
+	// reverse. The header stays untagged, type 1, so that a reader that
+	// knows only version 3 finds it intact and refuses its version as
+	// corruption, rather than take it for a torn header and remove the
+	// segment.
+	frameSaveTagged = 3
 
 	segmentMagic = "RLWAL"
 	// segmentVersion is written in every new segment header: 2 added the
 	// commit index to the HardState, 3 a flags byte, 4 tagged frames and
 	// the end of the previous segment. Versions 2 and 3 are still read; a
-	// reader that knows only 3 refuses a version 4 segment (its frames
-	// have types it does not know) rather than misread it.
+	// reader that knows only 3 refuses a version 4 header as malformed
+	// rather than misread the segment.
 	segmentVersion   = 4
 	segmentVersionV3 = 3
 	segmentVersionV2 = 2
@@ -76,7 +80,7 @@ var castagnoli = crc32.MakeTable(crc32.Castagnoli)
 func beginFrame(buf []byte, typ byte, seq uint64) ([]byte, int) {
 	start := len(buf)
 	buf = append(buf, 0, 0, 0, 0, 0, 0, 0, 0, typ)
-	if typ == frameSegmentTagged || typ == frameSaveTagged {
+	if isTagged(typ) {
 		buf = binary.LittleEndian.AppendUint32(buf, tagOf(seq))
 	}
 	return buf, start
@@ -112,7 +116,7 @@ func appendHardState(buf []byte, hs *raftlite.HardState) []byte {
 // of the segment before ends (prevEnd), since past that its file may hold
 // stale bytes.
 func appendSegmentHeader(buf []byte, seq, first, prevEnd uint64, hs *raftlite.HardState, restart bool) []byte {
-	buf, start := beginFrame(buf, frameSegmentTagged, seq)
+	buf, start := beginFrame(buf, frameSegment, seq)
 	buf = append(buf, segmentMagic...)
 	var flags byte
 	if restart {
@@ -251,9 +255,8 @@ type segmentHeader struct {
 	prevEnd    int64 // version 4: where the data of the segment before ends
 }
 
-// decodeSegmentHeader decodes the payload (after the tag, if tagged) of a
-// segment header frame: version 4 if tagged, 2 or 3 if not.
-func decodeSegmentHeader(p []byte, tagged bool) (segmentHeader, bool) {
+// decodeSegmentHeader decodes the payload of a segment header frame.
+func decodeSegmentHeader(p []byte) (segmentHeader, bool) {
 	var h segmentHeader
 	if len(p) < len(segmentMagic)+1 || string(p[:len(segmentMagic)]) != segmentMagic {
 		return h, false
@@ -262,8 +265,8 @@ func decodeSegmentHeader(p []byte, tagged bool) (segmentHeader, bool) {
 	p = p[len(segmentMagic)+1:]
 	withDiskID := false
 	switch {
-	case h.version == segmentVersionV2 && !tagged: // no flags
-	case h.version == segmentVersionV3 && !tagged, h.version == segmentVersion && tagged:
+	case h.version == segmentVersionV2: // no flags
+	case h.version == segmentVersionV3, h.version == segmentVersion:
 		if len(p) == 0 || p[0]&^(segFlagRestart|segFlagDiskID) != 0 {
 			return h, false
 		}
@@ -277,7 +280,7 @@ func decodeSegmentHeader(p []byte, tagged bool) (segmentHeader, bool) {
 	h.seq, p, ok1 = uvarint(p)
 	h.first, p, ok2 = uvarint(p)
 	ok3 = true
-	if tagged {
+	if h.version >= segmentVersion {
 		var end uint64
 		end, p, ok3 = uvarint(p)
 		ok3 = ok3 && end <= math.MaxInt64
@@ -308,4 +311,4 @@ func checkFrame(b []byte) (typ byte, n int, ok bool) {
 
 func knownType(typ byte) bool { return typ >= frameSegment && typ <= frameSaveTagged }
 
-func isTagged(typ byte) bool { return typ == frameSegmentTagged || typ == frameSaveTagged }
+func isTagged(typ byte) bool { return typ == frameSaveTagged }

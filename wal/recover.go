@@ -305,7 +305,7 @@ func (sc *scanner) frameAt(off int64) (fr frameView, ok bool, err error) {
 	}
 	fr = frameView{kind: typ, payload: b[frameHeaderLen:], payloadOff: off + frameHeaderLen, n: len(b)}
 	if isTagged(typ) {
-		fr.tagged, fr.kind = true, typ-(frameSegmentTagged-frameSegment)
+		fr.tagged, fr.kind = true, frameSave
 		fr.payload, fr.payloadOff = fr.payload[tagLen:], fr.payloadOff+tagLen
 	}
 	return fr, true, nil
@@ -396,7 +396,14 @@ func (l *Log) scanSegment(sc *scanner, s *segment, prev *segment) error {
 		switch {
 		case off == 0:
 			var h segmentHeader
-			if h, err = decodeHeader(fr); err == nil && prev != nil {
+			h, err = decodeHeader(fr)
+			if err == nil && h.version >= segmentVersion && h.seq != s.seq {
+				// The header of the file's earlier life: the write of
+				// this segment's header was lost.
+				s.size = 0
+				return nil
+			}
+			if err == nil && prev != nil {
 				// Before the header's other checks, which would blame
 				// this segment for the damage at the end of prev.
 				if err := checkEnd(prev, h, s.name); err != nil {
@@ -404,7 +411,7 @@ func (l *Log) scanSegment(sc *scanner, s *segment, prev *segment) error {
 				}
 			}
 			if err == nil {
-				err = l.applyHeader(s, h, fr.tagged, prev == nil)
+				err = l.applyHeader(s, h, prev == nil)
 			}
 			sc.mode = modeUntagged
 			if s.tagged {
@@ -428,15 +435,15 @@ func decodeHeader(fr frameView) (segmentHeader, error) {
 	if fr.kind != frameSegment {
 		return segmentHeader{}, errors.New("segment does not start with a segment header")
 	}
-	h, ok := decodeSegmentHeader(fr.payload, fr.tagged)
+	h, ok := decodeSegmentHeader(fr.payload)
 	if !ok {
 		return h, errors.New("malformed segment header")
 	}
 	return h, nil
 }
 
-func (l *Log) applyHeader(s *segment, h segmentHeader, tagged, isFirst bool) error {
-	s.tagged = tagged
+func (l *Log) applyHeader(s *segment, h segmentHeader, isFirst bool) error {
+	s.tagged = h.version >= segmentVersion
 	if h.seq != s.seq || h.first != s.first {
 		return fmt.Errorf("segment header says segment %d from index %d, the file name says %d from %d",
 			h.seq, h.first, s.seq, s.first)

@@ -465,7 +465,7 @@ func TestVersion2SegmentsOpen(t *testing.T) {
 	require.Len(t, segs, 2)
 	data, err := os.ReadFile(segs[1])
 	require.NoError(t, err)
-	assert.Equal(t, byte(segmentVersion), data[frameHeaderLen+tagLen+len(segmentMagic)])
+	assert.Equal(t, byte(segmentVersion), data[frameHeaderLen+len(segmentMagic)])
 	l = mustOpen(t, dir, opts)
 	defer l.Close()
 	persistertest.RequireState(t, l, hs, persistertest.Entries(1, 4, 2))
