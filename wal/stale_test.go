@@ -139,3 +139,18 @@ func TestARecordPastTheEndTheNextHeaderGivesIsCorruption(t *testing.T) {
 	assert.Contains(t, err.Error(), fmt.Sprintf("%s at offset %d: records past the end", segmentName(1, 1), len(short)))
 	assert.False(t, errors.Is(err, raftlite.ErrStorage))
 }
+
+// TestARecycledSegmentWithoutItsNewHeaderIsRemoved: a crash kept the
+// rename of a recycled file to segment 2 but none of the write of its
+// header: the file holds, intact, the header and Saves of the segment it
+// was before. That is the torn start of segment 2, removed; not damage,
+// and not data.
+func TestARecycledSegmentWithoutItsNewHeaderIsRemoved(t *testing.T) {
+	seg1 := segmentBytes(t, 1, 0, &staleHS, persistertest.Entries(1, 3, 2))
+	earlier := segmentBytes(t, 1, 0, &staleHS, persistertest.Entries(1, 2, 1), persistertest.Entries(3, 9, 1))
+	dir := writeFiles(t, map[string][]byte{segmentName(1, 1): seg1, segmentName(2, 4): earlier})
+	l := mustOpen(t, dir, Options{})
+	defer l.Close()
+	persistertest.RequireState(t, l, staleHS, persistertest.Entries(1, 3, 2))
+	assert.NoFileExists(t, filepath.Join(dir, segmentName(2, 4)))
+}
