@@ -139,7 +139,7 @@ func BenchmarkReadIndex(b *testing.B) {
 				fmt.Fprint(tw, r)
 			}
 			tw.Flush()
-			b.Logf("transport=%s, loopback rtt %v, fdatasync %v:\n%s", transport, f.LoopbackRTT, f.Fsync, table.String())
+			b.Logf("transport=%s, loopback rtt %v, overwrite fdatasync %v:\n%s", transport, f.LoopbackRTT, f.Overwrite.Alone, table.String())
 		}
 	}
 }

@@ -29,7 +29,7 @@ func (l *Log) Compact(through uint64) error {
 	if through < l.lastIndex() {
 		keepFrom = uint64(l.pos[through+1-l.first].seq)
 	}
-	return l.removeSegmentsBefore(keepFrom)
+	return l.removeSegmentsBefore(keepFrom, true)
 }
 
 // DiscardLog implements raftlite.Persister. It starts a segment whose
@@ -52,8 +52,8 @@ func (l *Log) DiscardLog(index uint64) error {
 	if seq > math.MaxUint32 {
 		return fmt.Errorf("wal: %w: out of segment numbers", raftlite.ErrStorage)
 	}
-	l.buf = appendSegmentHeader(l.buf[:0], seq, index+1, &l.hs, true)
-	seg, err := l.createSegment(seq, index+1)
+	l.buf = appendSegmentHeader(l.buf[:0], seq, index+1, uint64(l.activeEnd()), &l.hs, true)
+	seg, err := l.newSegment(seq, index+1)
 	if err != nil {
 		return l.poison(err)
 	}
@@ -71,15 +71,16 @@ func (l *Log) DiscardLog(index uint64) error {
 	seg.size, seg.restart = int64(len(l.buf)), true
 	l.segs = append(l.segs, seg)
 	l.first, l.pos = index+1, l.pos[:0]
-	return l.removeSegmentsBefore(seq)
+	return l.removeSegmentsBefore(seq, true)
 }
 
 // removeSegmentsBefore forgets the live entries in the segments numbered
 // below keepFrom, which must be at most the active one, then removes those
-// segments oldest first, syncing the directory after each removal so that
-// a crash leaves a run of segments without a gap. A failure poisons the
-// log: what the directory holds is no longer known.
-func (l *Log) removeSegmentsBefore(keepFrom uint64) error {
+// segments oldest first (or, if recycle, renames them to spares while
+// fewer than maxSpares are ready), syncing the directory after each so
+// that a crash leaves a run of segments without a gap. A failure poisons
+// the log: what the directory holds is no longer known.
+func (l *Log) removeSegmentsBefore(keepFrom uint64, recycle bool) error {
 	// Live entries are in segment order, so the ones left are a suffix.
 	// They are forgotten first so that no read goes to a removed file.
 	drop := 0
@@ -90,10 +91,20 @@ func (l *Log) removeSegmentsBefore(keepFrom uint64) error {
 	l.pos = append(l.pos[:0], l.pos[drop:]...)
 	for len(l.segs) > 0 && l.segs[0].seq < keepFrom {
 		s := l.segs[0]
+		l.segs = l.segs[1:]
+		if recycle {
+			recycled, err := l.recycle(s)
+			if err != nil {
+				s.f.Close()
+				return l.poison(err)
+			}
+			if recycled {
+				continue
+			}
+		}
 		if err := s.f.Close(); err != nil {
 			return l.poison(err)
 		}
-		l.segs = l.segs[1:]
 		if err := l.fs.Remove(s.name); err != nil {
 			return l.poison(err)
 		}

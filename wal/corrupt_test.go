@@ -73,7 +73,7 @@ func writeDamageLog(t *testing.T, segmentSize int64) *damageLog {
 			typ, n, ok := checkFrame(data[off:])
 			require.True(t, ok, "%s at %d", name, off)
 			f := frame{seg: name, off: off, end: off + int64(n), save: -1, lastSeg: i == len(names)-1}
-			if typ == frameSave {
+			if typ == frameSave || typ == frameSaveTagged {
 				f.save, save = save, save+1
 			}
 			f.lastInSeg = f.end == int64(len(data))
@@ -139,8 +139,10 @@ func (d *damageLog) checkDamage(img *faultFS, f frame) error {
 	if err := matches(d.models[f.save], hs, es); err != nil {
 		return fmt.Errorf("the last record was not cut: %w", err)
 	}
-	if size := int64(len(img.names[f.seg].data)); size != f.off {
-		return fmt.Errorf("the segment is %d bytes, want it cut to %d", size, f.off)
+	// The rest of the file stays, to be overwritten: the next Save goes
+	// where the damaged record was.
+	if end := l.active().size; end != f.off {
+		return fmt.Errorf("the segment's data ends at %d, want it cut to %d", end, f.off)
 	}
 	return nil
 }
@@ -154,9 +156,10 @@ var damageClasses = []struct {
 	{"Length", func(_ *damageLog, f frame) int64 { return f.off }},
 	{"CRC", func(_ *damageLog, f frame) int64 { return f.off + 5 }},
 	{"Type", func(_ *damageLog, f frame) int64 { return f.off + 8 }},
+	{"Tag", func(_ *damageLog, f frame) int64 { return ifSave(f, true, f.off+frameHeaderLen) }},
 	{"SegmentHeaderMagic", func(_ *damageLog, f frame) int64 { return ifSave(f, false, f.off+frameHeaderLen+1) }},
-	{"SaveFlags", func(_ *damageLog, f frame) int64 { return ifSave(f, true, f.off+frameHeaderLen) }},
-	{"HardStateTerm", func(_ *damageLog, f frame) int64 { return ifSave(f, true, f.off+frameHeaderLen+1) }},
+	{"SaveFlags", func(_ *damageLog, f frame) int64 { return ifSave(f, true, f.off+frameHeaderLen+tagLen) }},
+	{"HardStateTerm", func(_ *damageLog, f frame) int64 { return ifSave(f, true, f.off+frameHeaderLen+tagLen+1) }},
 	{"EntryLength", func(d *damageLog, f frame) int64 { return d.firstEntry(f, -1) }},
 	{"EntryTerm", func(d *damageLog, f frame) int64 { return d.firstEntry(f, 0) }},
 	{"EntryData", func(d *damageLog, f frame) int64 {

@@ -5,6 +5,7 @@ import (
 	"flag"
 	"fmt"
 	"math/rand/v2"
+	"slices"
 	"strings"
 	"syscall"
 	"testing"
@@ -24,7 +25,9 @@ var (
 // nextOp draws a random operation: appends of random sizes, hard state
 // updates, suffix cuts by a new term, snapshots (within the log and past
 // its end, as installed from a leader), compactions up to the latest
-// snapshot, discards of the log and clean restarts.
+// snapshot, discards of the log, clean restarts and the preparation of
+// spare segments (which the fault file system leaves to the test, so that
+// a seed's operations come in one order).
 func nextOp(rng *rand.Rand, m model) op {
 	entries := func(first uint64, n int, term uint64) []raftlite.Entry {
 		es := make([]raftlite.Entry, n)
@@ -46,6 +49,9 @@ func nextOp(rng *rand.Rand, m model) op {
 	if term == 0 { // a node votes for itself before it has a log
 		return op{kind: opSave, hs: &raftlite.HardState{Term: 1, VotedFor: 1, Incarnation: 1}}
 	}
+	if rng.IntN(4) == 0 {
+		return op{kind: opPrepare}
+	}
 	switch r := rng.IntN(100); {
 	case r < 12:
 		hs := raftlite.HardState{Term: term + rng.Uint64N(2), VotedFor: raftlite.NodeID(rng.IntN(4)), Incarnation: m.hs.Incarnation + 1}
@@ -63,7 +69,8 @@ func nextOp(rng *rand.Rand, m model) op {
 		// Anywhere from the compaction floor (a snapshot must reach the
 		// log) to a little past the end (one installed from a leader).
 		lo := max(m.floor, 1) - 1
-		return op{kind: opSnapshot, snap: randomSnapshot(rng, lo+rng.Uint64N(m.last()+4-lo), term)}
+		// (A log discarded at an installed snapshot may end before lo.)
+		return op{kind: opSnapshot, snap: randomSnapshot(rng, lo+rng.Uint64N(max(m.last()+4, lo+1)-lo), term)}
 	case r < 88 && m.snap != nil:
 		lo := min(max(m.floor, 1)-1, m.snap.meta.Index)
 		through := m.snap.meta.Index
@@ -113,9 +120,12 @@ type crashRun struct {
 	crashAt int
 	unsync  bool // the crash image keeps a random part of unsynced writes
 
+	script []op // the workload; nil: crashOps drawn by nextOp from seed
+
 	done     model          // state of every operation that returned
 	inFlight *op            // the operation the crash interrupted
 	totalOps int            // file system operations of the whole workload
+	trace    []string       // what each of them was
 	kinds    map[string]int // operations that returned, by what they did
 }
 
@@ -143,11 +153,20 @@ func (r *crashRun) run() error {
 		}
 		r.inFlight = &op{kind: opReopen}
 	}
-	for i := 0; i < crashOps && r.inFlight == nil; i++ {
-		o := nextOp(rng, r.done)
-		segs := 0
+	ops := crashOps
+	if r.script != nil {
+		ops = len(r.script)
+	}
+	for i := 0; i < ops && r.inFlight == nil; i++ {
+		var o op
+		if r.script != nil {
+			o = r.script[i]
+		} else {
+			o = nextOp(rng, r.done)
+		}
+		segs, spares := 0, 0
 		if l != nil {
-			segs = len(l.segs)
+			segs, spares = len(l.segs), len(l.ready)
 		}
 		if o.kind == opReopen {
 			l.Close()
@@ -162,10 +181,10 @@ func (r *crashRun) run() error {
 			r.inFlight = &o
 			continue
 		}
-		r.count(o, segs-len(l.segs))
+		r.count(o, segs-len(l.segs), spares-len(l.ready))
 		r.done = r.done.apply(o)
 	}
-	r.totalOps = fsys.ops
+	r.totalOps, r.trace = fsys.ops, fsys.trace
 	if r.inFlight == nil {
 		l.Close()
 	}
@@ -174,8 +193,9 @@ func (r *crashRun) run() error {
 }
 
 // count notes what o did, so that TestCrash can check that its workloads
-// do everything it claims to crash.
-func (r *crashRun) count(o op, removed int) {
+// do everything it claims to crash: removed segments and used spares
+// (negative: made them).
+func (r *crashRun) count(o op, removed, used int) {
 	if r.kinds == nil {
 		r.kinds = map[string]int{}
 	}
@@ -193,6 +213,15 @@ func (r *crashRun) count(o op, removed int) {
 	if o.kind == opSnapshot && r.kinds[name] > keepSnapshots {
 		r.kinds["snapshot that removed the oldest"]++
 	}
+	if o.kind == opPrepare && used < 0 {
+		r.kinds["prepare that made a spare"]++
+	}
+	if (o.kind == opCompact || o.kind == opDiscard) && used < 0 {
+		r.kinds[name+" that recycled segments"]++
+	}
+	if (o.kind == opSave || o.kind == opDiscard) && used > 0 {
+		r.kinds[name+" into a spare"]++
+	}
 }
 
 // recover opens the crash image, checks that it holds either the state
@@ -203,6 +232,12 @@ func (r *crashRun) recover(img *faultFS) error {
 	l, err := Open("db", opts)
 	if err != nil {
 		return fmt.Errorf("open after the crash: %w", err)
+	}
+	if names, _ := img.ReadDir("db"); slices.ContainsFunc(names, func(n string) bool {
+		return strings.HasSuffix(n, prepSuffix) || strings.HasSuffix(n, spareSuffix)
+	}) {
+		l.Close()
+		return fmt.Errorf("open left spare segment files: %v", names)
 	}
 	candidates := []model{r.done}
 	if r.inFlight != nil {
@@ -290,7 +325,9 @@ func TestCrash(t *testing.T) {
 	t.Logf("%d crash points over %d workloads of %d operations: %v", points, len(seeds), crashOps, kinds)
 	if *flagSeed < 0 {
 		for _, k := range []string{"Save", "reopen", "snapshot", "snapshot that removed the oldest", "Compact",
-			"Compact that removed segments", "DiscardLog", "DiscardLog that removed segments"} {
+			"Compact that removed segments", "DiscardLog", "DiscardLog that removed segments",
+			"prepare that made a spare", "Save into a spare", "Compact that recycled segments",
+			"DiscardLog that recycled segments"} {
 			assert.GreaterOrEqual(t, kinds[k], 5, "the workloads do too few of %q to crash them", k)
 		}
 	}

@@ -38,6 +38,10 @@ type faultFS struct {
 	skipSync  bool
 	fileSyncs int // file Syncs that succeeded (and synced)
 	dirSyncs  int // SyncDirs that succeeded
+
+	// trace names every mutating operation, in order, so that a test can
+	// say which step of which operation a crash point interrupts.
+	trace []string
 }
 
 type inode struct {
@@ -80,10 +84,14 @@ func newFaultFS(seed uint64) *faultFS {
 
 // step accounts for one mutating operation; a non-nil error means it must
 // not happen (or, for a crash, happen only partly).
-func (f *faultFS) step() error {
+func (f *faultFS) step(what string, names ...string) error {
 	if f.crashed {
 		return errDown
 	}
+	for _, n := range names {
+		what += " " + filepath.Base(n)
+	}
+	f.trace = append(f.trace, what)
 	f.ops++
 	if f.crashAt > 0 && f.ops >= f.crashAt {
 		f.crashed = true
@@ -104,7 +112,7 @@ func (f *faultFS) OpenFile(name string, create bool) (file, error) {
 	case create && ok:
 		return nil, &fs.PathError{Op: "open", Path: name, Err: fs.ErrExist}
 	case create:
-		if err := f.step(); err != nil {
+		if err := f.step("create", name); err != nil {
 			return nil, &fs.PathError{Op: "open", Path: name, Err: err}
 		}
 		ino = &inode{}
@@ -123,7 +131,7 @@ func (f *faultFS) Remove(name string) error {
 	if _, ok := f.names[base]; !ok {
 		return &fs.PathError{Op: "remove", Path: name, Err: fs.ErrNotExist}
 	}
-	if err := f.step(); err != nil {
+	if err := f.step("remove", name); err != nil {
 		return &fs.PathError{Op: "remove", Path: name, Err: err}
 	}
 	delete(f.names, base)
@@ -143,7 +151,7 @@ func (f *faultFS) Rename(oldName, newName string) error {
 		// POSIX would replace it; the log never renames over a file.
 		return &os.LinkError{Op: "rename", Old: oldName, New: newName, Err: fs.ErrExist}
 	}
-	if err := f.step(); err != nil {
+	if err := f.step("rename", oldName, newName); err != nil {
 		return &os.LinkError{Op: "rename", Old: oldName, New: newName, Err: err}
 	}
 	delete(f.names, from)
@@ -168,7 +176,7 @@ func (f *faultFS) MkdirAll(string) error { return nil }
 func (f *faultFS) SyncDir(dir string) error {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	if err := f.step(); err != nil {
+	if err := f.step("syncdir"); err != nil {
 		return &fs.PathError{Op: "fsync", Path: dir, Err: err}
 	}
 	f.durable = maps(f.names)
@@ -292,6 +300,17 @@ func truncate(data []byte, size int64) []byte {
 	return append(data, make([]byte, size-int64(len(data)))...)
 }
 
+// nameOf is the name h's file has now: it may have been renamed since h
+// was opened.
+func (f *faultFS) nameOf(h *faultFile) string {
+	for name, ino := range f.names {
+		if ino == h.ino {
+			return name
+		}
+	}
+	return h.name
+}
+
 type faultFile struct {
 	fs   *faultFS
 	ino  *inode
@@ -314,7 +333,7 @@ func (h *faultFile) ReadAt(p []byte, off int64) (int, error) {
 func (h *faultFile) WriteAt(p []byte, off int64) (int, error) {
 	h.fs.mu.Lock()
 	defer h.fs.mu.Unlock()
-	if err := h.fs.step(); err != nil {
+	if err := h.fs.step(fmt.Sprintf("write@%d", off), h.fs.nameOf(h)); err != nil {
 		if err == errCrash {
 			// The crash came in the middle of the write.
 			p = p[:h.fs.rng.IntN(len(p)+1)]
@@ -337,7 +356,7 @@ func (h *faultFile) Sync() error {
 	if h.fs.skipSync {
 		return nil
 	}
-	if err := h.fs.step(); err != nil {
+	if err := h.fs.step("sync", h.fs.nameOf(h)); err != nil {
 		if err == errCrash && h.fs.rng.IntN(2) == 0 {
 			h.sync() // the data reached the disk before the machine died
 		}
@@ -381,7 +400,7 @@ func (h *faultFile) sync() {
 func (h *faultFile) Truncate(size int64) error {
 	h.fs.mu.Lock()
 	defer h.fs.mu.Unlock()
-	if err := h.fs.step(); err != nil {
+	if err := h.fs.step("truncate", h.fs.nameOf(h)); err != nil {
 		return &fs.PathError{Op: "truncate", Path: h.name, Err: err}
 	}
 	h.ino.data = truncate(h.ino.data, size)

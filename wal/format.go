@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"hash/crc32"
+	"math"
 
 	"github.com/raftlite/raftlite"
 )
@@ -16,22 +17,38 @@ import (
 //	type    uint8
 //	payload [length]byte
 //
-// See FORMAT.md for the payloads.
+// In version 4 segments the Save frames are tagged: their payload starts
+// with the segment's tag (its sequence number, 4 bytes little-endian),
+// which the CRC covers, and the header holds the sequence number too. A
+// segment file may be one prepared ahead or recycled from an older
+// segment, so past its end it holds zeros or frames of the file's earlier
+// lives; those carry another tag, so none of them can pass for a frame of
+// this one. See FORMAT.md for the payloads.
 const (
 	frameHeaderLen = 9
+	tagLen         = 4
 	// maxFrameLen bounds a single Save; it also keeps a corrupt length field
 	// from making recovery allocate gigabytes.
 	maxFrameLen = 1 << 30
 
 	frameSegment = 1 // first frame of every segment
-	frameSave    = 2 // one per Save: optional HardState, then entries
+	frameSave    = 2 // one per Save in version 2 and 3 segments
+	// frameSaveTagged is a Save of a version 4 segment: a type of its own
+	// keeps an untagged frame from being read as a tagged one or the
+	// reverse. The header stays untagged, type 1, so that a reader that
+	// knows only version 3 finds it intact and refuses its version as
+	// corruption, rather than take it for a torn header and remove the
+	// segment.
+	frameSaveTagged = 3
 
 	segmentMagic = "RLWAL"
 	// segmentVersion is written in every new segment header: 2 added the
-	// commit index to the HardState, 3 a flags byte. Version 2 headers are
-	// still read (they have no flags); a reader that knows only 2 refuses
-	// a log with a version 3 segment rather than misread a restart.
-	segmentVersion   = 3
+	// commit index to the HardState, 3 a flags byte, 4 tagged frames and
+	// the end of the previous segment. Versions 2 and 3 are still read; a
+	// reader that knows only 3 refuses a version 4 header as malformed
+	// rather than misread the segment.
+	segmentVersion   = 4
+	segmentVersionV3 = 3
 	segmentVersionV2 = 2
 
 	flagHardState = 1 << 0
@@ -48,12 +65,24 @@ const (
 	segFlagDiskID = 1 << 1
 )
 
+// checkTags is what makes a frame left in a recycled file from its
+// earlier life unmistakable; only TestStaleRecordsNeedTheTagCheck turns it
+// off, to show what it catches.
+var checkTags = true
+
+// tagOf is the tag of the frames of segment seq (at most 1<<32-1).
+func tagOf(seq uint64) uint32 { return uint32(seq) }
+
 var castagnoli = crc32.MakeTable(crc32.Castagnoli)
 
-// beginFrame appends a frame header with the length and CRC left blank.
-func beginFrame(buf []byte, typ byte) ([]byte, int) {
+// beginFrame appends a frame header with the length and CRC left blank,
+// then, for a tagged type, the tag of segment seq.
+func beginFrame(buf []byte, typ byte, seq uint64) ([]byte, int) {
 	start := len(buf)
 	buf = append(buf, 0, 0, 0, 0, 0, 0, 0, 0, typ)
+	if isTagged(typ) {
+		buf = binary.LittleEndian.AppendUint32(buf, tagOf(seq))
+	}
 	return buf, start
 }
 
@@ -83,9 +112,11 @@ func appendHardState(buf []byte, hs *raftlite.HardState) []byte {
 
 // appendSegmentHeader appends the frame that opens a segment. It carries
 // the HardState in force when the segment was created, so that removing
-// older segments never removes the latest HardState.
-func appendSegmentHeader(buf []byte, seq, first uint64, hs *raftlite.HardState, restart bool) []byte {
-	buf, start := beginFrame(buf, frameSegment)
+// older segments never removes the latest HardState, and where the data
+// of the segment before ends (prevEnd), since past that its file may hold
+// stale bytes.
+func appendSegmentHeader(buf []byte, seq, first, prevEnd uint64, hs *raftlite.HardState, restart bool) []byte {
+	buf, start := beginFrame(buf, frameSegment, seq)
 	buf = append(buf, segmentMagic...)
 	var flags byte
 	if restart {
@@ -97,15 +128,22 @@ func appendSegmentHeader(buf []byte, seq, first uint64, hs *raftlite.HardState, 
 	buf = append(buf, segmentVersion, flags)
 	buf = binary.AppendUvarint(buf, seq)
 	buf = binary.AppendUvarint(buf, first)
+	buf = binary.AppendUvarint(buf, prevEnd)
 	buf = appendHardState(buf, hs)
 	_ = endFrame(buf, start) // a header is small
 	return buf
 }
 
-// appendSave appends the frame of one Save and records where each entry's
-// encoding starts (relative to buf) and how long it is in pos.
-func appendSave(buf []byte, hs *raftlite.HardState, entries []raftlite.Entry, pos []entryPos) ([]byte, []entryPos, error) {
-	buf, start := beginFrame(buf, frameSave)
+// appendSave appends the frame of one Save for segment seq and records
+// where each entry's encoding starts (relative to buf) and how long it is
+// in pos. Seq 0 makes the untagged frame of versions 2 and 3, for tests
+// that build the logs older versions wrote.
+func appendSave(buf []byte, seq uint64, hs *raftlite.HardState, entries []raftlite.Entry, pos []entryPos) ([]byte, []entryPos, error) {
+	typ := byte(frameSaveTagged)
+	if seq == 0 {
+		typ = frameSave
+	}
+	buf, start := beginFrame(buf, typ, seq)
 	var flags byte
 	if hs != nil {
 		flags |= flagHardState
@@ -208,24 +246,27 @@ func decodeHardState(b []byte, withDiskID bool) (raftlite.HardState, []byte, boo
 	return hs, b, ok1 && ok2 && ok3 && ok4 && ok5
 }
 
-// segmentHeader is the payload of a frameSegment.
+// segmentHeader is the payload of a segment header frame.
 type segmentHeader struct {
 	seq, first uint64
 	hs         raftlite.HardState
-	restart    bool // the log restarts at first (DiscardLog)
+	restart    bool  // the log restarts at first (DiscardLog)
+	version    byte  //
+	prevEnd    int64 // version 4: where the data of the segment before ends
 }
 
+// decodeSegmentHeader decodes the payload of a segment header frame.
 func decodeSegmentHeader(p []byte) (segmentHeader, bool) {
 	var h segmentHeader
 	if len(p) < len(segmentMagic)+1 || string(p[:len(segmentMagic)]) != segmentMagic {
 		return h, false
 	}
-	version := p[len(segmentMagic)]
+	h.version = p[len(segmentMagic)]
 	p = p[len(segmentMagic)+1:]
 	withDiskID := false
-	switch version {
-	case segmentVersionV2: // no flags
-	case segmentVersion:
+	switch {
+	case h.version == segmentVersionV2: // no flags
+	case h.version == segmentVersionV3, h.version == segmentVersion:
 		if len(p) == 0 || p[0]&^(segFlagRestart|segFlagDiskID) != 0 {
 			return h, false
 		}
@@ -235,11 +276,18 @@ func decodeSegmentHeader(p []byte) (segmentHeader, bool) {
 	default:
 		return h, false
 	}
-	var ok1, ok2, ok3 bool
+	var ok1, ok2, ok3, ok4 bool
 	h.seq, p, ok1 = uvarint(p)
 	h.first, p, ok2 = uvarint(p)
-	h.hs, p, ok3 = decodeHardState(p, withDiskID)
-	return h, ok1 && ok2 && ok3 && len(p) == 0
+	ok3 = true
+	if h.version >= segmentVersion {
+		var end uint64
+		end, p, ok3 = uvarint(p)
+		ok3 = ok3 && end <= math.MaxInt64
+		h.prevEnd = int64(end)
+	}
+	h.hs, p, ok4 = decodeHardState(p, withDiskID)
+	return h, ok1 && ok2 && ok3 && ok4 && len(p) == 0
 }
 
 // checkFrame reports whether a whole, intact frame starts at b[0], and its
@@ -250,7 +298,8 @@ func checkFrame(b []byte) (typ byte, n int, ok bool) {
 	}
 	l := binary.LittleEndian.Uint32(b)
 	typ = b[8]
-	if l > maxFrameLen || int(l) > len(b)-frameHeaderLen || (typ != frameSegment && typ != frameSave) {
+	if l > maxFrameLen || int(l) > len(b)-frameHeaderLen || !knownType(typ) ||
+		(isTagged(typ) && l < tagLen) {
 		return typ, 0, false
 	}
 	n = frameHeaderLen + int(l)
@@ -259,3 +308,7 @@ func checkFrame(b []byte) (typ byte, n int, ok bool) {
 	}
 	return typ, n, true
 }
+
+func knownType(typ byte) bool { return typ >= frameSegment && typ <= frameSaveTagged }
+
+func isTagged(typ byte) bool { return typ == frameSaveTagged }

@@ -35,11 +35,18 @@ var (
 
 // Options configure a Log. The zero value gives the defaults.
 type Options struct {
-	// SegmentSize is the size in bytes past which a Save with entries starts
-	// a new segment file. Zero means DefaultSegmentSize.
+	// SegmentSize is the most a segment file holds: a Save that does not
+	// fit in the rest of the current segment starts a new one (unless it
+	// is the first Save of its segment: a Save larger than a segment gets
+	// a segment of its own). Segments are prepared ahead of need at up to
+	// this size. Zero means DefaultSegmentSize.
 	SegmentSize int64
 
-	fs fileSystem // tests inject faults here; nil means the OS
+	// fs: tests inject faults here; nil means the OS. On any other file
+	// system no goroutine prepares spare segments: the tests call
+	// prepareSpare themselves, so that every run of a seed makes the same
+	// operations in the same order.
+	fs fileSystem
 }
 
 // Log is a durable raftlite.Persister backed by segment files in one
@@ -67,16 +74,27 @@ type Log struct {
 	snaps   []snapshotFile // kept snapshots, oldest first: the last is the latest
 	snapSeq uint64         // the number of the latest snapshot's file
 	tmpSeq  atomic.Uint64  // names the temporary files of snapshot sinks
+
+	spares
 }
 
 // segment is one open segment file.
 type segment struct {
-	seq     uint64
-	first   uint64 // the next index when the segment was created
-	name    string // full path
-	f       file
-	size    int64
+	seq   uint64
+	first uint64 // the next index when the segment was created
+	name  string // full path
+	f     file
+	size  int64 // where its data ends: the next frame goes there
+	// room is how far the file was written before the segment's first
+	// Save (a prepared or recycled file): Saves up to there overwrite.
+	// 0: the file grows as Saves append (created when no spare was
+	// ready, or by an older version).
+	room    int64
+	tagged  bool // version 4: its frames carry its tag
+	saves   bool // it holds a Save after its header
 	restart bool // written by DiscardLog: the log restarts at first
+
+	fileSize int64 // recovery: the file's size when opened
 }
 
 // entryPos locates the encoding of one entry (after its length prefix).
@@ -126,6 +144,7 @@ func Open(dir string, opts Options) (*Log, error) {
 		l.closeFiles()
 		return nil, err
 	}
+	l.startPreparing(opts.fs == (osFS{}))
 	return l, nil
 }
 
@@ -192,21 +211,29 @@ func (l *Log) LastIndex() uint64 {
 func (l *Log) lastIndex() uint64 { return l.first + uint64(len(l.pos)) - 1 }
 
 // Syncs reports how many fdatasyncs of a segment have succeeded: one per
-// Save that had something to save, and one when Open cuts a torn tail.
+// Save that had something to save, and one when Open cuts a torn tail off
+// a segment of an older version. The syncs of spares prepared in the
+// background are not counted.
 func (l *Log) Syncs() int64 { return l.syncs.Load() }
 
 // DirSyncs reports how many fsyncs of the directory have succeeded: one per
-// segment created or removed, and one per snapshot stored.
+// segment started, removed or recycled, and one per snapshot stored (those
+// of spares prepared in the background are not counted).
 func (l *Log) DirSyncs() int64 { return l.dirSyncs.Load() }
 
-// Close implements raftlite.Persister.
+// Close implements raftlite.Persister. It waits for the spare segment
+// being prepared, if any, to stop.
 func (l *Log) Close() error {
 	l.mu.Lock()
-	defer l.mu.Unlock()
 	if l.closed {
+		l.mu.Unlock()
 		return nil
 	}
 	l.closed = true
+	l.mu.Unlock()
+	l.stopPreparing()
+	l.mu.Lock()
+	defer l.mu.Unlock()
 	return l.closeFiles()
 }
 
@@ -216,6 +243,10 @@ func (l *Log) closeFiles() error {
 		errs = append(errs, s.f.Close())
 	}
 	l.segs = nil
+	for _, sp := range l.ready {
+		errs = append(errs, sp.f.Close())
+	}
+	l.ready = nil
 	if l.lock != nil {
 		errs = append(errs, l.lock.Close())
 		l.lock = nil

@@ -44,6 +44,7 @@ const (
 	opReopen
 	opSnapshot
 	opDiscard
+	opPrepare // a spare segment, as the goroutine does on the OS's file system
 )
 
 type op struct {
@@ -65,6 +66,8 @@ func (o op) String() string {
 		return fmt.Sprintf("snapshot at %d of %d bytes", o.snap.meta.Index, len(o.snap.data))
 	case opDiscard:
 		return fmt.Sprintf("DiscardLog(%d)", o.discard)
+	case opPrepare:
+		return "prepare a spare"
 	}
 	s := "Save("
 	if o.hs != nil {
@@ -116,6 +119,9 @@ func (o op) apply(l *Log) error {
 		return storeSnapshot(l, o.snap)
 	case opDiscard:
 		return l.DiscardLog(o.discard)
+	case opPrepare:
+		_, err := l.prepareSpare()
+		return err
 	}
 	return fmt.Errorf("%v cannot be applied to a Log", o)
 }

@@ -44,20 +44,44 @@ func (l *Log) Save(hs *raftlite.HardState, entries []raftlite.Entry) error {
 // that segment's header and newSeq is its number; otherwise newSeq is 0.
 func (l *Log) encode(hs *raftlite.HardState, entries []raftlite.Entry) (newSeq uint64, err error) {
 	seg := l.active()
-	buf := l.buf[:0]
-	if seg == nil || (len(entries) > 0 && seg.size >= l.opts.SegmentSize) {
-		newSeq = 1
-		if seg != nil {
-			newSeq = seg.seq + 1
+	if seg != nil && seg.tagged {
+		buf, newPos, err := appendSave(l.buf[:0], seg.seq, hs, entries, l.newPos)
+		l.buf, l.newPos = buf, newPos
+		if err != nil || !l.mustRoll(seg, len(buf)) {
+			return 0, err
 		}
-		if newSeq > math.MaxUint32 {
-			return 0, fmt.Errorf("wal: %w: out of segment numbers", raftlite.ErrStorage)
-		}
-		buf = appendSegmentHeader(buf, newSeq, l.lastIndex()+1, &l.hs, false)
 	}
-	buf, newPos, err := appendSave(buf, hs, entries, l.newPos)
+	newSeq = 1
+	if seg != nil {
+		newSeq = seg.seq + 1
+	}
+	if newSeq > math.MaxUint32 {
+		return 0, fmt.Errorf("wal: %w: out of segment numbers", raftlite.ErrStorage)
+	}
+	buf := appendSegmentHeader(l.buf[:0], newSeq, l.lastIndex()+1, uint64(l.activeEnd()), &l.hs, false)
+	buf, newPos, err := appendSave(buf, newSeq, hs, entries, l.newPos)
 	l.buf, l.newPos = buf, newPos
 	return newSeq, err
+}
+
+// mustRoll reports whether a Save of n bytes goes to a new segment rather
+// than to seg: when it does not fit in the rest of seg (unless it would be
+// seg's first Save: a Save larger than a segment gets one of its own), and
+// when seg grows as it is written but a spare is ready to be overwritten.
+func (l *Log) mustRoll(seg *segment, n int) bool {
+	if seg.room == 0 {
+		return (seg.saves && seg.size+int64(n) > l.opts.SegmentSize) || len(l.ready) > 0
+	}
+	return seg.saves && seg.size+int64(n) > seg.room
+}
+
+// activeEnd is where the data of the active segment ends, 0 if there is
+// none: the next segment's header records it.
+func (l *Log) activeEnd() int64 {
+	if seg := l.active(); seg != nil {
+		return seg.size
+	}
+	return 0
 }
 
 // write makes l.buf durable at the end of the active segment, or in a new
@@ -67,7 +91,7 @@ func (l *Log) write(newSeq uint64) (*segment, int64, error) {
 	seg := l.active()
 	if newSeq != 0 {
 		var err error
-		if seg, err = l.createSegment(newSeq, l.lastIndex()+1); err != nil {
+		if seg, err = l.newSegment(newSeq, l.lastIndex()+1); err != nil {
 			return nil, 0, l.poison(err)
 		}
 	}
@@ -87,6 +111,7 @@ func (l *Log) write(newSeq uint64) (*segment, int64, error) {
 		l.segs = append(l.segs, seg)
 	}
 	seg.size += int64(len(l.buf))
+	seg.saves = true
 	return seg, off, nil
 }
 
@@ -149,13 +174,18 @@ func (l *Log) cutFrom(index uint64) {
 	l.pos = l.pos[:index-l.first]
 }
 
-func (l *Log) createSegment(seq, first uint64) (*segment, error) {
+// newSegment gives segment seq its file: a spare renamed into place if
+// one is ready, otherwise a new file that grows as it is written.
+func (l *Log) newSegment(seq, first uint64) (*segment, error) {
 	name := join(l.dir, segmentName(seq, first))
+	if seg, err := l.takeSpare(seq, first, name); seg != nil || err != nil {
+		return seg, err
+	}
 	f, err := l.fs.OpenFile(name, true)
 	if err != nil {
 		return nil, err
 	}
-	return &segment{seq: seq, first: first, name: name, f: f}, nil
+	return &segment{seq: seq, first: first, name: name, f: f, tagged: true}, nil
 }
 
 func (l *Log) poison(err error) error {

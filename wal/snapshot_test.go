@@ -445,14 +445,14 @@ func TestDiscardLogOnAnEmptyLog(t *testing.T) {
 func TestVersion2SegmentsOpen(t *testing.T) {
 	dir := t.TempDir()
 	hs := raftlite.HardState{Term: 2, VotedFor: 1, Incarnation: 1, Commit: 1}
-	buf, start := beginFrame(nil, frameSegment)
+	buf, start := beginFrame(nil, frameSegment, 0)
 	buf = append(buf, segmentMagic...)
 	buf = append(buf, segmentVersionV2)
 	buf = binary.AppendUvarint(buf, 1)
 	buf = binary.AppendUvarint(buf, 1)
 	buf = appendHardState(buf, &hs)
 	require.NoError(t, endFrame(buf, start))
-	buf, _, err := appendSave(buf, &hs, persistertest.Entries(1, 3, 2), nil)
+	buf, _, err := appendSave(buf, 0, &hs, persistertest.Entries(1, 3, 2), nil)
 	require.NoError(t, err)
 	require.NoError(t, os.WriteFile(filepath.Join(dir, segmentName(1, 1)), buf, 0o644))
 
