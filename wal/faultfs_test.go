@@ -373,6 +373,19 @@ func (f *faultFS) syncCounts() (files, dirs int) {
 	return f.fileSyncs, f.dirSyncs
 }
 
+// unsynced returns how many bytes were written to files and not synced.
+func (f *faultFS) unsynced() int {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	n := 0
+	for _, ino := range f.names {
+		for _, op := range ino.pending {
+			n += len(op.data)
+		}
+	}
+	return n
+}
+
 func (h *faultFile) sync() {
 	h.ino.synced = slices.Clone(h.ino.data)
 	h.ino.pending = nil
