@@ -38,6 +38,10 @@ type faultFS struct {
 	skipSync  bool
 	fileSyncs int // file Syncs that succeeded (and synced)
 	dirSyncs  int // SyncDirs that succeeded
+
+	// beforeRemove, if set, is called with the name of each file about to
+	// be removed, without the file system's lock held.
+	beforeRemove func(name string)
 }
 
 type inode struct {
@@ -117,6 +121,9 @@ func (f *faultFS) OpenFile(name string, create bool) (file, error) {
 }
 
 func (f *faultFS) Remove(name string) error {
+	if f.beforeRemove != nil {
+		f.beforeRemove(name)
+	}
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	base := filepath.Base(name)

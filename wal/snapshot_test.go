@@ -575,3 +575,31 @@ func TestSnapshotSinkWritesInPacedPieces(t *testing.T) {
 		})
 	}
 }
+
+// TestOldSnapshotsAreRemovedOutsideTheLock: storing a snapshot removes the
+// ones it leaves out of the latest two, and the one it turns out to be
+// superseded by, without holding the lock that Save takes, since removing
+// a large file takes the file system tens of milliseconds.
+func TestOldSnapshotsAreRemovedOutsideTheLock(t *testing.T) {
+	fsys := newFaultFS(1)
+	l := mustOpen(t, "db", Options{fs: fsys})
+	defer l.Close()
+	require.NoError(t, l.Save(&raftlite.HardState{Term: 1}, persistertest.Entries(1, 10, 1)))
+	var removed []string
+	fsys.beforeRemove = func(name string) {
+		if strings.HasSuffix(name, snapSuffix) || strings.HasSuffix(name, tmpSuffix) {
+			removed = append(removed, filepath.Base(name))
+			if assert.True(t, l.mu.TryLock(), "removing %s with the lock held", name) {
+				l.mu.Unlock()
+			}
+		}
+	}
+	for i := uint64(1); i <= 4; i++ {
+		require.NoError(t, storeSnapshot(l, &snapModel{meta: raftlite.SnapshotMeta{Index: i, Term: 1}, data: []byte("state")}))
+	}
+	sink, err := l.CreateSnapshot(raftlite.SnapshotMeta{Index: 3, Term: 1}) // older than the latest
+	require.NoError(t, err)
+	require.NoError(t, sink.Close())
+	assert.Equal(t, []string{snapshotName(1, 1), snapshotName(2, 2), tmpSnapshotName(5)}, removed)
+	require.NoError(t, matchesSnapshot(&snapModel{meta: raftlite.SnapshotMeta{Index: 4, Term: 1}, data: []byte("state")}, l))
+}
