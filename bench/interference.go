@@ -17,8 +17,19 @@ type Interference struct {
 }
 
 // MeasureInterference measures Interference with files in dir, a large
-// file of size bytes, and samples syncs alone.
+// file of size bytes written as a snapshot sink without pacing would (one
+// fdatasync at the end), and samples syncs alone.
 func MeasureInterference(dir string, size int64, samples int) (Interference, error) {
+	return MeasureInterferenceOf(dir, size, samples, WriteOnce)
+}
+
+// LargeWrite writes a large file of size bytes in dir, syncs it and
+// removes it: one of the ways a snapshot could reach the disk.
+type LargeWrite func(dir string, size int64) error
+
+// MeasureInterferenceOf is MeasureInterference with the large file
+// written by large.
+func MeasureInterferenceOf(dir string, size int64, samples int, large LargeWrite) (Interference, error) {
 	small, err := os.CreateTemp(dir, "floor-*")
 	if err != nil {
 		return Interference{}, err
@@ -60,7 +71,7 @@ func MeasureInterference(dir string, size int64, samples int) (Interference, err
 		done <- result{took, err}
 	}()
 	t0 := time.Now()
-	werr := writeSynced(dir, size)
+	werr := large(dir, size)
 	write := time.Since(t0)
 	close(stop)
 	during := <-done
@@ -74,20 +85,51 @@ func MeasureInterference(dir string, size int64, samples int) (Interference, err
 		Write: write, DuringSamples: len(during.took)}, nil
 }
 
-// writeSynced writes a file of size bytes in dir, as a snapshot sink
-// would, syncs it and removes it.
-func writeSynced(dir string, size int64) error {
+// WriteOnce writes the file whole and then syncs it once.
+func WriteOnce(dir string, size int64) error {
+	return writeLarge(dir, size, 0, func(*os.File, int64, int64) error { return nil })
+}
+
+// WriteSyncEvery syncs the file after every piece bytes and, if
+// perSecond is not 0, waits after each sync until the average rate is down
+// to perSecond.
+func WriteSyncEvery(piece, perSecond int64) LargeWrite {
+	return func(dir string, size int64) error {
+		t0 := time.Now()
+		return writeLarge(dir, size, piece, func(f *os.File, off, n int64) error {
+			if err := fdatasync(f); err != nil {
+				return err
+			}
+			if perSecond > 0 {
+				time.Sleep(time.Until(t0.Add(time.Duration(float64(off+n) / float64(perSecond) * float64(time.Second)))))
+			}
+			return nil
+		})
+	}
+}
+
+// writeLarge writes a file of size bytes in dir, calling written after
+// each piece bytes (with the piece's offset and length), then syncs it and
+// removes it.
+func writeLarge(dir string, size, piece int64, written func(f *os.File, off, n int64) error) error {
 	f, err := os.CreateTemp(dir, "floor-large-*")
 	if err != nil {
 		return err
 	}
 	defer os.Remove(f.Name())
-	for left := size; left > 0; {
-		k := min(left, int64(len(padBlock)))
+	var off, from int64
+	for off < size {
+		k := min(size-off, int64(len(padBlock)))
 		if _, err := f.Write(padBlock[:k]); err != nil {
 			return errors.Join(err, f.Close())
 		}
-		left -= k
+		off += k
+		if piece > 0 && (off-from >= piece || off == size) {
+			if err := written(f, from, off-from); err != nil {
+				return errors.Join(err, f.Close())
+			}
+			from = off
+		}
 	}
 	return errors.Join(fdatasync(f), f.Close())
 }

@@ -42,6 +42,9 @@ type faultFS struct {
 	// trace names every mutating operation, in order, so that a test can
 	// say which step of which operation a crash point interrupts.
 	trace []string
+	// beforeRemove, if set, is called with the name of each file about to
+	// be removed, without the file system's lock held.
+	beforeRemove func(name string)
 }
 
 type inode struct {
@@ -125,6 +128,9 @@ func (f *faultFS) OpenFile(name string, create bool) (file, error) {
 }
 
 func (f *faultFS) Remove(name string) error {
+	if f.beforeRemove != nil {
+		f.beforeRemove(name)
+	}
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	base := filepath.Base(name)
@@ -390,6 +396,19 @@ func (f *faultFS) syncCounts() (files, dirs int) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	return f.fileSyncs, f.dirSyncs
+}
+
+// unsynced returns how many bytes were written to files and not synced.
+func (f *faultFS) unsynced() int {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	n := 0
+	for _, ino := range f.names {
+		for _, op := range ino.pending {
+			n += len(op.data)
+		}
+	}
+	return n
 }
 
 func (h *faultFile) sync() {

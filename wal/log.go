@@ -7,6 +7,7 @@ import (
 	"path/filepath"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"github.com/raftlite/raftlite"
 )
@@ -42,12 +43,35 @@ type Options struct {
 	// this size. Zero means DefaultSegmentSize.
 	SegmentSize int64
 
+	// SnapshotBytesPerSecond caps how fast a snapshot sink writes, the
+	// application's and one received from a leader alike, so that the
+	// log's own fdatasyncs find the disk idle often enough (storing 100 MB
+	// then takes at least 0.8 s). Zero means
+	// DefaultSnapshotBytesPerSecond, a negative value no cap.
+	SnapshotBytesPerSecond int64
+
 	// fs: tests inject faults here; nil means the OS. On any other file
 	// system no goroutine prepares spare segments: the tests call
 	// prepareSpare themselves, so that every run of a seed makes the same
 	// operations in the same order.
-	fs fileSystem
+	fs    fileSystem
+	clock clock // tests fake the pacing's time here; nil means the real one
 }
+
+// clock is the time a snapshot sink paces its writes by.
+type clock interface {
+	Now() time.Time
+	Sleep(time.Duration)
+}
+
+type realClock struct{}
+
+func (realClock) Now() time.Time        { return time.Now() }
+func (realClock) Sleep(d time.Duration) { time.Sleep(d) }
+
+// DefaultSnapshotBytesPerSecond is the default of
+// Options.SnapshotBytesPerSecond.
+const DefaultSnapshotBytesPerSecond = 128 << 20
 
 // Log is a durable raftlite.Persister backed by segment files in one
 // directory. It is safe for concurrent use.
@@ -120,8 +144,14 @@ func Open(dir string, opts Options) (*Log, error) {
 	if opts.SegmentSize <= 0 {
 		opts.SegmentSize = DefaultSegmentSize
 	}
+	if opts.SnapshotBytesPerSecond == 0 {
+		opts.SnapshotBytesPerSecond = DefaultSnapshotBytesPerSecond
+	}
 	if opts.fs == nil {
 		opts.fs = osFS{}
+	}
+	if opts.clock == nil {
+		opts.clock = realClock{}
 	}
 	l := &Log{dir: dir, fs: opts.fs, opts: opts, first: 1}
 	// Syncing the parent makes a directory MkdirAll just created durable;

@@ -4,6 +4,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"flag"
+	"fmt"
 	"hash/crc32"
 	"io"
 	"math/rand/v2"
@@ -14,6 +15,7 @@ import (
 	"strings"
 	"syscall"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -515,4 +517,89 @@ func TestAnOlderSnapshotClosedLaterIsDropped(t *testing.T) {
 	for _, f := range files {
 		assert.NotContains(t, f, tmpSuffix, "the dropped snapshot's temporary file is gone")
 	}
+}
+
+// fakeClock is a clock whose time moves only when the sink sleeps or the
+// test says so.
+type fakeClock struct {
+	now   time.Time
+	slept time.Duration
+}
+
+func (c *fakeClock) Now() time.Time { return c.now }
+
+func (c *fakeClock) Sleep(d time.Duration) {
+	if d > 0 {
+		c.now = c.now.Add(d)
+		c.slept += d
+	}
+}
+
+// TestSnapshotSinkWritesInPacedPieces: whatever the sizes of the writes, a
+// sink never leaves more than one piece of data unsynced, and with a rate
+// cap each piece takes at least its share of the time, so that a large
+// snapshot reaches the disk a little at a time. Time the sink was left
+// idle gives it no credit: the writes after an hour's pause are paced too.
+func TestSnapshotSinkWritesInPacedPieces(t *testing.T) {
+	const rate = 4 << 20 // bytes per second
+	perPiece := time.Duration(snapSyncEvery) * time.Second / rate
+	for _, write := range []int{1000, 64<<10 + 13, 1<<20 + 7} {
+		t.Run(fmt.Sprintf("writes of %d bytes", write), func(t *testing.T) {
+			fsys := newFaultFS(1)
+			clk := &fakeClock{now: time.Unix(0, 0)}
+			l := mustOpen(t, "db", Options{fs: fsys, SnapshotBytesPerSecond: rate, clock: clk})
+			defer l.Close()
+			sink, err := l.CreateSnapshot(raftlite.SnapshotMeta{Index: 1})
+			require.NoError(t, err)
+			const size = 2<<20 + 5
+			buf, r := make([]byte, write), newPatternReader(size)
+			for written := 0; ; {
+				n, err := r.Read(buf)
+				if err == io.EOF {
+					break
+				}
+				if written < size/2 && written+n >= size/2 {
+					clk.now = clk.now.Add(time.Hour)
+				}
+				_, err = sink.Write(buf[:n])
+				require.NoError(t, err)
+				written += n
+				require.LessOrEqual(t, fsys.unsynced(), snapSyncEvery)
+			}
+			require.NoError(t, sink.Close())
+			assert.Zero(t, fsys.unsynced())
+			// Every whole piece was paced; the rest, synced by Close,
+			// was not.
+			pieces := (snapHeaderLen + size + snapTrailerLen) / snapSyncEvery
+			assert.Equal(t, time.Duration(pieces)*perPiece, clk.slept)
+		})
+	}
+}
+
+// TestOldSnapshotsAreRemovedOutsideTheLock: storing a snapshot removes the
+// ones it leaves out of the latest two, and the one it turns out to be
+// superseded by, without holding the lock that Save takes, since removing
+// a large file takes the file system tens of milliseconds.
+func TestOldSnapshotsAreRemovedOutsideTheLock(t *testing.T) {
+	fsys := newFaultFS(1)
+	l := mustOpen(t, "db", Options{fs: fsys})
+	defer l.Close()
+	require.NoError(t, l.Save(&raftlite.HardState{Term: 1}, persistertest.Entries(1, 10, 1)))
+	var removed []string
+	fsys.beforeRemove = func(name string) {
+		if strings.HasSuffix(name, snapSuffix) || strings.HasSuffix(name, tmpSuffix) {
+			removed = append(removed, filepath.Base(name))
+			if assert.True(t, l.mu.TryLock(), "removing %s with the lock held", name) {
+				l.mu.Unlock()
+			}
+		}
+	}
+	for i := uint64(1); i <= 4; i++ {
+		require.NoError(t, storeSnapshot(l, &snapModel{meta: raftlite.SnapshotMeta{Index: i, Term: 1}, data: []byte("state")}))
+	}
+	sink, err := l.CreateSnapshot(raftlite.SnapshotMeta{Index: 3, Term: 1}) // older than the latest
+	require.NoError(t, err)
+	require.NoError(t, sink.Close())
+	assert.Equal(t, []string{snapshotName(1, 1), snapshotName(2, 2), tmpSnapshotName(5)}, removed)
+	require.NoError(t, matchesSnapshot(&snapModel{meta: raftlite.SnapshotMeta{Index: 4, Term: 1}, data: []byte("state")}, l))
 }

@@ -17,7 +17,11 @@ const DefaultMaxFrameBytes = 16 << 20
 
 // maxKeptBuffer: buffers that grew beyond this for one large frame are
 // dropped afterwards, so that an idle connection does not pin megabytes.
-const maxKeptBuffer = 1 << 20
+// It is twice the default Config.MaxBatchBytes: a full batch or snapshot
+// chunk is a little more than that once framed, and a buffer dropped
+// after each would be allocated again, and grown by copying, for the next
+// (three times a snapshot's size in garbage on the way).
+const maxKeptBuffer = 2 << 20
 
 // readChunk bounds how much we allocate ahead of data actually received
 // when a frame is large, so a peer that claims 16 MiB and sends nothing

@@ -6,6 +6,7 @@ import (
 	"io"
 	"math/rand"
 	"reflect"
+	"slices"
 	"testing"
 	"testing/quick"
 
@@ -200,6 +201,36 @@ func TestReaderGrowsWithDataNotClaim(t *testing.T) {
 	var m raftlite.Message
 	require.ErrorIs(t, r.ReadMessage(&m), io.ErrUnexpectedEOF)
 	assert.LessOrEqual(t, cap(r.buf), 2*readChunk)
+}
+
+// A stream of full snapshot chunks (the default MaxBatchBytes of data,
+// plus the framing) reuses the reader's and the writer's buffers: what a
+// chunk allocates on either side is its decoded copy, not a frame buffer
+// grown anew for each.
+func TestFullChunksReuseTheFrameBuffers(t *testing.T) {
+	const chunk = 1 << 20
+	m := raftlite.Message{Kind: raftlite.MsgSnapshot, From: 1, To: 2, Term: 3, Offset: 7 * chunk, Data: make([]byte, chunk)}
+	var buf bytes.Buffer
+	w := NewWriter(&buf, 0)
+	require.NoError(t, w.WriteMessage(&m)) // grows the writer's buffer once
+	wrote := testing.AllocsPerRun(20, func() {
+		buf.Reset()
+		require.NoError(t, w.WriteMessage(&m))
+	})
+	assert.Zero(t, wrote, "allocations per chunk written")
+
+	frame := slices.Clone(buf.Bytes())
+	var in bytes.Reader
+	r := NewReader(&in, 0)
+	var got raftlite.Message
+	in.Reset(frame)
+	require.NoError(t, r.ReadMessage(&got)) // grows the reader's buffer once
+	read := testing.AllocsPerRun(20, func() {
+		in.Reset(frame)
+		require.NoError(t, r.ReadMessage(&got))
+	})
+	assert.LessOrEqual(t, read, 1.0, "allocations per chunk read: the data's copy")
+	assert.Equal(t, m, got)
 }
 
 func TestHandshakeChecksAndRefusals(t *testing.T) {

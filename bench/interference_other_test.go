@@ -1,0 +1,8 @@
+//go:build !linux
+
+package bench
+
+var writeBehindWays []struct {
+	name  string
+	write LargeWrite
+}
