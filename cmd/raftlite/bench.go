@@ -21,6 +21,11 @@ func runBench(args []string, stdout, stderr io.Writer) error {
 	count := fs.Int("count", 1, "runs of each setup (for benchstat)")
 	match := fs.String("run", "", "only setups whose name matches this regexp")
 	every := fs.Duration("progress", time.Second, "how often to show a running setup's progress on stderr (0: never)")
+	scale := fs.Bool("scale", false, "run issue 13's scale table instead: nodes 3,5,7 x clients 1,64,1024 x size 128,4096,65536 B,\n"+
+		"durable on tcp, then the largest message the default Config accepts (1 MiB), each for -for;\n"+
+		"reports MB/s, CPU per commit and peak RSS too, and the disk's sequential write bandwidth (about 6 minutes)")
+	loadFor := fs.Duration("for", 5*time.Second, "with -scale: how long each setup's clients broadcast")
+	seqMiB := fs.Int("seqwrite", 256, "with -scale: MiB written (in 1 MiB writes, then one fdatasync) to measure the disk's sequential bandwidth")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -42,6 +47,9 @@ func runBench(args []string, stdout, stderr io.Writer) error {
 		floor.Fsync, floor.QuorumFsync, floor.LoopbackRTT)
 	fmt.Fprintf(stdout, "BenchmarkFloor 1 %d fsync-p50-ns %d quorum-fsync-p50-ns %d rtt-p50-ns\n",
 		floor.Fsync.Nanoseconds(), floor.QuorumFsync.Nanoseconds(), floor.LoopbackRTT.Nanoseconds())
+	if *scale {
+		return runScale(ctx, dir, floor, scaleRun{match: re, count: *count, loadFor: *loadFor, seqBytes: int64(*seqMiB) << 20, every: *every}, stdout, stderr)
+	}
 	setups := selectSetups(re)
 	for i, s := range setups {
 		for range *count {
@@ -52,7 +60,11 @@ func runBench(args []string, stdout, stderr io.Writer) error {
 				total = max(*n/10, 100)
 			}
 			p := progress{w: stderr, label: label, total: total, every: *every}
-			r, err := runOne(ctx, s, dir, total, p.show)
+			var r bench.Result
+			err := runOne(ctx, s, dir, p.show, func(ctx context.Context, c *bench.Cluster) (err error) {
+				r, err = c.Load(ctx, total)
+				return err
+			})
 			if err != nil {
 				return fmt.Errorf("%s: %w", s, err)
 			}
@@ -115,26 +127,30 @@ func (p *progress) show(c *bench.Cluster, loaded <-chan struct{}) {
 			return
 		case <-tick.C:
 			done := c.Loaded() - base
+			if p.total <= 0 { // a load bounded by time
+				fmt.Fprintf(p.w, "\r%-90s %d committed, %v", p.label, done, time.Since(start).Round(time.Second))
+				continue
+			}
 			fmt.Fprintf(p.w, "\r%-90s %d/%d committed (%.0f%%), %v", p.label, done, p.total,
 				100*float64(done)/float64(p.total), time.Since(start).Round(time.Second))
 		}
 	}
 }
 
-// runOne starts a cluster for s, loads it with total broadcasts while
-// show reports progress, and verifies what every node delivered.
-func runOne(ctx context.Context, s bench.Setup, dir string, total int,
-	show func(c *bench.Cluster, loaded <-chan struct{})) (bench.Result, error) {
+// runOne starts a cluster for s, runs load on it while show reports
+// progress, and verifies what every node delivered.
+func runOne(ctx context.Context, s bench.Setup, dir string,
+	show func(c *bench.Cluster, loaded <-chan struct{}), load func(context.Context, *bench.Cluster) error) error {
 	ctx, cancel := context.WithTimeout(ctx, 5*time.Minute)
 	defer cancel()
 	sub, err := os.MkdirTemp(dir, "run-")
 	if err != nil {
-		return bench.Result{}, err
+		return err
 	}
 	defer os.RemoveAll(sub)
 	c, err := bench.Start(ctx, s, sub)
 	if err != nil {
-		return bench.Result{}, err
+		return err
 	}
 	defer c.Close()
 	// The progress report ends before runOne returns, so that it never
@@ -144,11 +160,11 @@ func runOne(ctx context.Context, s bench.Setup, dir string, total int,
 		defer close(shown)
 		show(c, loaded)
 	}()
-	r, err := c.Load(ctx, total)
+	err = load(ctx, c)
 	close(loaded)
 	<-shown
 	if err != nil {
-		return r, err
+		return err
 	}
-	return r, c.Verify(ctx)
+	return c.Verify(ctx)
 }
