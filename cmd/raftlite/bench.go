@@ -2,11 +2,13 @@ package main
 
 import (
 	"context"
+	"errors"
 	"flag"
 	"fmt"
 	"io"
 	"os"
 	"regexp"
+	"runtime/pprof"
 	"time"
 
 	"github.com/raftlite/raftlite/bench"
@@ -19,15 +21,23 @@ func runBench(args []string, stdout, stderr io.Writer) error {
 	fs.SetOutput(stderr)
 	n := fs.Int("n", 20000, "committed broadcasts per setup (sequential setups run n/10)")
 	count := fs.Int("count", 1, "runs of each setup (for benchstat)")
-	match := fs.String("run", "", "only setups whose name matches this regexp")
+	match := fs.String("run", "", "only setups whose name matches this regexp (with -scale, of the scale table, e.g. '^nodes=3/')")
 	every := fs.Duration("progress", time.Second, "how often to show a running setup's progress on stderr (0: never)")
 	scale := fs.Bool("scale", false, "run issue 13's scale table instead: nodes 3,5,7 x clients 1,64,1024 x size 128,4096,65536 B,\n"+
 		"durable on tcp, then the largest message the default Config accepts (1 MiB), each for -for;\n"+
 		"reports MB/s, CPU per commit and peak RSS too, and the disk's sequential write bandwidth (about 6 minutes)")
 	loadFor := fs.Duration("for", 5*time.Second, "with -scale: how long each setup's clients broadcast")
 	seqMiB := fs.Int("seqwrite", 256, "with -scale: MiB written (in 1 MiB writes, then one fdatasync) to measure the disk's sequential bandwidth")
+	cpuProfile := fs.String("cpuprofile", "", "write a CPU profile of the whole run to this file (go tool pprof -top)")
 	if err := fs.Parse(args); err != nil {
 		return err
+	}
+	if *cpuProfile != "" {
+		stop, err := profileCPU(*cpuProfile)
+		if err != nil {
+			return fmt.Errorf("bench: %w", err)
+		}
+		defer stop()
 	}
 	re, err := regexp.Compile(*match)
 	if err != nil {
@@ -167,4 +177,20 @@ func runOne(ctx context.Context, s bench.Setup, dir string,
 		return err
 	}
 	return c.Verify(ctx)
+}
+
+// profileCPU starts a CPU profile into path; stop ends it and closes the
+// file.
+func profileCPU(path string) (stop func(), err error) {
+	f, err := os.Create(path)
+	if err != nil {
+		return nil, err
+	}
+	if err := pprof.StartCPUProfile(f); err != nil {
+		return nil, errors.Join(err, f.Close())
+	}
+	return func() {
+		pprof.StopCPUProfile()
+		f.Close()
+	}, nil
 }
