@@ -45,6 +45,11 @@ type Cost struct {
 	// load: every node's, the clients' and the harness's, as a deployment
 	// of one node per machine would spread it across the nodes.
 	CPU time.Duration
+	// RunQueueWait is how long the process's threads, together, were
+	// ready to run but waited for a core during the load (Linux only). Set
+	// against Elapsed it says how many more cores the load would have
+	// used: near 0, what bounds it is not the CPU.
+	RunQueueWait time.Duration
 	// PeakRSS is the highest resident set (VmRSS) sampled during the
 	// load, after the memory of earlier clusters was given back to the
 	// system: unlike Getrusage's Maxrss, which is the peak of the
@@ -59,6 +64,14 @@ func (c Cost) CPUPerCommit() time.Duration {
 	}
 	return c.CPU / time.Duration(c.Commits)
 }
+
+// Cores is how many cores the process kept busy during the load, on
+// average; WaitingCores how many more its threads were ready to use but
+// waited for.
+func (c Cost) Cores() float64 { return c.CPU.Seconds() / c.Elapsed.Seconds() }
+
+// WaitingCores is RunQueueWait per second of the load.
+func (c Cost) WaitingCores() float64 { return c.RunQueueWait.Seconds() / c.Elapsed.Seconds() }
 
 // MBPerSecond is the payload committed per second, in MB (10^6 bytes), for
 // messages of size bytes.
@@ -76,11 +89,11 @@ func (c *Cluster) LoadCost(ctx context.Context, d time.Duration) (Cost, error) {
 	// otherwise count as this load's.
 	debug.FreeOSMemory()
 	_, _, stop := watchMemory(rssEvery)
-	before := cpuTime()
+	before, waitBefore := cpuTime(), runQueueWait()
 	r, err := c.LoadFor(ctx, d)
-	cpu := cpuTime() - before
+	cpu, wait := cpuTime()-before, runQueueWait()-waitBefore
 	_, peak := stop()
-	return Cost{Result: r, CPU: cpu, PeakRSS: peak}, err
+	return Cost{Result: r, CPU: cpu, RunQueueWait: wait, PeakRSS: peak}, err
 }
 
 // SeqWrite measures the disk's sequential write bandwidth in dir, in

@@ -32,6 +32,8 @@ func TestLoadCostOfAFiveNodeCluster(t *testing.T) {
 	if runtime.GOOS == "linux" {
 		assert.Positive(t, cost.CPUPerCommit(), "Getrusage counts the load's CPU")
 		assert.Positive(t, cost.PeakRSS, "VmRSS is sampled during the load")
+		assert.Positive(t, cost.Cores())
+		assert.GreaterOrEqual(t, cost.WaitingCores(), 0.0)
 	}
 }
 

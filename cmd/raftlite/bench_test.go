@@ -46,7 +46,7 @@ func TestBenchScaleRunsTheTable(t *testing.T) {
 	}
 	out := stdout.String()
 	assert.Regexp(t, `(?m)^BenchmarkSeqWrite 1 [\d.]+ MB/s$`, out)
-	assert.Regexp(t, `(?m)^BenchmarkScale/`+name+` \d+ \d+ ns/op [\d.]+ commits/s [\d.]+ MB/s \d+ p50-ns \d+ p99-ns \d+ cpu-ns/op \d+ peak-rss-bytes`, out)
+	assert.Regexp(t, `(?m)^BenchmarkScale/`+name+` \d+ \d+ ns/op [\d.]+ commits/s [\d.]+ MB/s \d+ p50-ns \d+ p99-ns \d+ cpu-ns/op [\d.]+ cores [\d.]+ waiting-cores \d+ peak-rss-bytes`, out)
 	assert.Regexp(t, `(?m)^# \| 3 \| 64 \| 128 B \| \d+ \|`, out)
 	assert.Contains(t, out, "# load average at start: ")
 	assert.Regexp(t, `committed, \d+s`, stderr.String())

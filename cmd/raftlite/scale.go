@@ -86,9 +86,9 @@ func runScale(ctx context.Context, dir string, floor bench.Floor, run scaleRun, 
 
 // printCost prints one run of the scale table as a benchstat line.
 func printCost(w io.Writer, s bench.Setup, c bench.Cost, floor bench.Floor) {
-	fmt.Fprintf(w, "BenchmarkScale/%s %d %d ns/op %.0f commits/s %.2f MB/s %d p50-ns %d p99-ns %d cpu-ns/op %d peak-rss-bytes %.3f fsyncs/op %.2f p50/floor\n",
+	fmt.Fprintf(w, "BenchmarkScale/%s %d %d ns/op %.0f commits/s %.2f MB/s %d p50-ns %d p99-ns %d cpu-ns/op %.2f cores %.2f waiting-cores %d peak-rss-bytes %.3f fsyncs/op %.2f p50/floor\n",
 		s, c.Commits, c.Elapsed.Nanoseconds()/int64(max(c.Commits, 1)), c.PerSecond(), c.MBPerSecond(s.Size),
-		c.P50.Nanoseconds(), c.P99.Nanoseconds(), c.CPUPerCommit().Nanoseconds(), c.PeakRSS,
+		c.P50.Nanoseconds(), c.P99.Nanoseconds(), c.CPUPerCommit().Nanoseconds(), c.Cores(), c.WaitingCores(), c.PeakRSS,
 		float64(c.Syncs)/float64(max(c.Commits, 1)), float64(c.P50)/float64(floor.LoopbackRTT+floor.Fsync))
 }
 
@@ -97,13 +97,14 @@ func printCost(w io.Writer, s bench.Setup, c bench.Cost, floor bench.Floor) {
 // bandwidth seq (bytes per second).
 func printScaleTable(w io.Writer, rows []scaleRow, seq float64) {
 	fmt.Fprintln(w, "#")
-	fmt.Fprintln(w, "# | nodes | clients | size | commits/s | MB/s | p50 | p99 | CPU/commit | fsyncs/commit | peak RSS |")
-	fmt.Fprintln(w, "# |---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
+	fmt.Fprintln(w, "# | nodes | clients | size | commits/s | MB/s | p50 | p99 | CPU/commit | cores busy | cores waited for | fsyncs/commit | peak RSS |")
+	fmt.Fprintln(w, "# |---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
 	for _, r := range rows {
 		c := r.cost
-		fmt.Fprintf(w, "# | %d | %d | %s | %.0f | %.1f | %s | %s | %s | %.2f | %d MiB |\n",
+		fmt.Fprintf(w, "# | %d | %d | %s | %.0f | %.1f | %s | %s | %s | %.2f | %.2f | %.2f | %d MiB |\n",
 			r.setup.Nodes, r.setup.Clients, sizeName(r.setup.Size), c.PerSecond(), c.MBPerSecond(r.setup.Size),
-			short(c.P50), short(c.P99), short(c.CPUPerCommit()), float64(c.Syncs)/float64(max(c.Commits, 1)), c.PeakRSS>>20)
+			short(c.P50), short(c.P99), short(c.CPUPerCommit()), c.Cores(), c.WaitingCores(),
+			float64(c.Syncs)/float64(max(c.Commits, 1)), c.PeakRSS>>20)
 	}
 	for _, r := range rows {
 		if r.setup != bench.Largest() {
