@@ -23,9 +23,10 @@ func runBench(args []string, stdout, stderr io.Writer) error {
 	count := fs.Int("count", 1, "runs of each setup (for benchstat)")
 	match := fs.String("run", "", "only setups whose name matches this regexp (with -scale, of the scale table, e.g. '^nodes=3/')")
 	every := fs.Duration("progress", time.Second, "how often to show a running setup's progress on stderr (0: never)")
-	scale := fs.Bool("scale", false, "run issue 13's scale table instead: nodes 3,5,7 x clients 1,64,1024 x size 128,4096,65536 B,\n"+
-		"durable on tcp, then the largest message the default Config accepts (1 MiB), each for -for;\n"+
-		"reports MB/s, CPU per commit and peak RSS too, and the disk's sequential write bandwidth (about 6 minutes)")
+	scale := fs.Bool("scale", false, "run the scale table instead (README, \"How cost grows\"): nodes 3,5,7 x clients 1,64,1024\n"+
+		"x size 128,4096,65536 B, durable on tcp, then the largest message the default Config accepts (1 MiB),\n"+
+		"each for -for; adds MB/s, CPU per commit, cores busy and waited for, peak RSS, and the disk's\n"+
+		"sequential write bandwidth (about 4 minutes on 2 cores)")
 	loadFor := fs.Duration("for", 5*time.Second, "with -scale: how long each setup's clients broadcast")
 	seqMiB := fs.Int("seqwrite", 256, "with -scale: MiB written (in 1 MiB writes, then one fdatasync) to measure the disk's sequential bandwidth")
 	cpuProfile := fs.String("cpuprofile", "", "write a CPU profile of the whole run to this file (go tool pprof -top)")
