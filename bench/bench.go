@@ -34,6 +34,8 @@ import (
 
 // Setup is one point of the matrix.
 type Setup struct {
+	// Nodes is how many voters the cluster starts with; 0 means three.
+	Nodes       int
 	Transport   string // "mem", "tcp" or "quic"
 	Persister   string // "memory" or "wal"
 	Clients     int    // concurrent broadcasters
@@ -68,12 +70,27 @@ type Setup struct {
 // String names the setup as the benchmarks and the bench command do, e.g.
 // "transport=tcp/persist=wal/clients=4/size=128/via=leader": a name for
 // b.Run, which `go test -bench` and `raftlite bench -run` match against.
+// A setup that sets Nodes is named with it first ("nodes=5/transport=..."),
+// so that the names of the three-node matrix stay as benchstat files
+// recorded them.
 func (s Setup) String() string {
 	via := "leader"
 	if s.ViaFollower {
 		via = "follower"
 	}
-	return fmt.Sprintf("transport=%s/persist=%s/clients=%d/size=%d/via=%s", s.Transport, s.Persister, s.Clients, s.Size, via)
+	name := fmt.Sprintf("transport=%s/persist=%s/clients=%d/size=%d/via=%s", s.Transport, s.Persister, s.Clients, s.Size, via)
+	if s.Nodes != 0 {
+		name = fmt.Sprintf("nodes=%d/%s", s.Nodes, name)
+	}
+	return name
+}
+
+// voters is how many nodes the cluster starts with.
+func (s Setup) voters() int {
+	if s.Nodes == 0 {
+		return 3
+	}
+	return s.Nodes
 }
 
 // Result is what one load run measured.
@@ -104,8 +121,8 @@ func (r Result) PerSecond() float64 { return float64(r.Commits) / r.Elapsed.Seco
 // interval is a tenth of it.
 const ElectionTimeout = 300 * time.Millisecond
 
-// Cluster is three nodes in this process, and the nodes that joined it
-// (Setup.Spares). Node i (from 0) has id i+1.
+// Cluster is three nodes in this process (or Setup.Nodes), and the nodes
+// that joined it (Setup.Spares). Node i (from 0) has id i+1.
 type Cluster struct {
 	setup     Setup
 	dir       string
@@ -230,11 +247,17 @@ func Start(ctx context.Context, s Setup, dir string) (*Cluster, error) {
 	return c, nil
 }
 
-// startNodes starts three nodes, or none: if one fails, it closes the
-// others.
+// startNodes starts the setup's nodes, or none: if one fails, it closes
+// the others.
 func (c *Cluster) startNodes(transport transportKind, persister persisterKind) error {
-	ids := []raftlite.NodeID{1, 2, 3} // node i has id i+1
-	size := len(ids)
+	size := c.setup.voters()
+	if size < 1 {
+		return fmt.Errorf("bench: a cluster needs a node, not %d", size)
+	}
+	var ids []raftlite.NodeID
+	for i := range size {
+		ids = append(ids, raftlite.NodeID(i+1)) // node i has id i+1
+	}
 	if c.setup.Spares > 0 && c.setup.Partitions {
 		return errors.New("bench: a setup with Spares cannot have Partitions")
 	}
@@ -293,12 +316,13 @@ func (c *Cluster) startNode(i int) error {
 	if c.apps != nil {
 		applied = c.apps[i].state().index
 	}
-	// The first three bootstrap the cluster: their Peers are its first
-	// membership. A node that joins is given every address.
+	// The first Setup.Nodes bootstrap the cluster: their Peers are its
+	// first membership. A node that joins is given every address.
 	peers := c.net.peers(id)
 	if !c.joined[i] {
+		voters := raftlite.NodeID(c.setup.voters())
 		peers = maps.Clone(peers)
-		maps.DeleteFunc(peers, func(id raftlite.NodeID, _ string) bool { return id > 3 })
+		maps.DeleteFunc(peers, func(id raftlite.NodeID, _ string) bool { return id > voters })
 	}
 	n, err := raftlite.New(raftlite.Config{
 		ID: id, Peers: peers, Join: c.joined[i], Transport: t, Persister: p,
@@ -409,7 +433,20 @@ func (c *Cluster) Load(ctx context.Context, total int) (Result, error) {
 	if err != nil {
 		return Result{}, err
 	}
-	return c.load(ctx, target, c.setup.Clients, total)
+	return c.load(ctx, target, c.setup.Clients, total, time.Time{})
+}
+
+// LoadFor runs the setup's clients for about d and measures them: each
+// broadcasts until d has passed, then finishes the broadcast it has under
+// way. Every broadcast is acknowledged, so Verify checks it as it does a
+// Load. A load bounded by time rather than by count keeps a table of setups
+// whose speeds differ a hundredfold to a known length.
+func (c *Cluster) LoadFor(ctx context.Context, d time.Duration) (Result, error) {
+	target, err := c.target(ctx)
+	if err != nil {
+		return Result{}, err
+	}
+	return c.load(ctx, target, c.setup.Clients, -1, time.Now().Add(d))
 }
 
 // Loaded returns how many broadcasts the cluster's loads (Load,
@@ -417,14 +454,15 @@ func (c *Cluster) Load(ctx context.Context, total int) (Result, error) {
 // while a load runs, to show its progress.
 func (c *Cluster) Loaded() int64 { return c.loaded.Load() }
 
-// load runs total broadcasts on target, split among clients.
-func (c *Cluster) load(ctx context.Context, target *raftlite.Node, clients, total int) (Result, error) {
+// load runs total broadcasts on target, split among clients; or, if total
+// is negative, as many as the clients commit before until.
+func (c *Cluster) load(ctx context.Context, target *raftlite.Node, clients, total int, until time.Time) (Result, error) {
 	// Reserve room for what the readers will record, so that the
 	// verification's own bookkeeping does not count as the cluster's
 	// allocations.
 	c.mu.Lock()
 	for i := range c.seen {
-		c.seen[i] = slices.Grow(c.seen[i], total)
+		c.seen[i] = slices.Grow(c.seen[i], max(total, 0))
 	}
 	c.mu.Unlock()
 	syncsBefore := c.totalSyncs()
@@ -435,18 +473,23 @@ func (c *Cluster) load(ctx context.Context, target *raftlite.Node, clients, tota
 	g, gctx := errgroup.WithContext(ctx)
 	start := time.Now()
 	for k := range runs {
-		count := total / len(runs)
-		if k < total%len(runs) {
-			count++
+		count := -1
+		if total >= 0 {
+			count = total / len(runs)
+			if k < total%len(runs) {
+				count++
+			}
 		}
 		r := &runs[k]
-		r.latencies, r.acks = make([]time.Duration, 0, count), make([]ack, 0, count)
+		r.latencies, r.acks = make([]time.Duration, 0, max(count, 0)), make([]ack, 0, max(count, 0))
 		g.Go(func() error {
 			return c.runClient(gctx, target, first+k, count, func(index uint64, payload []byte, took time.Duration) bool {
 				r.latencies = append(r.latencies, took)
 				r.acks = append(r.acks, ack{index, maphash.Bytes(hashSeed, payload)})
 				c.loaded.Add(1)
-				return true
+				// Stopping here, and not by ending ctx, leaves no broadcast
+				// unacknowledged that might yet commit.
+				return until.IsZero() || time.Now().Before(until)
 			})
 		})
 	}

@@ -19,7 +19,7 @@ import (
 // snapshot or from the log once the leader adds it.
 func (c *Cluster) Join() (int, error) {
 	i := len(c.nodes)
-	if i >= 3+c.setup.Spares {
+	if i >= c.setup.voters()+c.setup.Spares {
 		return 0, fmt.Errorf("bench: no spare node left (Setup.Spares is %d)", c.setup.Spares)
 	}
 	c.nodes, c.stopped, c.reading = append(c.nodes, nil), append(c.stopped, true), append(c.reading, nil)

@@ -96,7 +96,7 @@ func (c *Cluster) Broadcasts(ctx context.Context, total, clients int) (Result, e
 	if err != nil {
 		return Result{}, err
 	}
-	return c.load(ctx, c.nodes[l], clients, total)
+	return c.load(ctx, c.nodes[l], clients, total, time.Time{})
 }
 
 // Sent is how many messages the nodes sent so far.

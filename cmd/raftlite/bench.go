@@ -2,11 +2,13 @@ package main
 
 import (
 	"context"
+	"errors"
 	"flag"
 	"fmt"
 	"io"
 	"os"
 	"regexp"
+	"runtime/pprof"
 	"time"
 
 	"github.com/raftlite/raftlite/bench"
@@ -19,10 +21,24 @@ func runBench(args []string, stdout, stderr io.Writer) error {
 	fs.SetOutput(stderr)
 	n := fs.Int("n", 20000, "committed broadcasts per setup (sequential setups run n/10)")
 	count := fs.Int("count", 1, "runs of each setup (for benchstat)")
-	match := fs.String("run", "", "only setups whose name matches this regexp")
+	match := fs.String("run", "", "only setups whose name matches this regexp (with -scale, of the scale table, e.g. '^nodes=3/')")
 	every := fs.Duration("progress", time.Second, "how often to show a running setup's progress on stderr (0: never)")
+	scale := fs.Bool("scale", false, "run the scale table instead (README, \"How cost grows\"): nodes 3,5,7 x clients 1,64,1024\n"+
+		"x size 128,4096,65536 B, durable on tcp, then the largest message the default Config accepts (1 MiB),\n"+
+		"each for -for; adds MB/s, CPU per commit, cores busy and waited for, peak RSS, and the disk's\n"+
+		"sequential write bandwidth (about 4 minutes on 2 cores)")
+	loadFor := fs.Duration("for", 5*time.Second, "with -scale: how long each setup's clients broadcast")
+	seqMiB := fs.Int("seqwrite", 256, "with -scale: MiB written (in 1 MiB writes, then one fdatasync) to measure the disk's sequential bandwidth")
+	cpuProfile := fs.String("cpuprofile", "", "write a CPU profile of the whole run to this file (go tool pprof -top)")
 	if err := fs.Parse(args); err != nil {
 		return err
+	}
+	if *cpuProfile != "" {
+		stop, err := profileCPU(*cpuProfile)
+		if err != nil {
+			return fmt.Errorf("bench: %w", err)
+		}
+		defer stop()
 	}
 	re, err := regexp.Compile(*match)
 	if err != nil {
@@ -39,6 +55,9 @@ func runBench(args []string, stdout, stderr io.Writer) error {
 		return fmt.Errorf("bench: measuring the floor: %w", err)
 	}
 	printFloor(stdout, floor)
+	if *scale {
+		return runScale(ctx, dir, floor, scaleRun{match: re, count: *count, loadFor: *loadFor, seqBytes: int64(*seqMiB) << 20, every: *every}, stdout, stderr)
+	}
 	setups := selectSetups(re)
 	for i, s := range setups {
 		for range *count {
@@ -49,7 +68,11 @@ func runBench(args []string, stdout, stderr io.Writer) error {
 				total = max(*n/10, 100)
 			}
 			p := progress{w: stderr, label: label, total: total, every: *every}
-			r, err := runOne(ctx, s, dir, total, p.show)
+			var r bench.Result
+			err := runOne(ctx, s, dir, p.show, func(ctx context.Context, c *bench.Cluster) (err error) {
+				r, err = c.Load(ctx, total)
+				return err
+			})
 			if err != nil {
 				return fmt.Errorf("%s: %w", s, err)
 			}
@@ -128,26 +151,30 @@ func (p *progress) show(c *bench.Cluster, loaded <-chan struct{}) {
 			return
 		case <-tick.C:
 			done := c.Loaded() - base
+			if p.total <= 0 { // a load bounded by time
+				fmt.Fprintf(p.w, "\r%-90s %d committed, %v", p.label, done, time.Since(start).Round(time.Second))
+				continue
+			}
 			fmt.Fprintf(p.w, "\r%-90s %d/%d committed (%.0f%%), %v", p.label, done, p.total,
 				100*float64(done)/float64(p.total), time.Since(start).Round(time.Second))
 		}
 	}
 }
 
-// runOne starts a cluster for s, loads it with total broadcasts while
-// show reports progress, and verifies what every node delivered.
-func runOne(ctx context.Context, s bench.Setup, dir string, total int,
-	show func(c *bench.Cluster, loaded <-chan struct{})) (bench.Result, error) {
+// runOne starts a cluster for s, runs load on it while show reports
+// progress, and verifies what every node delivered.
+func runOne(ctx context.Context, s bench.Setup, dir string,
+	show func(c *bench.Cluster, loaded <-chan struct{}), load func(context.Context, *bench.Cluster) error) error {
 	ctx, cancel := context.WithTimeout(ctx, 5*time.Minute)
 	defer cancel()
 	sub, err := os.MkdirTemp(dir, "run-")
 	if err != nil {
-		return bench.Result{}, err
+		return err
 	}
 	defer os.RemoveAll(sub)
 	c, err := bench.Start(ctx, s, sub)
 	if err != nil {
-		return bench.Result{}, err
+		return err
 	}
 	defer c.Close()
 	// The progress report ends before runOne returns, so that it never
@@ -157,11 +184,27 @@ func runOne(ctx context.Context, s bench.Setup, dir string, total int,
 		defer close(shown)
 		show(c, loaded)
 	}()
-	r, err := c.Load(ctx, total)
+	err = load(ctx, c)
 	close(loaded)
 	<-shown
 	if err != nil {
-		return r, err
+		return err
 	}
-	return r, c.Verify(ctx)
+	return c.Verify(ctx)
+}
+
+// profileCPU starts a CPU profile into path; stop ends it and closes the
+// file.
+func profileCPU(path string) (stop func(), err error) {
+	f, err := os.Create(path)
+	if err != nil {
+		return nil, err
+	}
+	if err := pprof.StartCPUProfile(f); err != nil {
+		return nil, errors.Join(err, f.Close())
+	}
+	return func() {
+		pprof.StopCPUProfile()
+		f.Close()
+	}, nil
 }
