@@ -31,6 +31,7 @@ var (
 // and samples disk, memory and commit latency every -endless.every: they
 // must stay flat (the drift metrics near 1).
 func BenchmarkEndless(b *testing.B) {
+	longRun(b)
 	f := machineFloor(b)
 	ignoreN(b)
 	every := *endlessEvery

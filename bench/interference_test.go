@@ -14,6 +14,7 @@ var interferenceSize = flag.Int64("interference.size", 100<<20, "bytes of Benchm
 //
 //	go test -run '^$' -bench Interference -benchtime 1x -count 5 ./bench
 func BenchmarkInterference(b *testing.B) {
+	longRun(b)
 	ways := []struct {
 		name  string
 		write LargeWrite

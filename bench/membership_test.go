@@ -35,6 +35,7 @@ var (
 // delivered everything committed when it was called: the leader's latest
 // snapshot, then the entries after it. mem is the floor without a network.
 func BenchmarkAddVoter(b *testing.B) {
+	longRun(b)
 	f := machineFloor(b)
 	entries := *addVoterEntries
 	for _, transport := range []string{"mem", "tcp", "quic"} {
@@ -85,6 +86,7 @@ func BenchmarkAddVoter(b *testing.B) {
 // (baseline: the load's own jitter). With the memory persister and with
 // the WAL.
 func BenchmarkRollingReplace(b *testing.B) {
+	longRun(b)
 	f := machineFloor(b)
 	window := time.Duration(*replaceWindow) * ElectionTimeout
 	for _, persist := range []string{"memory", "wal"} {

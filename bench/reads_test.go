@@ -27,6 +27,7 @@ import (
 //
 //	go test -run '^$' -bench ReadIndex -v ./bench
 func BenchmarkReadIndex(b *testing.B) {
+	longRun(b)
 	f := machineFloor(b)
 	logFloor(b, f)
 	// A cluster is its persister and whether it has LeaseReads.

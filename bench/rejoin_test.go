@@ -37,6 +37,7 @@ var (
 //
 //	go test -run '^$' -bench RejoinPause -benchtime 1x ./bench
 func BenchmarkRejoinPause(b *testing.B) {
+	longRun(b)
 	f := machineFloor(b)
 	rounds := *rejoinRounds
 	if testing.Short() {

@@ -23,6 +23,7 @@ var restartEntries = flag.Int("restart.entries", 1_000_000, "committed broadcast
 // last index and the log compacted behind it. The floor is reading the
 // directory's files once.
 func BenchmarkRestartSnapshot(b *testing.B) {
+	longRun(b)
 	if testing.Short() {
 		b.Skip("-short: builds a log of -restart.entries entries")
 	}

@@ -33,6 +33,7 @@ var (
 // while the leader streams one to a follower restarted behind its
 // compaction point. Taking and sending should cost at most 2x quiet.
 func BenchmarkSnapshotLoad(b *testing.B) {
+	longRun(b)
 	f := machineFloor(b)
 	ignoreN(b)
 	s := Setup{Transport: "tcp", Persister: "wal", Clients: 64, Size: 128, SnapshotEvery: math.MaxUint64, StateBytes: *snapState}
@@ -88,6 +89,7 @@ func BenchmarkSnapshotLoad(b *testing.B) {
 // be brought back by the leader's snapshot at the last of them: from its
 // restart until its Delivered reaches that index.
 func BenchmarkCatchUp(b *testing.B) {
+	longRun(b)
 	f := machineFloor(b)
 	for _, transport := range []string{"mem", "tcp", "quic"} {
 		// More clients than the matrix's, to commit the missed broadcasts

@@ -19,6 +19,7 @@ var transferMiB = flag.Int("transfer.mib", 64, "size in MiB of the snapshot Benc
 // the snapshot's size. RSS also holds the garbage the GC lets accumulate
 // between cycles (GOGC), which the copies of each chunk feed.
 func BenchmarkSnapshotTransferMemory(b *testing.B) {
+	longRun(b)
 	size := int64(*transferMiB) << 20
 	s := Setup{Transport: "tcp", Persister: "wal", Clients: 8, Size: 16 << 10,
 		SnapshotEvery: math.MaxUint64, TrailingEntries: 50, StateBytes: size}

@@ -64,6 +64,7 @@ func BenchmarkFdatasyncFloor(b *testing.B) {
 // BenchmarkOpen1M measures the WAL's recovery: Open (scan, checksum and
 // index) of a log of 1,000,000 entries of 128 bytes.
 func BenchmarkOpen1M(b *testing.B) {
+	longRun(b)
 	dir := build1M(b)
 	for b.Loop() {
 		l, err := wal.Open(dir, wal.Options{})
@@ -81,6 +82,7 @@ func BenchmarkOpen1M(b *testing.B) {
 // Open, then raftlite.New reading every entry back for its terms and
 // broadcast table, holding only the tail after the saved commit index.
 func BenchmarkRestart1M(b *testing.B) {
+	longRun(b)
 	dir := build1M(b)
 	for b.Loop() {
 		l, err := wal.Open(dir, wal.Options{})
