@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"hash/crc32"
 	"math"
+	"slices"
 
 	"github.com/raftlite/raftlite"
 )
@@ -161,7 +162,16 @@ func appendSave(buf []byte, seq uint64, hs *raftlite.HardState, entries []raftli
 	}
 	buf = binary.AppendUvarint(buf, first)
 	buf = binary.AppendUvarint(buf, uint64(len(entries)))
-	pos = pos[:0]
+	// Grow once to the record's size: a large batch appended entry by
+	// entry would grow the buffer by doubling, copying it each time, and
+	// a buffer over the size Save keeps is allocated anew for every one.
+	need := 0
+	for i := range entries {
+		n := entryLen(&entries[i])
+		need += uvarintLen(uint64(n)) + n
+	}
+	buf = slices.Grow(buf, need)
+	pos = slices.Grow(pos[:0], len(entries))
 	for i := range entries {
 		e := &entries[i]
 		n := entryLen(e)
