@@ -138,6 +138,11 @@ type Node struct {
 	closeOnce  sync.Once
 	err        atomic.Pointer[error]
 	closeErr   error // the transport's and persister's, set before done closes
+	// broadcasts holds the Pendings of Broadcast calls that ended, for
+	// the next ones. It is the node's, not the package's: a Pending's
+	// channel and WaitGroup belong to the synctest bubble, if any, of the
+	// node that made them.
+	broadcasts sync.Pool
 
 	// Owned by the loop goroutine.
 	pipe savePipeline
@@ -323,11 +328,23 @@ func (n *Node) receive(m Message) {
 // ErrOutcomeUnknown): msg may still commit, once, and its ID says which
 // delivery to watch for.
 func (n *Node) Broadcast(ctx context.Context, msg []byte) (uint64, error) {
-	p, err := n.Submit(ctx, msg)
-	if err != nil {
+	// The Pending never reaches the caller, so it comes from a pool and
+	// goes back once the node is done with it: two allocations (the
+	// Pending and its channel) fewer per broadcast.
+	p, _ := n.broadcasts.Get().(*Pending)
+	if p == nil {
+		p = &Pending{done: make(chan struct{}, 1), reusable: true}
+	}
+	if err := n.submit(ctx, msg, p); err != nil {
+		n.recycle(p)
 		return 0, err
 	}
-	return p.Wait(ctx)
+	index, answered, err := p.wait(ctx)
+	if answered {
+		// The node let go of p when it answered.
+		n.recycle(p)
+	}
+	return index, err
 }
 
 // Submit accepts msg for total-order broadcast and returns without waiting
@@ -342,23 +359,31 @@ func (n *Node) Broadcast(ctx context.Context, msg []byte) (uint64, error) {
 // uncommitted. If ctx is done before msg is accepted, Submit returns ctx's
 // error and msg is never delivered; msg is copied.
 func (n *Node) Submit(ctx context.Context, msg []byte) (*Pending, error) {
-	if err := ctx.Err(); err != nil {
+	p := &Pending{done: make(chan struct{})}
+	if err := n.submit(ctx, msg, p); err != nil {
 		return nil, err
 	}
-	if len(msg) > n.cfg.MaxEntryBytes {
-		return nil, fmt.Errorf("%w: %d bytes, limit %d", ErrTooLarge, len(msg), n.cfg.MaxEntryBytes)
+	return p, nil
+}
+
+// submit hands a copy of msg to the event loop in p.
+func (n *Node) submit(ctx context.Context, msg []byte, p *Pending) error {
+	if err := ctx.Err(); err != nil {
+		return err
 	}
-	data := make([]byte, len(msg))
-	copy(data, msg)
-	p := &Pending{data: data, done: make(chan struct{})}
+	if len(msg) > n.cfg.MaxEntryBytes {
+		return fmt.Errorf("%w: %d bytes, limit %d", ErrTooLarge, len(msg), n.cfg.MaxEntryBytes)
+	}
+	p.data = make([]byte, len(msg))
+	copy(p.data, msg)
 	p.accepted.Add(1)
 	select {
 	case n.proposals <- p:
-		return p, nil
+		return nil
 	case <-ctx.Done():
-		return nil, ctx.Err()
+		return ctx.Err()
 	case <-n.done:
-		return nil, n.closedErr()
+		return n.closedErr()
 	}
 }
 
@@ -371,6 +396,10 @@ type Pending struct {
 	index    uint64
 	err      error
 	start    time.Time // when the node accepted it, for Metrics.CommitLatency
+	// reusable: the Pending of a Broadcast, never seen by the caller.
+	// Its done channel has room for one value, which resolve sends
+	// instead of closing it, so that the channel can serve again.
+	reusable bool
 }
 
 // ID returns the broadcast's id, which its Delivery carries.
@@ -391,22 +420,40 @@ func (p *Pending) Done() <-chan struct{} { return p.done }
 // leader that had compacted its log past it before this node caught up.
 // The broadcast was delivered (inside that snapshot) exactly once.
 func (p *Pending) Wait(ctx context.Context) (uint64, error) {
+	index, _, err := p.wait(ctx)
+	return index, err
+}
+
+// wait is Wait, and says whether the outcome is the node's answer rather
+// than the end of ctx.
+func (p *Pending) wait(ctx context.Context) (index uint64, answered bool, err error) {
 	select {
 	case <-p.done:
-		return p.index, p.err
+		return p.index, true, p.err
 	default:
 	}
 	select {
 	case <-p.done:
-		return p.index, p.err
+		return p.index, true, p.err
 	case <-ctx.Done():
-		return 0, &OutcomeUnknownError{ID: p.ID(), Err: ctx.Err()}
+		return 0, false, &OutcomeUnknownError{ID: p.ID(), Err: ctx.Err()}
 	}
 }
 
 func (p *Pending) resolve(index uint64, err error) {
 	p.index, p.err = index, err
+	if p.reusable {
+		p.done <- struct{}{}
+		return
+	}
 	close(p.done)
+}
+
+// recycle puts the Pending of a Broadcast back in the pool, once neither
+// the node nor the caller holds it.
+func (n *Node) recycle(p *Pending) {
+	*p = Pending{done: p.done, reusable: true}
+	n.broadcasts.Put(p)
 }
 
 // Deliveries returns the channel of committed messages, in order, each once
@@ -604,8 +651,9 @@ func (n *Node) resolve(a ack) {
 		n.waiters[0] = nil
 		n.waiters = n.waiters[1:]
 		if p.id.Seq == a.Seq {
-			p.resolve(a.Index, nil)
+			// Metrics first: once resolved, a Broadcast's p is reused.
 			n.metrics.committed(time.Since(p.start))
+			p.resolve(a.Index, nil)
 		}
 	}
 }
