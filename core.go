@@ -600,11 +600,18 @@ func (c *core) forgetSessionUndo() {
 	for k < len(c.sessionUndo) && c.sessionUndo[k].index <= c.commit {
 		k++
 	}
-	if k == len(c.sessionUndo) {
-		c.sessionUndo = c.sessionUndo[:0]
-		return
-	}
-	c.sessionUndo = c.sessionUndo[k:]
+	c.sessionUndo = dropFront(c.sessionUndo, k)
+}
+
+// dropFront drops the first k elements of the queue s and moves the rest
+// to the front of its array. Reslicing instead (s[k:]) shrinks the room
+// left at the back, so that a queue pushed and popped for good grows a new
+// array every few hundred pops; moving the few elements left costs less.
+// Only for queues that nothing else points into.
+func dropFront[T any](s []T, k int) []T {
+	m := copy(s, s[k:])
+	clear(s[m:])
+	return s[:m]
 }
 
 // evict lets go of the in-memory entries up to through that are committed

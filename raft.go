@@ -718,18 +718,22 @@ func (n *Node) propose(p *Pending) {
 	n.waiters = append(n.waiters, p)
 }
 
-// resolve completes the waiting broadcast that a acknowledges.
-func (n *Node) resolve(a ack) {
-	for len(n.waiters) > 0 && n.waiters[0].id.Seq <= a.Seq {
-		p := n.waiters[0]
-		n.waiters[0] = nil
-		n.waiters = n.waiters[1:]
-		if p.id.Seq == a.Seq {
-			// Metrics first: once resolved, a Broadcast's p is reused.
-			n.metrics.committed(n.clock().Sub(p.start))
-			p.resolve(a.Index, nil)
+// resolve completes the waiting broadcasts that acks acknowledge, in
+// order of Seq.
+func (n *Node) resolve(acks []ack) {
+	k := 0
+	for _, a := range acks {
+		for k < len(n.waiters) && n.waiters[k].id.Seq <= a.Seq {
+			p := n.waiters[k]
+			k++
+			if p.id.Seq == a.Seq {
+				// Metrics first: once resolved, a Broadcast's p is reused.
+				n.metrics.committed(n.clock().Sub(p.start))
+				p.resolve(a.Index, nil)
+			}
 		}
 	}
+	n.waiters = dropFront(n.waiters, k)
 }
 
 // evict lets committed entries leave memory once they are delivered, with
