@@ -74,7 +74,7 @@ func (c *core) onTick() {
 func (c *core) onBroadcast(data []byte) uint64 {
 	c.nextSeq++
 	e := Entry{Kind: EntryData, Origin: c.cfg.id, Incarnation: c.hs.Incarnation, Seq: c.nextSeq, Data: data}
-	c.pending = append(c.pending, e)
+	c.pushPending(e)
 	if c.role == Leader {
 		c.acceptBroadcast(e)
 	}
