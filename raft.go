@@ -313,6 +313,13 @@ func closeAll(t Transport, p Persister) error {
 // receive is the transport's way in. It blocks while the inbox is full,
 // which pushes back on the network rather than growing a queue.
 func (n *Node) receive(m Message) {
+	// A send to one channel costs less than a select of two: try it
+	// first, as there is nearly always room.
+	select {
+	case n.inbox <- m:
+		return
+	default:
+	}
 	select {
 	case n.inbox <- m:
 	case <-n.closing:
@@ -380,6 +387,13 @@ func (n *Node) submit(ctx context.Context, msg []byte, p *Pending) error {
 	p.data = make([]byte, len(msg))
 	copy(p.data, msg)
 	p.accepted.Add(1)
+	// As in receive: a send to one channel first, which succeeds when
+	// the loop is waiting for events, and costs little when it is not.
+	select {
+	case n.proposals <- p:
+		return nil
+	default:
+	}
 	select {
 	case n.proposals <- p:
 		return nil
