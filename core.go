@@ -125,6 +125,7 @@ type core struct {
 
 	// Broadcasts accepted here that are not yet seen committed, oldest first.
 	pending        []Entry
+	pendingRoom    int // the capacity pending last grew to (pushPending)
 	nextSeq        uint64
 	forwardedSeq   uint64 // highest pending Seq forwarded to the current leader
 	forwardedBytes int    // size of the pending entries up to forwardedSeq
@@ -600,11 +601,18 @@ func (c *core) forgetSessionUndo() {
 	for k < len(c.sessionUndo) && c.sessionUndo[k].index <= c.commit {
 		k++
 	}
-	if k == len(c.sessionUndo) {
-		c.sessionUndo = c.sessionUndo[:0]
-		return
-	}
-	c.sessionUndo = c.sessionUndo[k:]
+	c.sessionUndo = dropFront(c.sessionUndo, k)
+}
+
+// dropFront drops the first k elements of the queue s and moves the rest
+// to the front of its array. Reslicing instead (s[k:]) shrinks the room
+// left at the back, so that a queue pushed and popped for good grows a new
+// array every few hundred pops; moving the few elements left costs less.
+// Only for queues that nothing else points into.
+func dropFront[T any](s []T, k int) []T {
+	m := copy(s, s[k:])
+	clear(s[m:])
+	return s[:m]
 }
 
 // evict lets go of the in-memory entries up to through that are committed
@@ -721,6 +729,22 @@ func (c *core) ackOwn(from, to uint64) {
 			c.popPending()
 		}
 	}
+}
+
+// pushPending appends e to the pending broadcasts. Their array is only
+// ever appended to, never written over, since forwarded messages point
+// into it; when it is full the next one is made. Under load a leader's
+// pending broadcasts run out and refill all the time, and popPending then
+// lets the array go: the next is made about as large as the last, rather
+// than grown again from one entry (about 5% of the loop's time).
+func (c *core) pushPending(e Entry) {
+	if len(c.pending) == cap(c.pending) {
+		c.pendingRoom = max(2*len(c.pending), c.pendingRoom*3/4, 8)
+		grown := make([]Entry, len(c.pending), c.pendingRoom)
+		copy(grown, c.pending)
+		c.pending = grown
+	}
+	c.pending = append(c.pending, e)
 }
 
 // popPending drops the oldest pending broadcast, which committed.

@@ -79,19 +79,14 @@ func (c *core) recordDisks(atStart bool) bool {
 	if c.role != Leader || c.handover != nil {
 		return false
 	}
-	next := c.conf().clone()
+	// Counted before the configuration is copied: this runs on every
+	// advance of the commit index, and nearly always finds nothing to do.
 	known, unknown := 0, 0
-	for i := range next.Members {
-		x := &next.Members[i]
+	for _, x := range c.conf().Members {
 		if x.DiskID != 0 {
 			continue
 		}
-		if x.ID == c.cfg.id {
-			x.DiskID = c.hs.DiskID
-		} else {
-			x.DiskID = c.disks[x.ID]
-		}
-		if x.DiskID != 0 {
+		if c.diskOf(x.ID) != 0 {
 			known++
 		} else {
 			unknown++
@@ -100,8 +95,23 @@ func (c *core) recordDisks(atStart bool) bool {
 	if known == 0 || !(atStart || unknown == 0 || c.ticks-c.ledSince >= c.cfg.ticksPerElection()) {
 		return false
 	}
+	next := c.conf().clone()
+	for i := range next.Members {
+		if x := &next.Members[i]; x.DiskID == 0 {
+			x.DiskID = c.diskOf(x.ID)
+		}
+	}
 	c.appendConf(next)
 	return true
+}
+
+// diskOf returns the disk member id answers from as far as the leader
+// knows (its own, for itself), 0 if it does not know.
+func (c *core) diskOf(id NodeID) uint64 {
+	if id == c.cfg.id {
+		return c.hs.DiskID
+	}
+	return c.disks[id]
 }
 
 // wrongDisk says whether member id sends from another disk than the one

@@ -74,7 +74,7 @@ func (c *core) onTick() {
 func (c *core) onBroadcast(data []byte) uint64 {
 	c.nextSeq++
 	e := Entry{Kind: EntryData, Origin: c.cfg.id, Incarnation: c.hs.Incarnation, Seq: c.nextSeq, Data: data}
-	c.pending = append(c.pending, e)
+	c.pushPending(e)
 	if c.role == Leader {
 		c.acceptBroadcast(e)
 	}
@@ -278,10 +278,12 @@ func (c *core) onLogResponse(m Message) {
 }
 
 func (c *core) onLogAccepted(f NodeID, pr *progress, match uint64) {
-	for len(pr.inflight) > 0 && pr.inflight[0].last <= match {
-		pr.inflightBytes -= pr.inflight[0].bytes
-		pr.inflight = pr.inflight[1:]
+	k := 0
+	for k < len(pr.inflight) && pr.inflight[k].last <= match {
+		pr.inflightBytes -= pr.inflight[k].bytes
+		k++
 	}
+	pr.inflight = dropFront(pr.inflight, k)
 	if match > pr.match {
 		pr.match = match
 		c.maybeCommit()

@@ -140,6 +140,36 @@ func TestAnUnknownOutcomeNamesTheBroadcastToWatchFor(t *testing.T) {
 	})
 }
 
+// A Broadcast that gave up waiting leaves its broadcast to the node, which
+// answers it later; Broadcast reuses what the ones that got their answer
+// used, and every later Broadcast gets the index of its own message.
+func TestBroadcastsAfterAnUnknownOutcomeGetTheirOwnIndices(t *testing.T) {
+	scenario(t, func(t *testing.T) {
+		c := newCluster(t, 3, 4)
+		l := c.leader()
+		follower := without(c.ids, l)[0]
+		c.net.Isolate(follower)
+		_, err := c.broadcastFor(follower, "maybe", time.Second)
+		require.ErrorIs(t, err, raftlite.ErrOutcomeUnknown)
+		c.net.Heal()
+		got := map[uint64]string{}
+		for i := range 20 {
+			for _, from := range []raftlite.NodeID{follower, l} {
+				msg := fmt.Sprintf("%d-%02d", from, i)
+				got[c.broadcast(from, msg)] = msg
+			}
+		}
+		c.settle()
+		delivered := map[uint64]string{}
+		for _, d := range c.deliveries(l) {
+			delivered[d.Index] = string(d.Data)
+		}
+		for index, msg := range got {
+			assert.Equal(t, msg, delivered[index], "the broadcast acknowledged at index %d", index)
+		}
+	})
+}
+
 // closeRecorder is a persister and transport whose Close fails.
 type failingClose struct {
 	*raftlite.MemoryPersister

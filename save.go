@@ -240,9 +240,7 @@ func (n *Node) flush(rd ready, election *time.Timer) {
 	n.metrics.sent(rd.Messages, rd.AfterSync)
 	n.requestFetches(&rd)
 	n.pipe.queue(&rd, n.transport.Send)
-	for _, a := range rd.Acked {
-		n.resolve(a)
-	}
+	n.resolve(rd.Acked)
 	n.answerReads(rd.Reads)
 	n.endTransfers(rd.Transfers)
 	n.endChanges(rd.ConfChanges)
