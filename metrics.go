@@ -61,7 +61,8 @@ type Metrics struct {
 
 	// MembershipChanges counts the configurations this node put in effect
 	// (configuration entries added to its log, committed or not, some
-	// later cut); LeadershipTransfers the times it, as leader, told a
+	// later cut), but not those that only record members' disks;
+	// LeadershipTransfers the times it, as leader, told a
 	// follower to take over (MsgTimeoutNow).
 	MembershipChanges, LeadershipTransfers uint64
 

@@ -51,6 +51,7 @@ var (
 	mLag     = gauge("raftlite_follower_lag_entries", "On the leader: entries each follower lacks (last index minus its match index).", "peer")
 	mProbing = gauge("raftlite_follower_probing", "On the leader: 1 while it does not know where a follower's log ends.", "peer")
 	mContact = gauge("raftlite_follower_last_contact_seconds", "On the leader: seconds since each follower was last heard from.", "peer")
+	mWrong   = gauge("raftlite_follower_wrong_disk", "On the leader: 1 while a follower answers from another disk than the one its membership records (wiped or replaced): it neither votes nor counts until re-added as a voter.", "peer")
 
 	mPreVotes      = counter("raftlite_pre_votes_total", "Pre-vote rounds this node started (no word from a leader for an election timeout).")
 	mElections     = counter("raftlite_elections_total", "Elections this node started as a candidate, each raising its term.")
@@ -95,7 +96,7 @@ var (
 // all lists every metric, for Describe.
 var all = []*metric{
 	mRole, mTerm, mLeader, mCommit, mLast, mDelivered, mSnapshot, mHeld, mPending, mDropped,
-	mMatch, mLag, mProbing, mContact,
+	mMatch, mLag, mProbing, mContact, mWrong,
 	mPreVotes, mElections, mElectionsWon, mLeaderChanges, mStepDowns,
 	mBroadcasts, mCommitLatency, mForwards, mForwardRetries,
 	mSaveLatency, mSaveEntries, mSaveBytes, mReadLatency,
@@ -157,6 +158,7 @@ func (c *Collector) collectStatus(e *emitter, st raftlite.Status) {
 		e.value(mMatch, float64(f.Match), peer)
 		e.value(mLag, float64(st.LastIndex-min(f.Match, st.LastIndex)), peer)
 		e.value(mProbing, b2f(f.Probing), peer)
+		e.value(mWrong, b2f(f.WrongDisk), peer)
 		if !f.LastContact.IsZero() {
 			e.value(mContact, now.Sub(f.LastContact).Seconds(), peer)
 		}
