@@ -44,9 +44,10 @@ type Options struct {
 	SegmentSize int64
 
 	// SnapshotBytesPerSecond caps how fast a snapshot sink writes, the
-	// application's and one received from a leader alike, so that the
-	// log's own fdatasyncs find the disk idle often enough (storing 100 MB
-	// then takes at least 0.8 s). Zero means
+	// application's and one received from a leader alike, and how fast
+	// spare segments are prepared, so that the log's own fdatasyncs find
+	// the disk idle often enough (storing 100 MB then takes at least
+	// 0.8 s). Zero means
 	// DefaultSnapshotBytesPerSecond, a negative value no cap.
 	SnapshotBytesPerSecond int64
 
