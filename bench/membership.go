@@ -4,9 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"hash/maphash"
 	"math"
-	"slices"
 	"sync"
 	"time"
 
@@ -206,30 +204,11 @@ func (c *Cluster) Replace(ctx context.Context, window time.Duration) (ReplaceRes
 		defer target.Unlock()
 		return on
 	}
-	stopping := make(chan struct{})
-	stopLoad := sync.OnceFunc(func() { close(stopping) })
-	defer stopLoad()
-	type client struct {
-		at   []time.Time
-		acks []ack
-		err  error
-	}
-	clients := make([]client, replaceClients)
-	first := c.clients
-	c.clients += len(clients)
-	var wg sync.WaitGroup
-	for k := range clients {
-		cl := &clients[k]
-		wg.Go(func() { cl.err = c.paced(ctx, targetNow, first+k, stopping, &cl.at, &cl.acks) })
-	}
-	sleep := func(d time.Duration) error {
-		select {
-		case <-time.After(d):
-			return nil
-		case <-ctx.Done():
-			return ctx.Err()
-		}
-	}
+	load := c.startPaced(replaceClients, func(k int, stopping <-chan struct{}, cl *pacedClient) error {
+		return c.paced(ctx, targetNow, k, stopping, cl)
+	})
+	defer load.stop()
+	sleep := func(d time.Duration) error { return sleepCtx(ctx, d) }
 
 	errs := []error{sleep(window)}
 	begin, term := time.Now(), c.term()
@@ -263,22 +242,11 @@ func (c *Cluster) Replace(ctx context.Context, window time.Duration) (ReplaceRes
 	}
 	errs = append(errs, sleep(window))
 	end := time.Now()
-	stopLoad()
-	wg.Wait()
+	commits, err := load.finish(c, errs)
 	res.TermRise = c.term() - term
-	for _, cl := range clients {
-		errs = append(errs, cl.err)
-	}
-	if err := errors.Join(errs...); err != nil {
+	if err != nil {
 		return res, err
 	}
-
-	var commits []time.Time
-	for _, cl := range clients {
-		commits = append(commits, cl.at...)
-		c.acked = append(c.acked, cl.acks...)
-	}
-	slices.SortFunc(commits, func(a, b time.Time) int { return a.Compare(b) })
 	res.Commits = len(commits)
 	res.Baseline, _ = longestGap(within(commits, begin.Add(-window), begin), begin.Add(-window), begin)
 	from := begin
@@ -300,7 +268,7 @@ func (c *Cluster) Replace(ctx context.Context, window time.Duration) (ReplaceRes
 // paced is one client of a steady load, as Rejoin's: it broadcasts on the
 // node target returns, waits for the commit, records when it came and
 // what, and rests for replacePace, until stopping closes.
-func (c *Cluster) paced(ctx context.Context, target func() *raftlite.Node, k int, stopping <-chan struct{}, at *[]time.Time, acks *[]ack) error {
+func (c *Cluster) paced(ctx context.Context, target func() *raftlite.Node, k int, stopping <-chan struct{}, cl *pacedClient) error {
 	payload := make([]byte, max(c.setup.Size, 32))
 	for j := 0; ; j++ {
 		// "client/seq|" makes every payload unique, as runClient's do.
@@ -312,8 +280,7 @@ func (c *Cluster) paced(ctx context.Context, target func() *raftlite.Node, k int
 		if err != nil {
 			return fmt.Errorf("bench: client %d: %w", k, err)
 		}
-		*at = append(*at, time.Now())
-		*acks = append(*acks, ack{idx, maphash.Bytes(hashSeed, payload)})
+		cl.note(idx, payload)
 		select {
 		case <-stopping:
 			return nil

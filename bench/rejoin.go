@@ -68,43 +68,19 @@ func (c *Cluster) Rejoin(ctx context.Context, cut, window time.Duration) (Rejoin
 	res := RejoinResult{Leader: l + 1, Follower: f + 1}
 	watch := c.watchTerms(ctx)
 
-	// The load stops between broadcasts, each client once its current
-	// one is acknowledged: Verify wants every broadcast that may commit.
-	stopping := make(chan struct{})
-	stopLoad := sync.OnceFunc(func() { close(stopping) })
-	defer stopLoad()
-	type client struct {
-		at   []time.Time
-		acks []ack
-		err  error
-	}
-	clients := make([]client, rejoinClients)
-	first := c.clients
-	c.clients += len(clients)
-	var wg sync.WaitGroup
-	for k := range clients {
-		cl := &clients[k]
-		wg.Go(func() {
-			cl.err = c.runClient(ctx, c.nodes[l], first+k, -1, func(index uint64, payload []byte, _ time.Duration) bool {
-				cl.at = append(cl.at, time.Now())
-				cl.acks = append(cl.acks, ack{index, maphash.Bytes(hashSeed, payload)})
-				select {
-				case <-stopping:
-					return false
-				case <-time.After(rejoinPace):
-					return true
-				}
-			})
+	load := c.startPaced(rejoinClients, func(k int, stopping <-chan struct{}, cl *pacedClient) error {
+		return c.runClient(ctx, c.nodes[l], k, -1, func(index uint64, payload []byte, _ time.Duration) bool {
+			cl.note(index, payload)
+			select {
+			case <-stopping:
+				return false
+			case <-time.After(rejoinPace):
+				return true
+			}
 		})
-	}
-	sleep := func(d time.Duration) error {
-		select {
-		case <-time.After(d):
-			return nil
-		case <-ctx.Done():
-			return ctx.Err()
-		}
-	}
+	})
+	defer load.stop()
+	sleep := func(d time.Duration) error { return sleepCtx(ctx, d) }
 
 	errs := []error{sleep(window)}
 	cutAt := time.Now()
@@ -115,22 +91,11 @@ func (c *Cluster) Rejoin(ctx context.Context, cut, window time.Duration) (Rejoin
 	c.Heal()
 	errs = append(errs, sleep(window))
 	end := time.Now()
-	stopLoad()
-	wg.Wait()
+	commits, err := load.finish(c, errs)
 	seen := watch()
-	for _, cl := range clients {
-		errs = append(errs, cl.err)
-	}
-	if err := errors.Join(errs...); err != nil {
+	if err != nil {
 		return res, err
 	}
-
-	var commits []time.Time
-	for _, cl := range clients {
-		commits = append(commits, cl.at...)
-		c.acked = append(c.acked, cl.acks...)
-	}
-	slices.SortFunc(commits, func(a, b time.Time) int { return a.Compare(b) })
 	res.Commits = len(commits)
 	res.Baseline, _ = longestGap(within(commits, cutAt.Add(-window), cutAt), cutAt.Add(-window), cutAt)
 	res.WhileCut, _ = longestGap(within(commits, cutAt, healAt), cutAt, healAt)
@@ -139,6 +104,75 @@ func (c *Cluster) Rejoin(ctx context.Context, cut, window time.Duration) (Rejoin
 	res.PauseAt = from.Sub(healAt)
 	res.Elections, res.TermRise = seen.electedSince(healAt)
 	return res, c.settle(ctx)
+}
+
+// pacedClient is one client of a paced load: when each of its broadcasts
+// was acknowledged, what Verify must find, and why it stopped early.
+type pacedClient struct {
+	at   []time.Time
+	acks []ack
+	err  error
+}
+
+// note records a broadcast of payload acknowledged at index.
+func (cl *pacedClient) note(index uint64, payload []byte) {
+	cl.at = append(cl.at, time.Now())
+	cl.acks = append(cl.acks, ack{index, maphash.Bytes(hashSeed, payload)})
+}
+
+// pacedLoad is clients broadcasting one at a time with a pause between,
+// so that the time between commits shows how long the cluster paused.
+type pacedLoad struct {
+	stop    func() // idempotent
+	wg      sync.WaitGroup
+	clients []pacedClient
+}
+
+// startPaced starts n clients, numbered from the cluster's next client
+// number, each running run until stopping closes. A client stops between
+// broadcasts, once its current one is acknowledged: Verify wants every
+// broadcast that may commit.
+func (c *Cluster) startPaced(n int, run func(k int, stopping <-chan struct{}, cl *pacedClient) error) *pacedLoad {
+	stopping := make(chan struct{})
+	p := &pacedLoad{stop: sync.OnceFunc(func() { close(stopping) }), clients: make([]pacedClient, n)}
+	first := c.clients
+	c.clients += n
+	for k := range p.clients {
+		cl := &p.clients[k]
+		p.wg.Go(func() { cl.err = run(first+k, stopping, cl) })
+	}
+	return p
+}
+
+// finish stops the load and waits for its clients. With errs and theirs
+// all nil, it hands their broadcasts to Verify and returns when each was
+// acknowledged, in order.
+func (p *pacedLoad) finish(c *Cluster, errs []error) ([]time.Time, error) {
+	p.stop()
+	p.wg.Wait()
+	var commits []time.Time
+	for _, cl := range p.clients {
+		errs = append(errs, cl.err)
+		commits = append(commits, cl.at...)
+	}
+	if err := errors.Join(errs...); err != nil {
+		return nil, err
+	}
+	for _, cl := range p.clients {
+		c.acked = append(c.acked, cl.acks...)
+	}
+	slices.SortFunc(commits, func(a, b time.Time) int { return a.Compare(b) })
+	return commits, nil
+}
+
+// sleepCtx waits for d, or until ctx ends.
+func sleepCtx(ctx context.Context, d time.Duration) error {
+	select {
+	case <-time.After(d):
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
 }
 
 // longestGap returns the longest gap between consecutive times of sorted
