@@ -1,7 +1,6 @@
 package bench
 
 import (
-	"context"
 	"runtime"
 	"testing"
 	"time"
@@ -25,13 +24,7 @@ import (
 // which varies less than commits/s when other work shares the machine.
 func BenchmarkBroadcastAllocs(b *testing.B) {
 	s := Setup{Transport: "mem", Persister: "memory", Clients: 64, Size: 128}
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
-	defer cancel()
-	c, err := Start(ctx, s, b.TempDir())
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer c.Close()
+	ctx, c := startCluster(b, s, 5*time.Minute)
 	// A first load grows what the nodes keep for good (the log's first
 	// chunk, queues, buffers), so that the measured one sees the steady
 	// state.

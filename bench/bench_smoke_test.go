@@ -1,7 +1,6 @@
 package bench
 
 import (
-	"context"
 	"testing"
 	"time"
 
@@ -16,11 +15,7 @@ func TestHarnessVerifiesASmallLoad(t *testing.T) {
 		{Transport: "tcp", Persister: "wal", Clients: 8, Size: 128},
 	} {
 		t.Run(s.String(), func(t *testing.T) {
-			ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-			defer cancel()
-			c, err := Start(ctx, s, t.TempDir())
-			require.NoError(t, err)
-			defer c.Close()
+			ctx, c := startCluster(t, s, time.Minute)
 			r, err := c.Load(ctx, 200)
 			require.NoError(t, err)
 			require.Equal(t, 200, r.Commits)

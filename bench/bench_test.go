@@ -120,3 +120,18 @@ func ignoreN(b *testing.B) {
 	}
 	b.ReportMetric(0, "ns/op")
 }
+
+// startCluster starts setup s for tb in a temporary directory, with a
+// context that ends after d; the cluster closes, then the context ends,
+// when tb does.
+func startCluster(tb testing.TB, s Setup, d time.Duration) (context.Context, *Cluster) {
+	tb.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), d)
+	tb.Cleanup(cancel)
+	c, err := Start(ctx, s, tb.TempDir())
+	if err != nil {
+		tb.Fatal(err)
+	}
+	tb.Cleanup(func() { c.Close() })
+	return ctx, c
+}

@@ -40,15 +40,10 @@ func BenchmarkEndless(b *testing.B) {
 	}
 	samples := max(int(*endlessFor/every), 3)
 	s := Setup{Transport: "tcp", Persister: "wal", Clients: 64, Size: 128, SnapshotEvery: 50_000, StateBytes: 1 << 20}
-	ctx, cancel := context.WithTimeout(context.Background(), *endlessFor+5*time.Minute)
-	defer cancel()
-	c, err := Start(ctx, s, b.TempDir())
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer c.Close()
+	ctx, c := startCluster(b, s, *endlessFor+5*time.Minute)
 	out := os.Stderr
 	if *endlessOut != "" {
+		var err error
 		if out, err = os.Create(*endlessOut); err != nil {
 			b.Fatal(err)
 		}

@@ -46,13 +46,7 @@ func BenchmarkAddVoter(b *testing.B) {
 		}
 		b.Run(fmt.Sprintf("transport=%s/entries=%d", transport, entries), func(b *testing.B) {
 			ignoreN(b)
-			ctx, cancel := context.WithTimeout(context.Background(), 30*time.Minute)
-			defer cancel()
-			c, err := Start(ctx, s, b.TempDir())
-			if err != nil {
-				b.Fatal(err)
-			}
-			defer c.Close()
+			ctx, c := startCluster(b, s, 30*time.Minute)
 			load, err := c.Load(ctx, entries)
 			if err != nil {
 				b.Fatal(err)
@@ -93,13 +87,7 @@ func BenchmarkRollingReplace(b *testing.B) {
 		s := Setup{Transport: "tcp", Persister: persist, Size: 128, Spares: 3}
 		b.Run(fmt.Sprintf("transport=tcp/persist=%s", persist), func(b *testing.B) {
 			ignoreN(b)
-			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
-			defer cancel()
-			c, err := Start(ctx, s, b.TempDir())
-			if err != nil {
-				b.Fatal(err)
-			}
-			defer c.Close()
+			ctx, c := startCluster(b, s, 10*time.Minute)
 			r, err := c.Replace(ctx, window)
 			if err != nil {
 				b.Fatal(err)
@@ -161,11 +149,7 @@ func TestAddVoterCatchesUpBySnapshot(t *testing.T) {
 // replaced under the steady load; the new nodes are the voters, and every
 // acknowledged broadcast is delivered once, at its index, by each of them.
 func TestRollingReplaceKeepsEveryBroadcast(t *testing.T) {
-	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-	defer cancel()
-	c, err := Start(ctx, Setup{Transport: "mem", Persister: "memory", Size: 128, Spares: 3}, t.TempDir())
-	require.NoError(t, err)
-	defer c.Close()
+	ctx, c := startCluster(t, Setup{Transport: "mem", Persister: "memory", Size: 128, Spares: 3}, time.Minute)
 	r, err := c.Replace(ctx, ElectionTimeout)
 	require.NoError(t, err)
 	require.Len(t, r.Steps, 3)

@@ -151,11 +151,7 @@ func BenchmarkReadIndex(b *testing.B) {
 func TestReadLoadSeesCommittedBroadcasts(t *testing.T) {
 	for _, lease := range []bool{false, true} {
 		t.Run(fmt.Sprint("lease=", lease), func(t *testing.T) {
-			ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-			defer cancel()
-			c, err := Start(ctx, Setup{Transport: "mem", Persister: "memory", Size: 128, LeaseReads: lease}, t.TempDir())
-			require.NoError(t, err)
-			defer c.Close()
+			ctx, c := startCluster(t, Setup{Transport: "mem", Persister: "memory", Size: 128, LeaseReads: lease}, time.Minute)
 			w, err := c.Broadcasts(ctx, 50, 4)
 			require.NoError(t, err)
 			for _, follower := range []bool{false, true} {

@@ -49,13 +49,7 @@ func BenchmarkRejoinPause(b *testing.B) {
 			s := Setup{Transport: transport, Persister: "memory", Size: 128, Partitions: true, DisablePreVote: !preVote}
 			b.Run(fmt.Sprintf("transport=%s/persist=memory/prevote=%s", transport, onOff(preVote)), func(b *testing.B) {
 				ignoreN(b)
-				ctx, cancel := context.WithTimeout(context.Background(), time.Duration(rounds)*(cut+2*window+time.Minute))
-				defer cancel()
-				c, err := Start(ctx, s, b.TempDir())
-				if err != nil {
-					b.Fatal(err)
-				}
-				defer c.Close()
+				ctx, c := startCluster(b, s, time.Duration(rounds)*(cut+2*window+time.Minute))
 				var table bytes.Buffer
 				tw := tabwriter.NewWriter(&table, 0, 0, 2, ' ', tabwriter.AlignRight)
 				fmt.Fprintln(tw, "round\tleader\tcut off\tcommits\tbaseline gap\tgap while cut\tpause\tpause/ET\tpause began\tstranded terms\telections\tterm rise\t")

@@ -1,7 +1,6 @@
 package bench
 
 import (
-	"context"
 	"runtime"
 	"testing"
 	"time"
@@ -17,11 +16,7 @@ import (
 // and report what it cost.
 func TestLoadCostOfAFiveNodeCluster(t *testing.T) {
 	s := Setup{Nodes: 5, Transport: "tcp", Persister: "wal", Clients: 8, Size: 128}
-	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-	defer cancel()
-	c, err := Start(ctx, s, t.TempDir())
-	require.NoError(t, err)
-	defer c.Close()
+	ctx, c := startCluster(t, s, time.Minute)
 	require.Len(t, c.nodes, 5)
 	cost, err := c.LoadCost(ctx, 200*time.Millisecond)
 	require.NoError(t, err)
@@ -43,11 +38,7 @@ func TestLoadCostOfAFiveNodeCluster(t *testing.T) {
 func TestLargestMessageIsTheDefaultMaxEntryBytes(t *testing.T) {
 	s := Largest()
 	s.Transport, s.Persister = "mem", "memory"
-	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-	defer cancel()
-	c, err := Start(ctx, s, t.TempDir())
-	require.NoError(t, err)
-	defer c.Close()
+	ctx, c := startCluster(t, s, time.Minute)
 	n, err := c.target(ctx)
 	require.NoError(t, err)
 	_, err = n.Broadcast(ctx, make([]byte, LargestMessage))

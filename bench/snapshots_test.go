@@ -101,13 +101,7 @@ func BenchmarkCatchUp(b *testing.B) {
 		}
 		b.Run(fmt.Sprintf("transport=%s/missed=%d", transport, *catchupMissed), func(b *testing.B) {
 			ignoreN(b)
-			ctx, cancel := context.WithTimeout(context.Background(), 30*time.Minute)
-			defer cancel()
-			c, err := Start(ctx, s, b.TempDir())
-			if err != nil {
-				b.Fatal(err)
-			}
-			defer c.Close()
+			ctx, c := startCluster(b, s, 30*time.Minute)
 			res, err := c.CatchUp(ctx, *catchupMissed)
 			if err != nil {
 				b.Fatal(err)

@@ -1,7 +1,6 @@
 package bench
 
 import (
-	"context"
 	"slices"
 	"testing"
 	"time"
@@ -15,12 +14,8 @@ import (
 // after a load that verifies, each case tampers with what node 2 was seen
 // to deliver, and Verify must fail and name node 2.
 func TestVerifyRejectsANodeThatDeliveredOutOfOrder(t *testing.T) {
-	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-	defer cancel()
-	c, err := Start(ctx, Setup{Transport: "mem", Persister: "memory", Clients: 4, Size: 128}, t.TempDir())
-	require.NoError(t, err)
-	defer c.Close()
-	_, err = c.Load(ctx, 50)
+	ctx, c := startCluster(t, Setup{Transport: "mem", Persister: "memory", Clients: 4, Size: 128}, time.Minute)
+	_, err := c.Load(ctx, 50)
 	require.NoError(t, err)
 	require.NoError(t, c.Verify(ctx))
 	c.mu.Lock()
