@@ -81,7 +81,7 @@ func TestNodeTraceFollowsABroadcastFromAFollowerToEveryDelivery(t *testing.T) {
 // per line: the per-message detail an operator asks for with -v.
 func TestDebugLoggerGetsTheTrace(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
-		var buf syncBuffer
+		var buf lockedBuffer
 		logger := slog.New(slog.NewTextHandler(&buf, &slog.HandlerOptions{Level: slog.LevelDebug}))
 		node, err := raftlite.New(raftlite.Config{ID: 1, Peers: map[raftlite.NodeID]string{1: ""},
 			Transport: mem.NewNetwork(1).Transport(1), Persister: raftlite.NewMemoryPersister(), Logger: logger})
@@ -96,22 +96,4 @@ func TestDebugLoggerGetsTheTrace(t *testing.T) {
 		assert.Contains(t, buf.String(), `level=DEBUG msg="node 1 term 0 follower      onBroadcast #1 \"hi\"" node=1`)
 		assert.Contains(t, buf.String(), `level=DEBUG msg="node 1 term 1 leader          deliver 2: \"hi\" (node 1 #1)" node=1`)
 	})
-}
-
-// syncBuffer is a bytes.Buffer safe for concurrent writes.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
 }
