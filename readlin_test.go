@@ -172,23 +172,24 @@ func staleReads(ops []kvOp) []string {
 // kvPut broadcasts "put key value" on node id, if it is running.
 func (c *cluster) kvPut(clock *atomic.Int64, client int, id raftlite.NodeID, key, value string, d time.Duration) kvOp {
 	op := kvOp{client: client, node: id, put: true, key: key, value: value}
-	n := c.node(id)
-	if n == nil {
-		op.err = raftlite.ErrClosed
-		return op
-	}
-	ctx, cancel := contextWithTimeout(d)
-	defer cancel()
-	op.start = clock.Add(1)
-	op.index, op.err = n.Broadcast(ctx, []byte("put "+key+" "+value))
-	op.end = clock.Add(1)
-	return op
+	return c.kvRun(clock, op, d, func(ctx context.Context, n *raftlite.Node, op *kvOp) {
+		op.index, op.err = n.Broadcast(ctx, []byte("put "+key+" "+value))
+	})
 }
 
 // kvGet reads key on node id, linearizably, giving up after d.
 func (c *cluster) kvGet(clock *atomic.Int64, client int, id raftlite.NodeID, key string, d time.Duration) kvOp {
 	op := kvOp{client: client, node: id, key: key}
-	n := c.node(id)
+	return c.kvRun(clock, op, d, func(ctx context.Context, n *raftlite.Node, op *kvOp) {
+		op.index, op.value, op.err = c.readKey(ctx, id, n, key)
+	})
+}
+
+// kvRun runs do on op's node, if it is running, giving up after d: do
+// fills in the outcome, and kvRun stamps op with the clock before and
+// after.
+func (c *cluster) kvRun(clock *atomic.Int64, op kvOp, d time.Duration, do func(context.Context, *raftlite.Node, *kvOp)) kvOp {
+	n := c.node(op.node)
 	if n == nil {
 		op.err = raftlite.ErrClosed
 		return op
@@ -196,7 +197,7 @@ func (c *cluster) kvGet(clock *atomic.Int64, client int, id raftlite.NodeID, key
 	ctx, cancel := contextWithTimeout(d)
 	defer cancel()
 	op.start = clock.Add(1)
-	op.index, op.value, op.err = c.readKey(ctx, id, n, key)
+	do(ctx, n, &op)
 	op.end = clock.Add(1)
 	return op
 }
