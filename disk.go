@@ -73,8 +73,8 @@ func (c *core) noteDisk(m *Message) {
 // Unlike a change, it need not wait for the previous change, nor for an
 // entry of the leader's term to commit: it changes no one's role, so no
 // quorum, and the one-at-a-time rule is about quorums that must overlap.
-// That lets a new leader record the disks it learned from its votes right
-// after its no-op, before any broadcast.
+// That lets a new leader record the disks it learned from its votes in the
+// first entry of its term, in place of its no-op, before any broadcast.
 func (c *core) recordDisks(atStart bool) bool {
 	if c.role != Leader || c.handover != nil {
 		return false
