@@ -148,6 +148,11 @@ func (l *Log) prepareSpare() (bool, error) {
 	return true, nil
 }
 
+// zeroPiece is what every spare is written with, piece by piece: shared
+// and never written to, so that preparing a spare allocates nothing (a
+// buffer per spare was garbage the size of a piece, every roll).
+var zeroPiece = make([]byte, prepChunk)
+
 // writeSpare writes spare n of size bytes of zeros under its temporary
 // name, syncs it, renames it and syncs the directory: once it is ready,
 // rolling into it costs a rename and no change of the file's size or
@@ -167,16 +172,16 @@ func (l *Log) writeSpare(n uint64, size int64) (*spareFile, error) {
 	// make the log's own fdatasyncs wait behind it, as a snapshot would
 	// (BenchmarkInterference: 50-76x their p99): it goes in synced pieces,
 	// no faster than the snapshot rate cap, like a snapshot sink's.
-	zeros := make([]byte, min(size, prepChunk))
 	var due time.Time
-	for off := int64(0); off < size; off += int64(len(zeros)) {
+	for off := int64(0); off < size; off += prepChunk {
 		select {
 		case <-l.stop:
 			return fail(errStopped)
 		default:
 		}
 		start := l.opts.clock.Now()
-		if _, err := f.WriteAt(zeros[:min(int64(len(zeros)), size-off)], off); err != nil {
+		piece := zeroPiece[:min(prepChunk, size-off)]
+		if _, err := f.WriteAt(piece, off); err != nil {
 			return fail(err)
 		}
 		if err := f.Sync(); err != nil {
@@ -186,7 +191,7 @@ func (l *Log) writeSpare(n uint64, size int64) (*spareFile, error) {
 			if due.Before(start) {
 				due = start // idle time earns no credit
 			}
-			due = due.Add(time.Duration(len(zeros)) * time.Second / time.Duration(rate))
+			due = due.Add(time.Duration(len(piece)) * time.Second / time.Duration(rate))
 			l.opts.clock.Sleep(due.Sub(l.opts.clock.Now()))
 		}
 	}
