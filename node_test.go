@@ -322,3 +322,49 @@ func TestLeaderStatusShowsEachFollower(t *testing.T) {
 		}
 	})
 }
+
+// Submit waits while MaxPendingBroadcasts of the node's broadcasts are
+// uncommitted, and goes on as soon as one commits.
+func TestSubmitWaitsWhileMaxPendingBroadcastsAreUncommitted(t *testing.T) {
+	scenario(t, func(t *testing.T) {
+		const limit = 3
+		c := newClusterWith(t, 3, 5, func(cfg *raftlite.Config) { cfg.MaxPendingBroadcasts = limit })
+		l := c.leader()
+		for _, id := range without(c.ids, l) {
+			c.net.Isolate(id) // nothing commits
+		}
+		ctx, cancel := contextWithTimeout(time.Minute)
+		defer cancel()
+		var pending []*raftlite.Pending
+		for i := range limit {
+			p, err := c.nodes[l].Submit(ctx, fmt.Appendf(nil, "held-%d", i))
+			require.NoError(t, err, "broadcast %d of %d", i+1, limit)
+			pending = append(pending, p)
+		}
+		full, cancelFull := contextWithTimeout(time.Second)
+		defer cancelFull()
+		_, err := c.nodes[l].Submit(full, []byte("one too many"))
+		require.ErrorIs(t, err, context.DeadlineExceeded, "Submit must wait while %d are uncommitted", limit)
+		var unknown *raftlite.OutcomeUnknownError
+		require.False(t, errors.As(err, &unknown), "it was never accepted")
+
+		// The fourth waits, and is taken once the cluster heals and the
+		// first three commit.
+		fourth := make(chan error, 1)
+		go func() {
+			p, err := c.nodes[l].Submit(ctx, []byte("fourth"))
+			if err == nil {
+				_, err = p.Wait(ctx)
+			}
+			fourth <- err
+		}()
+		c.net.Heal()
+		for _, p := range pending {
+			_, err := p.Wait(ctx)
+			require.NoError(t, err)
+		}
+		require.NoError(t, <-fourth)
+		c.settle()
+		assert.Equal(t, []string{"held-0", "held-1", "held-2", "fourth"}, c.checkSameOrder()[:4])
+	})
+}

@@ -129,7 +129,7 @@ type Node struct {
 	persister Persister
 
 	inbox      chan Message
-	proposals  chan *Pending
+	proposals  proposalQueue
 	saved      chan saveResult
 	toSave     chan *saveBatch
 	deliveries chan Delivery
@@ -249,7 +249,7 @@ func New(cfg Config) (n *Node, err error) {
 		transport:  cfg.Transport,
 		persister:  cfg.Persister,
 		inbox:      make(chan Message, 1024),
-		proposals:  make(chan *Pending),
+		proposals:  newProposalQueue(cfg.MaxPendingBroadcasts),
 		saved:      make(chan saveResult),
 		toSave:     make(chan *saveBatch, 1),
 		deliveries: make(chan Delivery, cfg.DeliveryBuffer),
@@ -387,21 +387,11 @@ func (n *Node) submit(ctx context.Context, msg []byte, p *Pending) error {
 	p.data = make([]byte, len(msg))
 	copy(p.data, msg)
 	p.accepted.Add(1)
-	// As in receive: a send to one channel first, which succeeds when
-	// the loop is waiting for events, and costs little when it is not.
-	select {
-	case n.proposals <- p:
-		return nil
-	default:
+	if err := n.proposals.push(ctx, p); err != nil {
+		p.accepted.Done()
+		return err
 	}
-	select {
-	case n.proposals <- p:
-		return nil
-	case <-ctx.Done():
-		return ctx.Err()
-	case <-n.done:
-		return n.closedErr()
-	}
+	return nil
 }
 
 // Pending is a broadcast accepted by Submit.
@@ -419,7 +409,8 @@ type Pending struct {
 	reusable bool
 }
 
-// ID returns the broadcast's id, which its Delivery carries.
+// ID returns the broadcast's id, which its Delivery carries: zero if the
+// node stopped before the broadcast reached its log.
 func (p *Pending) ID() BroadcastID {
 	p.accepted.Wait()
 	return p.id
@@ -430,7 +421,9 @@ func (p *Pending) ID() BroadcastID {
 func (p *Pending) Done() <-chan struct{} { return p.done }
 
 // Wait waits until the broadcast commits and returns its index. If ctx ends
-// first, or the node stops first, the error is an *OutcomeUnknownError.
+// first, or the node stops first, the error is an *OutcomeUnknownError;
+// but if the node stopped before the broadcast reached its log, the error
+// wraps ErrClosed alone, and the broadcast is never delivered.
 //
 // The index is 0, with a nil error, in one case: this node learnt that the
 // broadcast committed only from a snapshot that contains it, sent by a
@@ -499,7 +492,8 @@ func (n *Node) Err() error {
 // Close stops the node and closes its transport and persister. A leader
 // first hands leadership over (TransferLeadership), waiting up to an
 // election timeout. Broadcasts still waiting end with an
-// *OutcomeUnknownError wrapping ErrClosed. Close returns why the node had
+// *OutcomeUnknownError wrapping ErrClosed, or with ErrClosed alone for
+// those not yet in the log, which are never delivered. Close returns why the node had
 // stopped by itself, if it had, joined with the errors of closing the
 // transport and the persister.
 func (n *Node) Close() error {
@@ -548,21 +542,20 @@ func (n *Node) run() {
 			deliveries = n.deliveries
 		}
 		n.publishDelivered()
-		proposals := n.proposalsIfRoom()
 		// Most turns under load find a message or a proposal waiting:
 		// taking it with a receive of its own costs far less than the
 		// full select, which locks every channel below. The full select
 		// still runs at least every hotTurns+1 turns, so that timers,
 		// saves and the other events are never held up for long.
-		if hot < hotTurns && n.takeHot(proposals) {
+		if hot < hotTurns && n.takeHot() {
 			hot++
 		} else {
 			hot = 0
 			select {
 			case m := <-n.inbox:
 				n.onMessage(m)
-			case p := <-proposals:
-				n.propose(p)
+			case <-n.proposals.wake:
+				n.propose()
 			case <-election.C:
 				n.tr.event(n.core, "onElectionTimeout")
 				n.core.onElectionTimeout()
@@ -597,6 +590,7 @@ func (n *Node) run() {
 		}
 		n.drain()
 		n.flush(n.core.takeReady(), election)
+		n.proposals.settle(len(n.core.pending))
 		if n.halted {
 			return
 		}
@@ -609,9 +603,9 @@ func (n *Node) run() {
 // event in takeHot, without the full select.
 const hotTurns = 4
 
-// takeHot takes a message or, if there is room, a proposal that is
-// waiting already, and reports whether it took one.
-func (n *Node) takeHot(proposals chan *Pending) bool {
+// takeHot takes a message or the queued proposals, if waiting already,
+// and reports whether it took any.
+func (n *Node) takeHot() bool {
 	select {
 	case m := <-n.inbox:
 		n.onMessage(m)
@@ -619,8 +613,8 @@ func (n *Node) takeHot(proposals chan *Pending) bool {
 	default:
 	}
 	select {
-	case p := <-proposals: // nil while there is no room: never ready
-		n.propose(p)
+	case <-n.proposals.wake:
+		n.propose()
 		return true
 	default:
 	}
@@ -673,15 +667,6 @@ func (n *Node) startHelpers() (stop func()) {
 	}
 }
 
-// proposalsIfRoom returns the proposals channel, or nil while this node
-// already has MaxPendingBroadcasts broadcasts waiting to commit.
-func (n *Node) proposalsIfRoom() chan *Pending {
-	if len(n.core.pending) < n.cfg.MaxPendingBroadcasts {
-		return n.proposals
-	}
-	return nil
-}
-
 // drain handles events that are already waiting, up to a bound that keeps
 // one batch from delaying timers for long.
 func (n *Node) drain() {
@@ -689,8 +674,8 @@ func (n *Node) drain() {
 		select {
 		case m := <-n.inbox:
 			n.onMessage(m)
-		case p := <-n.proposalsIfRoom():
-			n.propose(p)
+		case <-n.proposals.wake:
+			n.propose()
 		case call := <-n.readCallsIfRoom():
 			n.takeRead(call)
 		default:
@@ -721,15 +706,20 @@ func (n *Node) onMessage(m Message) {
 	n.core.onMessage(m)
 }
 
-func (n *Node) propose(p *Pending) {
-	n.tr.broadcast(n.core, p.data)
-	seq := n.core.onBroadcast(p.data)
-	p.id = BroadcastID{Origin: n.cfg.ID, Incarnation: n.core.hs.Incarnation, Seq: seq}
-	p.data = nil
-	p.start = n.clock()
-	n.metrics.accepted()
-	p.accepted.Done()
-	n.waiters = append(n.waiters, p)
+// propose hands the core every broadcast queued.
+func (n *Node) propose() {
+	batch := n.proposals.take()
+	for _, p := range batch {
+		n.tr.broadcast(n.core, p.data)
+		seq := n.core.onBroadcast(p.data)
+		p.id = BroadcastID{Origin: n.cfg.ID, Incarnation: n.core.hs.Incarnation, Seq: seq}
+		p.data = nil
+		p.start = n.clock()
+		n.metrics.accepted()
+		p.accepted.Done()
+	}
+	n.waiters = append(n.waiters, batch...)
+	n.proposals.done(batch)
 }
 
 // resolve completes the waiting broadcasts that acks acknowledge, in
@@ -886,6 +876,13 @@ func (n *Node) shutdown() {
 		p.resolve(0, &OutcomeUnknownError{ID: p.id, Err: closed})
 	}
 	n.waiters = nil
+	// Broadcasts still queued never reached the log: they are never
+	// delivered, and their callers can know it.
+	for _, p := range n.proposals.close(closed) {
+		p.data = nil
+		p.accepted.Done()
+		p.resolve(0, closed)
+	}
 	n.updateStatus()
 	close(n.deliveries)
 	close(n.done)
