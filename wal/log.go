@@ -44,12 +44,18 @@ type Options struct {
 	SegmentSize int64
 
 	// SnapshotBytesPerSecond caps how fast a snapshot sink writes, the
-	// application's and one received from a leader alike, and how fast
-	// spare segments are prepared, so that the log's own fdatasyncs find
-	// the disk idle often enough (storing 100 MB then takes at least
-	// 0.8 s). Zero means
+	// application's and one received from a leader alike, so that the
+	// log's own fdatasyncs find the disk idle often enough (storing
+	// 100 MB then takes at least 0.8 s). Zero means
 	// DefaultSnapshotBytesPerSecond, a negative value no cap.
 	SnapshotBytesPerSecond int64
+
+	// SpareBytesPerSecond caps how fast spare segments are written ahead
+	// of need. A spare is never urgent: a log that outruns its spares
+	// rolls into a segment that grows as it is written, as it would
+	// without them. Zero means DefaultSpareBytesPerSecond, a negative
+	// value no cap.
+	SpareBytesPerSecond int64
 
 	// fs: tests inject faults here; nil means the OS. On any other file
 	// system no goroutine prepares spare segments: the tests call
@@ -73,6 +79,13 @@ func (realClock) Sleep(d time.Duration) { time.Sleep(d) }
 // DefaultSnapshotBytesPerSecond is the default of
 // Options.SnapshotBytesPerSecond.
 const DefaultSnapshotBytesPerSecond = 128 << 20
+
+// DefaultSpareBytesPerSecond is the default of Options.SpareBytesPerSecond.
+// Written at the snapshot rate, spares stalled every commit for 5 to 18 ms
+// about every 100 ms while a busy new log prepared them (64 clients on
+// tcp: p99 7.8 ms against p50 1.4 ms); at 16 MiB/s those stalls are gone,
+// and a 64 MiB segment is ready 4 s after the last.
+const DefaultSpareBytesPerSecond = 16 << 20
 
 // Log is a durable raftlite.Persister backed by segment files in one
 // directory. It is safe for concurrent use.
@@ -147,6 +160,9 @@ func Open(dir string, opts Options) (*Log, error) {
 	}
 	if opts.SnapshotBytesPerSecond == 0 {
 		opts.SnapshotBytesPerSecond = DefaultSnapshotBytesPerSecond
+	}
+	if opts.SpareBytesPerSecond == 0 {
+		opts.SpareBytesPerSecond = DefaultSpareBytesPerSecond
 	}
 	if opts.fs == nil {
 		opts.fs = osFS{}

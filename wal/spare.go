@@ -171,7 +171,7 @@ func (l *Log) writeSpare(n uint64, size int64) (*spareFile, error) {
 	// Written all at once and synced at the end, a 64 MiB spare would
 	// make the log's own fdatasyncs wait behind it, as a snapshot would
 	// (BenchmarkInterference: 50-76x their p99): it goes in synced pieces,
-	// no faster than the snapshot rate cap, like a snapshot sink's.
+	// no faster than SpareBytesPerSecond.
 	var due time.Time
 	for off := int64(0); off < size; off += prepChunk {
 		select {
@@ -187,7 +187,7 @@ func (l *Log) writeSpare(n uint64, size int64) (*spareFile, error) {
 		if err := f.Sync(); err != nil {
 			return fail(err)
 		}
-		if rate := l.opts.SnapshotBytesPerSecond; rate > 0 {
+		if rate := l.opts.SpareBytesPerSecond; rate > 0 {
 			if due.Before(start) {
 				due = start // idle time earns no credit
 			}

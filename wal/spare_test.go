@@ -154,3 +154,21 @@ func TestCrashWhileRecyclingAndRollingIntoARecycledSegment(t *testing.T) {
 		`^rename \w+\.spare 0+4-0+8\.wal$`, `^write@0 0+4-0+8\.wal$`, `^sync 0+4-0+8\.wal$`,
 		`^rename \w+\.spare 0+5-0+b\.wal$`, `^write@0 0+5-0+b\.wal$`)
 }
+
+// TestSparesArePacedBySpareBytesPerSecond: a spare goes to disk in synced
+// pieces, each taking at least its share of SpareBytesPerSecond, whatever
+// the snapshot rate. Written at the snapshot rate, spares stalled every
+// commit of a busy new log for milliseconds at a time.
+func TestSparesArePacedBySpareBytesPerSecond(t *testing.T) {
+	const rate = 1 << 20 // bytes per second
+	fsys := newFaultFS(1)
+	clk := &fakeClock{now: time.Unix(0, 0)}
+	l := mustOpen(t, "db", Options{fs: fsys, clock: clk, SpareBytesPerSecond: rate, SnapshotBytesPerSecond: -1})
+	defer l.Close()
+	did, err := l.prepareSpare()
+	require.NoError(t, err)
+	require.True(t, did, "a spare was due")
+	assert.Zero(t, fsys.unsynced())
+	perPiece := time.Duration(prepChunk) * time.Second / rate
+	assert.Equal(t, time.Duration(firstSpareSize/prepChunk)*perPiece, clk.slept)
+}
