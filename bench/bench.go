@@ -109,6 +109,9 @@ type Result struct {
 	// Syncs is how many disk syncs all nodes made during the load, for
 	// persisters that count them (the memory persister counts its saves).
 	Syncs int64
+	// Messages is how many messages all nodes sent during the load: with
+	// Commits, how well broadcasts share messages.
+	Messages uint64
 	// Last is the highest index a broadcast of the load committed at (0
 	// for a Running load's windows).
 	Last uint64
@@ -465,7 +468,7 @@ func (c *Cluster) load(ctx context.Context, target *raftlite.Node, clients, tota
 		c.seen[i] = slices.Grow(c.seen[i], max(total, 0))
 	}
 	c.mu.Unlock()
-	syncsBefore := c.totalSyncs()
+	syncsBefore, sentBefore := c.totalSyncs(), c.net.sent()
 	runs := make([]clientRun, max(clients, 1))
 	first := c.clients
 	c.clients += len(runs)
@@ -507,7 +510,7 @@ func (c *Cluster) load(ctx context.Context, target *raftlite.Node, clients, tota
 		}
 	}
 	res := summarize(latencies, elapsed, c.totalSyncs()-syncsBefore)
-	res.Last = last
+	res.Last, res.Messages = last, c.net.sent()-sentBefore
 	return res, nil
 }
 

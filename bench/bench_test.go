@@ -101,6 +101,7 @@ func report(b *testing.B, r Result, f Floor, s Setup) {
 	if s.Persister == "wal" {
 		b.ReportMetric(float64(r.Syncs)/float64(r.Commits), "fsyncs/op")
 	}
+	b.ReportMetric(float64(r.Messages)/float64(r.Commits), "msgs/op")
 	b.ReportMetric(float64(r.P50)/float64(commitFloor(f, s)), "p50/floor")
 	if s.Persister == "wal" {
 		b.ReportMetric(float64(r.P50)/float64(f.Append.Commit(f.LoopbackRTT)), "p50/append-floor")
