@@ -121,11 +121,11 @@ func commitFloor(f Floor, s Setup) time.Duration {
 
 // quorumOverwrite measures the floor's quorum overwrite now, in brief.
 func quorumOverwrite(b *testing.B, dir string) time.Duration {
-	q, err := syncFloors(dir, 50, 3)
+	q, err := QuorumFsync(dir, 3, 50)
 	if err != nil {
 		b.Fatal(err)
 	}
-	return q[writeOverwrite]
+	return q
 }
 
 // logFloor logs the floor f, measured in this run.

@@ -80,6 +80,11 @@ const (
 // second of nodes concurrent write+fdatasyncs (the only one if nodes is 1)
 // returned, each on a file of its own.
 func syncFloors(dir string, samples, nodes int) ([writeModes]time.Duration, error) {
+	return syncFloorsOf(dir, samples, nodes, writeAppend, writeFallocate, writeOverwrite)
+}
+
+// syncFloorsOf is syncFloors for the given modes only; the others are 0.
+func syncFloorsOf(dir string, samples, nodes int, modes ...writeMode) ([writeModes]time.Duration, error) {
 	var out [writeModes]time.Duration
 	var files [writeModes][]*os.File
 	defer func() {
@@ -91,7 +96,7 @@ func syncFloors(dir string, samples, nodes int) ([writeModes]time.Duration, erro
 		}
 	}()
 	size := int64(samples) * floorBlock
-	for m := range writeModes {
+	for _, m := range modes {
 		for range nodes {
 			f, err := os.CreateTemp(dir, "floor-*")
 			if err != nil {
@@ -107,7 +112,7 @@ func syncFloors(dir string, samples, nodes int) ([writeModes]time.Duration, erro
 	var took [writeModes][]time.Duration
 	for i := range samples {
 		off := int64(i) * floorBlock
-		for m := range writeModes {
+		for _, m := range modes {
 			d, err := concurrentSyncs(files[m], buf, off)
 			if err != nil {
 				return out, err
@@ -115,7 +120,7 @@ func syncFloors(dir string, samples, nodes int) ([writeModes]time.Duration, erro
 			took[m] = append(took[m], d)
 		}
 	}
-	for m := range writeModes {
+	for _, m := range modes {
 		out[m] = median(took[m])
 	}
 	return out, nil
@@ -170,6 +175,6 @@ func concurrentSyncs(files []*os.File, buf []byte, off int64) (time.Duration, er
 // commit of that many nodes sharing one disk waits for when their logs
 // overwrite prepared segments, as the WAL's do.
 func QuorumFsync(dir string, nodes, samples int) (time.Duration, error) {
-	floors, err := syncFloors(dir, samples, nodes)
+	floors, err := syncFloorsOf(dir, samples, nodes, writeOverwrite)
 	return floors[writeOverwrite], err
 }
