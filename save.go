@@ -2,6 +2,7 @@ package raftlite
 
 import (
 	"fmt"
+	"runtime"
 	"time"
 )
 
@@ -266,6 +267,7 @@ func (n *Node) flush(rd ready, election *time.Timer) {
 func (n *Node) saver(done chan struct{}) {
 	defer close(done)
 	for b := range n.toSave {
+		yieldBeforeSmallSave(b)
 		err := b.commit(n.persister, &n.sink, n.transport.Send, n.core.cfg.bug)
 		select {
 		case n.saved <- saveResult{batch: b, err: err}:
@@ -273,6 +275,28 @@ func (n *Node) saver(done chan struct{}) {
 		}
 	}
 }
+
+// yieldBeforeSmallSave lets the goroutines that the loop readied with
+// this batch, the transport's writers among them, run before the saver
+// holds its P in fdatasync, when the batch is small.
+//
+// The loop sends a new entry to the followers and hands it to the saver in
+// one turn, and Go runs the saver first. While it sat in fdatasync, the
+// messages waited behind it on its P until sysmon took the P back: with
+// one client on tcp+wal (three nodes, two Ps), the entry reached the
+// followers 250 and 450 us after the leader sent it, so their syncs ran
+// after the leader's rather than beside it. Yielding took one client's
+// p50 from 470 to 340 us. A large batch means many callers whose
+// goroutines the yield would also let run first: 64 clients lost 10%.
+func yieldBeforeSmallSave(b *saveBatch) {
+	if n := len(b.entries); n > 0 && n <= smallSave {
+		runtime.Gosched()
+	}
+}
+
+// smallSave is the largest batch, in entries, that yieldBeforeSmallSave
+// treats as a lone caller's.
+const smallSave = 4
 
 // onSaved tells the core what is durable now. A failed save stops the node:
 // it must not acknowledge what it could not write, and its log may now end
