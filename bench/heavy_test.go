@@ -8,7 +8,7 @@ import (
 
 // longRun skips a benchmark that measures one long scenario (minutes, or
 // gigabytes of log) unless -bench names it: `go test -bench . ./bench`
-// runs the small matrix and the floors in about a minute, as the README
+// runs the small matrix and the floors in under a minute, as the README
 // promises, and each long one runs when asked for by name, for example
 // -bench SnapshotLoad.
 func longRun(b *testing.B) {

@@ -8,7 +8,7 @@ import (
 
 // TestMain makes this package's default -benchtime 300ms rather than 1s:
 // each setup's figures settle well within it, and `go test -bench .
-// ./bench` then runs the whole small matrix in about half a minute. An
+// ./bench` then runs the whole small matrix in about 40 seconds. An
 // explicit -benchtime wins.
 func TestMain(m *testing.M) {
 	flag.Parse()
