@@ -76,6 +76,30 @@ type realClock struct{}
 func (realClock) Now() time.Time        { return time.Now() }
 func (realClock) Sleep(d time.Duration) { time.Sleep(d) }
 
+// pacer keeps synced pieces of a long write (a snapshot, a spare) to at
+// most rate bytes a second, so that the log's own fdatasyncs find the
+// disk idle often enough. A rate of zero or less is no cap.
+type pacer struct {
+	clock clock
+	rate  int64
+	due   time.Time // when the rate cap lets the next piece start
+}
+
+// wrote sleeps, after a piece of n bytes begun at start, until the cap
+// lets the next one begin. Time spent idle before does not count: a write
+// made in bursts (a follower's sink, chunk by chunk) gets no credit for
+// the gaps between them.
+func (p *pacer) wrote(start time.Time, n int) {
+	if p.rate <= 0 {
+		return
+	}
+	if p.due.Before(start) {
+		p.due = start
+	}
+	p.due = p.due.Add(time.Duration(n) * time.Second / time.Duration(p.rate))
+	p.clock.Sleep(p.due.Sub(p.clock.Now()))
+}
+
 // DefaultSnapshotBytesPerSecond is the default of
 // Options.SnapshotBytesPerSecond.
 const DefaultSnapshotBytesPerSecond = 128 << 20

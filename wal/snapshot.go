@@ -6,7 +6,6 @@ import (
 	"hash/crc32"
 	"io"
 	"io/fs"
-	"time"
 
 	"github.com/raftlite/raftlite"
 )
@@ -49,7 +48,8 @@ func (l *Log) CreateSnapshot(meta raftlite.SnapshotMeta) (raftlite.SnapshotSink,
 		return nil, storageErr(err)
 	}
 	buf := make([]byte, 0, max(snapBufLen, len(header)))
-	return &snapshotSink{l: l, f: f, tmp: name, index: meta.Index, buf: append(buf, header...)}, nil
+	return &snapshotSink{l: l, f: f, tmp: name, index: meta.Index, buf: append(buf, header...),
+		pace: pacer{clock: l.opts.clock, rate: l.opts.SnapshotBytesPerSecond}}, nil
 }
 
 // snapshotSink writes a snapshot to its temporary file. It is used from
@@ -60,10 +60,10 @@ type snapshotSink struct {
 	tmp   string // full path of the temporary file
 	index uint64
 
-	buf     []byte    // bytes not yet written, the header first
-	off     int64     // bytes of the file written
-	synced  int64     // bytes of the file synced
-	due     time.Time // when the rate cap lets the next piece start
+	buf     []byte // bytes not yet written, the header first
+	off     int64  // bytes of the file written
+	synced  int64  // bytes of the file synced
+	pace    pacer
 	dataLen uint64
 	crc     uint32 // of the data so far
 	err     error  // the first failure: the sink is dead
@@ -129,16 +129,7 @@ func (s *snapshotSink) writeOut(p []byte) error {
 			return s.err
 		}
 		s.synced = s.off
-		if rate := s.l.opts.SnapshotBytesPerSecond; rate > 0 {
-			// Time spent idle before does not count: a sink written
-			// to in bursts (as a follower's, chunk by chunk) gets no
-			// credit for the gaps between them.
-			if s.due.Before(start) {
-				s.due = start
-			}
-			s.due = s.due.Add(snapSyncEvery * time.Second / time.Duration(rate))
-			s.l.opts.clock.Sleep(s.due.Sub(s.l.opts.clock.Now()))
-		}
+		s.pace.wrote(start, snapSyncEvery)
 	}
 	return nil
 }

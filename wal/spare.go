@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"strings"
 	"sync"
-	"time"
 )
 
 // A Save into a file whose blocks are written already costs the device
@@ -172,7 +171,7 @@ func (l *Log) writeSpare(n uint64, size int64) (*spareFile, error) {
 	// make the log's own fdatasyncs wait behind it, as a snapshot would
 	// (BenchmarkInterference: 50-76x their p99): it goes in synced pieces,
 	// no faster than SpareBytesPerSecond.
-	var due time.Time
+	pace := pacer{clock: l.opts.clock, rate: l.opts.SpareBytesPerSecond}
 	for off := int64(0); off < size; off += prepChunk {
 		select {
 		case <-l.stop:
@@ -187,13 +186,7 @@ func (l *Log) writeSpare(n uint64, size int64) (*spareFile, error) {
 		if err := f.Sync(); err != nil {
 			return fail(err)
 		}
-		if rate := l.opts.SpareBytesPerSecond; rate > 0 {
-			if due.Before(start) {
-				due = start // idle time earns no credit
-			}
-			due = due.Add(time.Duration(len(piece)) * time.Second / time.Duration(rate))
-			l.opts.clock.Sleep(due.Sub(l.opts.clock.Now()))
-		}
+		pace.wrote(start, len(piece))
 	}
 	name := join(l.dir, spareName(n, spareSuffix))
 	if err := l.fs.Rename(prep, name); err != nil {
