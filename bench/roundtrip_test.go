@@ -3,7 +3,6 @@ package bench
 import (
 	"os"
 	"path/filepath"
-	"slices"
 	"sync"
 	"testing"
 	"time"
@@ -114,16 +113,12 @@ func roundTrips(b *testing.B, kind string, syncFirst bool) {
 		}
 	}
 	b.StopTimer()
-	p50 := func(ds []time.Duration) time.Duration {
-		slices.Sort(ds)
-		return ds[len(ds)/2]
-	}
 	mu.Lock()
 	defer mu.Unlock()
 	if syncFirst {
-		b.ReportMetric(float64(p50(rtts)), "rtt-after-sync-p50-ns")
-		b.ReportMetric(float64(p50(syncs)), "sync-p50-ns")
+		b.ReportMetric(float64(median(rtts)), "rtt-after-sync-p50-ns")
+		b.ReportMetric(float64(median(syncs)), "sync-p50-ns")
 	} else {
-		b.ReportMetric(float64(p50(rtts)), "rtt-p50-ns")
+		b.ReportMetric(float64(median(rtts)), "rtt-p50-ns")
 	}
 }
